@@ -1,0 +1,156 @@
+"""Stage 02: train a byte-level BPE tokenizer on the configured sources.
+
+    python recipes/02_tokenizer/run.py --config recipes/02_tokenizer/config_tiny.yaml [--key value ...]
+
+Reads: text sources (`default`, a local path, a Hub dataset id, or the data stage's output folder).
+Writes: <output_dir>/ with tokenizer.json + tokenizer_config.json (AutoTokenizer loads it), README.md card,
+config.yaml, run_info.json. Written in <output_dir>.tmp and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+from fromscratch import artifacts, cards, hub, runinfo
+from fromscratch.config import UserError, cli, parse, to_dict
+from fromscratch.sources import check_sources, load_corpus
+
+# ChatML-style turns. The {% generation %} markers let TRL's SFTTrainer (assistant_only_loss=True) build the
+# mask of assistant tokens from the template itself instead of from string matching.
+CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% for message in messages %}"
+    "{% if message['role'] == 'assistant' %}"
+    "{{ '<|im_start|>assistant\n' }}{% generation %}{{ message['content'] + '<|im_end|>' }}{% endgeneration %}"
+    "{{ '\n' }}"
+    "{% else %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
+    "{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+@dataclass
+class TokenizerArguments:
+    sources: list[str] = field(default_factory=lambda: ["default"])
+    text_column: str = "text"
+    vocab_size: int = 4096
+    min_frequency: int = 2
+    bos_token: str = "<|bos|>"
+    eos_token: str = "<|eos|>"
+    pad_token: str = "<|pad|>"
+    chat_tokens: list[str] = field(default_factory=lambda: ["<|im_start|>", "<|im_end|>"])
+    chat_template: str = CHAT_TEMPLATE
+    model_max_length: int = 2048
+    heldout_fraction: float = 0.05
+    seed: int = 0
+    output_dir: str = "outputs/02_tokenizer"
+    overwrite: bool = False
+    push_to_hub: bool = False
+    hub_model_id: str | None = None
+    hub_private_repo: bool = False
+
+
+@cli
+def main():
+    started = time.time()
+    (args,) = parse((TokenizerArguments,))
+
+    # 1. Check everything that can be checked before any work.
+    check_sources(args.sources)
+    if not 0.0 <= args.heldout_fraction < 1.0:
+        raise UserError(f"heldout_fraction must be in [0, 1), got {args.heldout_fraction}")
+    specials = [args.bos_token, args.eos_token, args.pad_token, *args.chat_tokens]
+    if args.vocab_size < 256 + len(specials):
+        raise UserError(f"vocab_size {args.vocab_size} is below the 256 bytes + {len(specials)} special tokens")
+    if args.push_to_hub and not args.hub_model_id:
+        raise UserError("push_to_hub needs hub_model_id")
+    tmp = artifacts.prepare(args.output_dir, overwrite=args.overwrite)
+
+    # 2. Load the documents and hold out a few for measuring compression.
+    corpus, lineage = load_corpus(args.sources, args.text_column)
+    for item in lineage:
+        print(f"[data] {item.summary()}")
+    order = list(range(len(corpus)))
+    random.Random(args.seed).shuffle(order)
+    n_heldout = int(len(order) * args.heldout_fraction)
+    heldout = list(corpus.select(order[:n_heldout])["text"])
+    train = list(corpus.select(order[n_heldout:])["text"])
+
+    # 3. Train byte-level BPE: every byte is in the alphabet, so any UTF-8 text encodes with no unknown token,
+    #    and no normalizer means decode(encode(x)) == x exactly.
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=args.vocab_size,
+        min_frequency=args.min_frequency,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    t0 = time.perf_counter()
+    tok.train_from_iterator(train, trainer=trainer, length=len(train))
+    train_seconds = time.perf_counter() - t0
+    train_bytes = sum(len(t.encode("utf-8")) for t in train)
+
+    # 4. Wrap it for transformers: special tokens, chat template, no "clean up" that would alter spaces.
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token=args.bos_token,
+        eos_token=args.eos_token,
+        pad_token=args.pad_token,
+        additional_special_tokens=list(args.chat_tokens),
+        model_max_length=args.model_max_length,
+        clean_up_tokenization_spaces=False,
+    )
+    fast.chat_template = args.chat_template
+    fast.save_pretrained(tmp)
+
+    # 5. Measure on held-out text, through the reloaded tokenizer (what every later stage sees).
+    reloaded = AutoTokenizer.from_pretrained(tmp)
+    sample = heldout or train[:50]
+    heldout_bytes = sum(len(t.encode("utf-8")) for t in sample)
+    heldout_tokens = sum(len(ids) for ids in reloaded(sample, add_special_tokens=False)["input_ids"])
+    broken = [t for t in sample[:200] if reloaded.decode(reloaded(t, add_special_tokens=False)["input_ids"]) != t]
+    if broken:
+        raise RuntimeError(f"tokenizer does not round-trip {len(broken)} held-out documents")
+    metrics = {
+        "vocab_size": len(reloaded),
+        "bytes_per_token": heldout_bytes / max(heldout_tokens, 1),
+        "train_bytes": train_bytes,
+        "train_seconds": round(train_seconds, 3),
+        "mb_per_s": train_bytes / 1e6 / max(train_seconds, 1e-9),
+    }
+    print(f"[tokenizer] vocab {metrics['vocab_size']}, {metrics['bytes_per_token']:.3f} bytes/token held out, "
+          f"{metrics['mb_per_s']:.2f} MB/s")
+
+    # 6. Card, config and run record; then publish atomically (and push if asked).
+    config = to_dict(args)
+    cards.render(
+        tmp, "tokenizer.md.jinja", model_name=args.hub_model_id or "fromscratch-tokenizer",
+        results=cards.eval_results({"bytes_per_token": metrics["bytes_per_token"]},
+                                   task_type="text-compression", dataset_name="held-out text"),
+        datasets=[x.spec for x in lineage if not x.spec.startswith("default") and not x.resolved.startswith("/")],
+        tags=["tokenizer", "bpe"], pipeline_tag=None, load_path=args.hub_model_id or args.output_dir,
+        vocab_size=metrics["vocab_size"], train_bytes=train_bytes, train_docs=len(train),
+        mb_per_s=metrics["mb_per_s"], heldout_bytes=heldout_bytes, heldout_docs=len(sample),
+        bytes_per_token=metrics["bytes_per_token"], special_tokens=specials, lineage=lineage,
+        config=config, versions=runinfo.stack_versions(),
+    )
+    runinfo.write_run_info(tmp, stage="02_tokenizer", config=config, lineage=lineage, metrics=metrics,
+                           started=started)
+    out = artifacts.finish(tmp, args.output_dir)
+    print(f"[done] tokenizer in {out}")
+    if args.push_to_hub:
+        print(f"[hub] {hub.push_folder(out, args.hub_model_id, private=args.hub_private_repo)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""Stage 03: pretrain a causal language model from scratch with the transformers Trainer.
+
+    python recipes/03_pretrain/run.py --config recipes/03_pretrain/config_tiny.yaml [--key value ...]
+    accelerate launch --config_file accelerate_configs/cpu_ddp.yaml recipes/03_pretrain/run.py --config ...
+
+Reads: the tokenizer from stage 02 (tokenizer_dir) and text sources (default, a path, a Hub id, or stage 01).
+Writes: <output_dir>/ with model.safetensors + config + tokenizer (AutoModelForCausalLM loads it),
+trainer_state.json (log_history), checkpoints, loss.png, README.md card, config.yaml, run_info.json.
+Written in <output_dir>.tmp and renamed when complete; `--resume true` continues the newest checkpoint there.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    DataCollatorForLanguageModeling,
+    Trainer,
+    TrainingArguments,
+    set_seed,
+)
+
+from fromscratch import artifacts, cards, hub, precision, runinfo
+from fromscratch.callbacks import ThroughputCallback
+from fromscratch.config import UserError, cli, parse, to_dict
+from fromscratch.metrics import bits_per_byte, perplexity
+from fromscratch.modeling import build_config, count_parameters
+from fromscratch.packing import counts, pack, tokenize
+from fromscratch.sources import check_sources, load_corpus
+
+
+@dataclass
+class ModelArguments:
+    family: str = "llama"
+    preset: str = "tiny"
+    layers: int | None = None
+    hidden: int | None = None
+    heads: int | None = None
+    ffn: int | None = None
+    kv_heads: int | None = None
+    tie_word_embeddings: bool = True
+    dropout: float = 0.0
+    rope_theta: float = 10000.0
+    attn_implementation: str = "sdpa"
+
+
+@dataclass
+class DataArguments:
+    sources: list[str] = field(default_factory=lambda: ["default"])
+    text_column: str = "text"
+    tokenizer_dir: str = "outputs/02_tokenizer"
+    block_size: int = 256
+    validation_fraction: float = 0.05
+    preprocessing_num_workers: int | None = None
+
+
+@dataclass
+class PretrainArguments(TrainingArguments):
+    output_dir: str = "outputs/03_pretrain"
+    overwrite: bool = False
+    resume: bool = False
+    min_lr_ratio: float = 0.1
+    lr_scheduler_type: str = "polynomial"
+    precision: str = "auto"
+
+
+def schedule(args: PretrainArguments) -> None:
+    """Warm up linearly, then decay to min_lr_ratio x the peak (OPT's schedule; cosine_with_min_lr as option)."""
+    kwargs = dict(args.lr_scheduler_kwargs or {})
+    kind = str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type))
+    if kind == "polynomial":
+        kwargs.setdefault("lr_end", args.learning_rate * args.min_lr_ratio)
+        kwargs.setdefault("power", 1.0)
+    elif kind == "cosine_with_min_lr" and "min_lr" not in kwargs:
+        kwargs.setdefault("min_lr_rate", args.min_lr_ratio)
+    args.lr_scheduler_kwargs = kwargs
+
+
+@cli
+def main():
+    started = time.time()
+    model_args, data_args, args = parse((ModelArguments, DataArguments, PretrainArguments))
+
+    # 1. Check inputs and the output location before any work.
+    check_sources(data_args.sources)
+    if not (Path(data_args.tokenizer_dir) / "tokenizer.json").is_file():
+        raise UserError(f"tokenizer_dir: no tokenizer in {data_args.tokenizer_dir} (run `make tokenizer` first)")
+    if not 0.0 < data_args.validation_fraction < 1.0:
+        raise UserError(f"validation_fraction must be in (0, 1), got {data_args.validation_fraction}")
+    final_dir = args.output_dir
+    config = to_dict(model_args, data_args, args)
+    push = args.push_to_hub
+    args.push_to_hub = False  # the finished folder is pushed once, with its card, below
+    if push and not args.hub_model_id:
+        raise UserError("push_to_hub needs hub_model_id")
+    if args.process_index == 0:
+        tmp = artifacts.prepare(final_dir, overwrite=args.overwrite, resume=args.resume)
+    else:
+        tmp = artifacts.tmp_dir(final_dir)
+    args.output_dir = str(tmp)
+    schedule(args)
+    args, precision_used = precision.apply(args, args.precision)
+    set_seed(args.seed)
+
+    # 2. Data: load, hold out whole documents for validation, tokenize, pack into blocks.
+    tokenizer = AutoTokenizer.from_pretrained(data_args.tokenizer_dir)
+    with args.main_process_first(desc="load and pack data"):
+        corpus, lineage = load_corpus(data_args.sources, data_args.text_column)
+        for item in lineage:
+            print(f"[data] {item.summary()}")
+        split = corpus.train_test_split(test_size=data_args.validation_fraction, seed=args.seed)
+        n = data_args.preprocessing_num_workers
+        tok_train, tok_val = tokenize(split["train"], tokenizer, num_proc=n), tokenize(split["test"], tokenizer, num_proc=n)
+        train_set, val_set = pack(tok_train, data_args.block_size, num_proc=n), pack(tok_val, data_args.block_size, num_proc=n)
+    val_tokens, val_bytes = counts(tok_val)
+    if len(train_set) == 0 or len(val_set) == 0:
+        raise UserError(f"too little text for block_size {data_args.block_size}: "
+                        f"{len(train_set)} train / {len(val_set)} validation blocks")
+
+    # 3. Model from a config (random init, never downloaded weights).
+    model_config = build_config(
+        model_args.family, model_args.preset, len(tokenizer), data_args.block_size,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=model_args.tie_word_embeddings, dropout=model_args.dropout, rope_theta=model_args.rope_theta,
+        layers=model_args.layers, hidden=model_args.hidden, heads=model_args.heads, ffn=model_args.ffn,
+        kv_heads=model_args.kv_heads,
+    )
+    model_config._attn_implementation = model_args.attn_implementation
+    model = AutoModelForCausalLM.from_config(model_config)
+    n_params = count_parameters(model)
+    tokens_per_step = (args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+                       * data_args.block_size)
+    print(f"[model] {model_args.family}/{model_args.preset}: {n_params / 1e6:.2f}M parameters; "
+          f"{len(train_set)} train blocks, {tokens_per_step} tokens per optimizer step, {precision_used}")
+
+    # 4. Train with the Trainer; evaluate the untrained model first so "the loss went down" is measured.
+    throughput = ThroughputCallback(tokens_per_step)
+    trainer = Trainer(
+        model=model, args=args, train_dataset=train_set, eval_dataset=val_set, processing_class=tokenizer,
+        data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False), callbacks=[throughput],
+    )
+    checkpoint = artifacts.newest_checkpoint(tmp) if args.resume else None
+    if args.resume:
+        print(f"[resume] {'from ' + str(checkpoint) if checkpoint else 'no checkpoint yet: starting over'}")
+    if checkpoint is None:
+        initial = trainer.evaluate()
+    else:
+        initial = next((r for r in trainer_state_history(checkpoint) if r.get("step") == 0 and "eval_loss" in r), {})
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    final = trainer.evaluate()
+
+    # 5. Metrics: loss, perplexity and bits per byte (tokenizer-independent) on held-out documents.
+    metrics = {
+        "parameters": n_params,
+        "initial_eval_loss": initial.get("eval_loss"),
+        "eval_loss": final["eval_loss"],
+        "perplexity": perplexity(final["eval_loss"]),
+        "bits_per_byte": bits_per_byte(final["eval_loss"], val_tokens, val_bytes),
+        "train_tokens": int(result.global_step * tokens_per_step),
+        "train_seconds": round(result.metrics.get("train_runtime", 0.0), 2),
+        "tokens_per_second": round(sorted(throughput.history)[len(throughput.history) // 2], 1)
+        if throughput.history else None,
+        "steps": result.global_step,
+        "precision": precision_used,
+    }
+    if args.process_index == 0:
+        print("[metrics] " + json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}))
+
+    # 6. Save the model in the library's own format, its card and run record; publish atomically.
+    trainer.save_model(str(tmp))
+    trainer.save_state()
+    if not args.should_save:
+        return
+    model.generation_config.update(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                                   pad_token_id=tokenizer.pad_token_id)
+    model.generation_config.save_pretrained(tmp)
+    plot = cards.plot_curves(trainer.state.log_history, Path(tmp) / "loss.png", title="pretraining loss")
+    card_metrics = {k: metrics[k] for k in ("eval_loss", "perplexity", "bits_per_byte")}
+    cards.render(
+        tmp, "pretrain.md.jinja", model_name=args.hub_model_id or f"fromscratch-{model_args.family}-{model_args.preset}",
+        results=cards.eval_results(card_metrics, task_type="text-generation", dataset_name="pretraining validation"),
+        datasets=[x.spec for x in lineage if not x.spec.startswith("default") and not x.resolved.startswith("/")],
+        tags=["pretraining", model_args.family], metrics=metrics, lineage=lineage, config=config,
+        versions=runinfo.stack_versions(), plot=plot.name if plot else None, load_path=args.hub_model_id or final_dir,
+        tokenizer_dir=data_args.tokenizer_dir, model_config=model_config.to_diff_dict(),
+    )
+    runinfo.write_run_info(tmp, stage="03_pretrain", config=config, metrics=metrics, started=started,
+                           lineage=[*lineage, {"spec": data_args.tokenizer_dir, "role": "tokenizer",
+                                               "sha256": runinfo.hash_path(Path(data_args.tokenizer_dir) / "tokenizer.json")}])
+    out = artifacts.finish(tmp, final_dir)
+    print(f"[done] model in {out}: eval loss {metrics['initial_eval_loss']} -> {metrics['eval_loss']:.4f}, "
+          f"{metrics['bits_per_byte']:.4f} bits/byte")
+    if push:
+        print(f"[hub] {hub.push_folder(out, args.hub_model_id, private=bool(args.hub_private_repo))}")
+
+
+def trainer_state_history(checkpoint: Path) -> list[dict]:
+    return json.loads((checkpoint / "trainer_state.json").read_text()).get("log_history", [])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Atomic stage outputs: work in `<out>.tmp`, rename to `<out>` only when everything is written.
+
+A finished output is never half-written (a crash leaves `<out>.tmp`, which `--resume` continues) and never
+overwritten by accident (`--overwrite` is the only way to replace one).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from .config import UserError
+
+FINISHED_MARKER = "run_info.json"  # written last by every stage, so its presence means "finished"
+
+
+def tmp_dir(out: str | Path) -> Path:
+    out = Path(out)
+    return out.with_name(out.name + ".tmp")
+
+
+def is_finished(out: str | Path) -> bool:
+    return (Path(out) / FINISHED_MARKER).is_file()
+
+
+def prepare(out: str | Path, overwrite: bool = False, resume: bool = False) -> Path:
+    """Check the output location before any work; return the temporary folder to write into."""
+    out = Path(out)
+    tmp = tmp_dir(out)
+    if out.exists() and not overwrite:
+        what = "a finished run" if is_finished(out) else "files"
+        raise UserError(f"output directory {out} already holds {what}: pass --overwrite true to replace it")
+    if tmp.exists() and not resume:
+        if overwrite:
+            shutil.rmtree(tmp)
+        else:
+            raise UserError(
+                f"{tmp} holds an unfinished run: pass --resume true to continue it, or --overwrite true to start over"
+            )
+    if resume and not tmp.exists():
+        raise UserError(f"--resume: no unfinished run to continue in {tmp}")
+    tmp.mkdir(parents=True, exist_ok=True)
+    return tmp
+
+
+def finish(tmp: str | Path, out: str | Path) -> Path:
+    """Move a completed temporary folder into place (replacing an old output only via prepare(overwrite))."""
+    tmp, out = Path(tmp), Path(out)
+    if not is_finished(tmp):
+        raise RuntimeError(f"{tmp} has no {FINISHED_MARKER}: refusing to publish an incomplete output")
+    old = out.with_name(out.name + ".old")
+    if out.exists():
+        if old.exists():
+            shutil.rmtree(old)
+        out.rename(old)
+    tmp.rename(out)
+    if old.exists():
+        shutil.rmtree(old)
+    return out
+
+
+def newest_checkpoint(folder: str | Path) -> Path | None:
+    """The highest-step `checkpoint-N` with a complete trainer state (a kill mid-save leaves none)."""
+    ckpts = []
+    for p in Path(folder).glob("checkpoint-*"):
+        suffix = p.name.split("-")[-1]
+        if suffix.isdigit() and (p / "trainer_state.json").is_file():
+            ckpts.append((int(suffix), p))
+    return max(ckpts)[1] if ckpts else None

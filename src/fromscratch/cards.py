@@ -1,0 +1,82 @@
+"""Model cards and curve plots, through huggingface_hub's ModelCard with our Jinja templates in model_cards/.
+
+Every stage's output gets a README.md with valid Hub metadata (license, datasets, tags, library_name,
+pipeline_tag, base_model, model-index results), its resolved config, stack versions, data lineage and a PNG of
+its curves. Each metric gets its own `dataset_type`: huggingface_hub merges EvalResults that share task and
+dataset type and then loses a dataset name (STACK_NOTES).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+TEMPLATES = Path(os.environ.get("FROMSCRATCH_TEMPLATES", Path(__file__).resolve().parents[2] / "model_cards"))
+
+
+def eval_results(metrics: dict[str, float], *, task_type: str, dataset_name: str, split: str = "validation"
+                 ) -> list[EvalResult]:
+    """One EvalResult per metric, each with its own dataset_type so none is merged away."""
+    slug = dataset_name.lower().replace(" ", "-").replace("/", "-")
+    return [
+        EvalResult(
+            task_type=task_type,
+            dataset_type=f"{slug}-{name}",
+            dataset_name=dataset_name,
+            dataset_split=split,
+            metric_type=name,
+            metric_name=name,
+            metric_value=round(float(value), 6),
+        )
+        for name, value in metrics.items()
+    ]
+
+
+def render(folder: str | Path, template: str, *, model_name: str, results: list[EvalResult] | None = None,
+           base_model: str | None = None, datasets: list[str] | None = None, tags: list[str] | None = None,
+           pipeline_tag: str | None = "text-generation", license: str = "apache-2.0", **context) -> ModelCard:
+    """Render model_cards/<template> into <folder>/README.md and return the card."""
+    data = ModelCardData(
+        model_name=model_name,
+        license=license,
+        library_name="transformers",
+        pipeline_tag=pipeline_tag,
+        tags=["fromscratch", *(tags or [])],
+        datasets=datasets or None,
+        base_model=base_model,
+        eval_results=results or None,
+    )
+    context.setdefault("config_yaml", yaml.safe_dump(context.get("config", {}), sort_keys=False))
+    card = ModelCard.from_template(data, template_path=str(TEMPLATES / template), model_name=model_name, **context)
+    card.save(Path(folder) / "README.md")
+    return card
+
+
+def plot_curves(log_history: list[dict], path: str | Path, keys: tuple[str, ...] = ("loss", "eval_loss"),
+                title: str = "training curves") -> Path | None:
+    """A PNG of the logged curves against the step (Agg backend: no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = {k: [(r["step"], r[k]) for r in log_history if k in r and "step" in r] for k in keys}
+    series = {k: v for k, v in series.items() if v}
+    if not series:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    for k, pts in series.items():
+        xs, ys = zip(*pts)
+        ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, markersize=3, label=k)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("value")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,170 @@
+"""Parse a recipe's YAML + `--key value` overrides into dataclasses, failing early with one line.
+
+TrlParser (the convention of TRL and the alignment-handbook) does the parsing. It does not check the YAML
+itself: an unknown key only surfaces as an argparse message about `--key`, and a value of the wrong type is
+taken as is (argparse converts strings only). So the YAML is validated here first, against the same
+dataclasses, and every user mistake becomes a `UserError` whose one line names the key and the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import difflib
+import functools
+import sys
+import types
+import typing
+from pathlib import Path
+from typing import Any, Callable, Literal, Union
+
+import yaml
+
+
+class UserError(Exception):
+    """A mistake in the user's input (config, path, data). Shown as one line, never a traceback."""
+
+
+def cli(main: Callable[[], Any]) -> Callable[[], Any]:
+    """Decorate a recipe's main(): a UserError prints `error: ...` on one line and exits with status 2."""
+
+    @functools.wraps(main)
+    def wrapper():
+        try:
+            return main()
+        except UserError as err:
+            print(f"error: {err}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
+
+    return wrapper
+
+
+def _fields(types_: tuple[type, ...]) -> dict[str, tuple[dataclasses.Field, Any]]:
+    out: dict[str, tuple[dataclasses.Field, Any]] = {}
+    for dc in types_:
+        hints = typing.get_type_hints(dc)
+        for f in dataclasses.fields(dc):
+            if f.init:
+                out[f.name] = (f, hints.get(f.name, f.type))
+    return out
+
+
+def _matches(value: Any, tp: Any) -> bool:
+    """Is a YAML value acceptable for a dataclass annotation? Lenient where argparse converts (str -> number)."""
+    if tp is Any or tp is object:
+        return True
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        return any(_matches(value, a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return value is None
+    if origin is Literal:
+        return value in typing.get_args(tp)
+    if origin in (list, tuple, typing.List):
+        if not isinstance(value, (list, tuple)):
+            return False
+        args = typing.get_args(tp)
+        return not args or all(_matches(v, args[0]) for v in value)
+    if origin in (dict, typing.Dict):
+        return isinstance(value, dict)
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        # YAML reads `3e-4` as a string (no dot before the e): accept any float-like string.
+        if isinstance(value, str):
+            try:
+                float(value)
+                return True
+            except ValueError:
+                return False
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is str:
+        return isinstance(value, (str, int, float)) and not isinstance(value, bool)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return value in {m.value for m in tp} or value in tp.__members__
+    return True  # exotic annotations (callables, enums of the stack): leave them to the stack's own checks
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def check_yaml(path: str | Path, types_: tuple[type, ...]) -> dict:
+    """Load a recipe YAML and check every key and value type against the dataclasses. One-line errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise UserError(f"{where}: not valid YAML ({getattr(err, 'problem', err)})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: must be a mapping of key: value, got {type(data).__name__}")
+    known = _fields(types_)
+    for key, value in data.items():
+        if key == "env":
+            continue
+        if key not in known:
+            hint = difflib.get_close_matches(str(key), known, n=1)
+            raise UserError(
+                f"{path}: unknown key '{key}'" + (f" (did you mean '{hint[0]}'?)" if hint else "")
+            )
+        _, tp = known[key]
+        if not _matches(value, tp):
+            raise UserError(f"{path}: key '{key}' expects {_type_name(tp)}, got {value!r}")
+    return data
+
+
+def parse(types_: tuple[type, ...], argv: list[str] | None = None) -> tuple:
+    """Parse `--config FILE` and `--key value` overrides into instances of `types_` (in that order)."""
+    from trl import TrlParser
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--config" in argv:
+        i = argv.index("--config")
+        if i + 1 >= len(argv):
+            raise UserError("--config needs a path to a YAML file")
+        check_yaml(argv[i + 1], types_)
+    parser = TrlParser(types_)
+
+    # argparse reports a bad override with usage text and exit 2; make it the same one line.
+    def _error(message: str):
+        raise UserError(f"command line: {message}")
+
+    parser.error = _error  # type: ignore[method-assign]
+    try:
+        parsed = parser.parse_args_and_config(argv)
+    except ValueError as err:  # unused arguments, or a dataclass __post_init__ rejecting a value
+        first = str(err).strip().splitlines()[0]
+        raise UserError(f"command line: {first}") from None
+    return tuple(parsed)
+
+
+def to_dict(*objs: Any) -> dict:
+    """The resolved config of a run, as plain YAML-able values (saved beside every output)."""
+    out: dict = {}
+    for obj in objs:
+        d = obj.to_dict() if hasattr(obj, "to_dict") else dataclasses.asdict(obj)
+        for k, v in d.items():
+            if k.endswith("token") or k in {"hub_token", "push_to_hub_token"}:
+                continue  # a token is never written anywhere
+            out[k] = _plain(v)
+    return out
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, (str, int, float, bool)) or v is None:
+        return v
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple, set)):
+        return [_plain(x) for x in v]
+    if hasattr(v, "value"):
+        return _plain(v.value)
+    return str(v)

@@ -1,0 +1,34 @@
+"""Push a finished stage output (artefact + card) to the Hugging Face Hub.
+
+The token comes from HF_TOKEN or the login cache, read by huggingface_hub itself; we never take it as a config
+value, so it can never end up in config.yaml, run_info.json, a card or a log. HF_ENDPOINT is honoured, which is
+how the tests push to a loopback server.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from huggingface_hub import HfApi
+
+from .config import UserError
+
+
+def push_folder(folder: str | Path, repo_id: str | None, *, private: bool = False,
+                commit_message: str = "Upload from fromscratch") -> str:
+    """Create the repo if needed and upload the folder (checkpoints and temp files left out). Returns the URL."""
+    if not repo_id:
+        raise UserError("--push_to_hub needs --hub_model_id <namespace/name>")
+    api = HfApi()
+    try:
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        info = api.upload_folder(
+            folder_path=str(folder),
+            repo_id=repo_id,
+            commit_message=commit_message,
+            ignore_patterns=["checkpoint-*/**", "*.tmp", "*.part", "runs/**", "wandb/**"],
+        )
+    except Exception as err:  # network, auth, quota: the library's message on one line
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise UserError(f"push to the Hub failed for '{repo_id}': {first}") from None
+    return getattr(info, "commit_url", str(info))

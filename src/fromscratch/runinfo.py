@@ -1,0 +1,105 @@
+"""What a stage records beside its artefact so the run can be understood and redone.
+
+`config.yaml` (the resolved config, reusable as `--config`), and `run_info.json`: stack versions, git commit of
+the project, hardware, data lineage (input paths and content hashes), metrics, and the installed packages.
+`run_info.json` is written last: its presence marks the output as finished (see artifacts.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.metadata as md
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+STACK = (
+    "torch", "transformers", "tokenizers", "datasets", "accelerate", "trl", "peft", "deepspeed",
+    "lm_eval", "huggingface_hub", "safetensors",
+)
+
+
+def stack_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in STACK:
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def git_commit() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True,
+            timeout=5,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (sha + ("-dirty" if dirty else "")) or None
+
+
+def hardware() -> dict:
+    info = {"platform": platform.platform(), "cpus": os.cpu_count()}
+    try:
+        import torch
+
+        info["torch_threads"] = torch.get_num_threads()
+        if torch.cuda.is_available():
+            info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    except ImportError:
+        pass
+    return info
+
+
+def hash_path(path: str | Path) -> str:
+    """sha256 over a file or a folder's files (names and bytes, in sorted order)."""
+    path = Path(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    h = hashlib.sha256()
+    for f in files:
+        h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def save_config(folder: str | Path, config: dict) -> None:
+    with open(Path(folder) / "config.yaml", "w") as fh:
+        yaml.safe_dump(config, fh, sort_keys=False)
+
+
+def write_run_info(folder: str | Path, *, stage: str, config: dict, lineage: list, metrics: dict,
+                   started: float, extra: dict | None = None) -> dict:
+    """Write config.yaml and run_info.json (last: it marks the output finished)."""
+    folder = Path(folder)
+    save_config(folder, config)
+    freeze = sorted(f"{d.metadata['Name']}=={d.version}" for d in md.distributions() if d.metadata["Name"])
+    (folder / "requirements-frozen.txt").write_text("\n".join(freeze) + "\n")
+    info = {
+        "stage": stage,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "wall_seconds": round(time.time() - started, 2),
+        "command": [Path(sys.argv[0]).as_posix()] + sys.argv[1:],
+        "git_commit": git_commit(),
+        "versions": stack_versions(),
+        "hardware": hardware(),
+        "lineage": [dataclasses.asdict(x) if dataclasses.is_dataclass(x) else x for x in lineage],
+        "metrics": metrics,
+        **(extra or {}),
+    }
+    tmp = folder / "run_info.json.part"
+    tmp.write_text(json.dumps(info, indent=2, default=str))
+    tmp.rename(folder / "run_info.json")
+    return info

@@ -1,0 +1,258 @@
+"""Name a text source one way everywhere: `default[:name]`, a local path, or a Hub dataset id.
+
+- `default` is every corpus embedded in the package; `default:tinyshakespeare` or `default:us_speeches` one.
+- a local path: a .txt file, a folder of .txt files (one document per file), .jsonl/.json, .parquet, .csv,
+  or a `save_to_disk` folder (a Dataset or a DatasetDict; then the split is taken).
+- anything else that looks like `name` or `org/name` is a Hub dataset id, loaded with `datasets.load_dataset`
+  (the path a real user takes; tests drive the same loader through a local save_to_disk folder).
+
+Nothing is lost silently: a malformed JSONL line, an empty row, or a file that is not UTF-8 is counted in the
+returned `Lineage` (with the first few locations), which the recipes print and write into their cards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import datasets
+
+from .config import UserError
+
+EMBEDDED = ("tinyshakespeare", "us_speeches")
+_HUB_ID = re.compile(r"^(hub:)?[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+_TEXT_SUFFIXES = {".txt", ".text", ".md"}
+
+
+@dataclass
+class Lineage:
+    """Where a source's documents came from, and what was skipped on the way (reported, never silent)."""
+
+    spec: str
+    resolved: str
+    sha256: str
+    documents: int = 0
+    bytes: int = 0
+    skipped: dict = field(default_factory=dict)  # reason -> count
+    skipped_examples: list = field(default_factory=list)  # first few "path:line: reason"
+    repaired_encoding: list = field(default_factory=list)  # files decoded as cp1252 (not UTF-8)
+
+    def skip(self, reason: str, where: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+        if len(self.skipped_examples) < 5:
+            self.skipped_examples.append(f"{where}: {reason}")
+
+    def summary(self) -> str:
+        parts = [f"{self.spec}: {self.documents} documents, {self.bytes / 1e6:.2f} MB"]
+        if self.skipped:
+            parts.append("skipped " + ", ".join(f"{n} {r}" for r, n in self.skipped.items()))
+            parts.append("first at " + "; ".join(self.skipped_examples[:2]))
+        if self.repaired_encoding:
+            parts.append(f"{len(self.repaired_encoding)} files not UTF-8, read as cp1252")
+        return " | ".join(parts)
+
+
+def embedded_path(name: str) -> Path:
+    """Folder of an embedded corpus inside the installed package."""
+    return Path(str(resources.files("fromscratch") / "embedded" / name))
+
+
+def decode(raw: bytes, where: str, lineage: Lineage) -> str:
+    """UTF-8, else cp1252 (the usual culprit: some shipped speeches are Latin-1), counted in the lineage."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        lineage.repaired_encoding.append(where)
+        return raw.decode("cp1252", errors="replace")
+
+
+def _hash_files(files: list[Path]) -> str:
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode())
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def _split_blank_lines(text: str) -> list[str]:
+    return [p.strip("\n") for p in re.split(r"\n\s*\n", text) if p.strip()]
+
+
+def _read_text_files(files: list[Path], lineage: Lineage, split_paragraphs: bool) -> list[str]:
+    docs: list[str] = []
+    for f in files:
+        text = decode(f.read_bytes(), str(f), lineage)
+        pieces = _split_blank_lines(text) if split_paragraphs else [text.strip()]
+        for piece in pieces:
+            if piece.strip():
+                docs.append(piece)
+            else:
+                lineage.skip("empty document", str(f))
+    return docs
+
+
+def _read_jsonl(files: list[Path], column: str, lineage: Lineage) -> list[str]:
+    docs: list[str] = []
+    for f in files:
+        raw = f.read_bytes()
+        text = decode(raw, str(f), lineage)
+        stripped = text.lstrip()
+        if f.suffix == ".json" and stripped.startswith("["):
+            try:
+                rows = json.loads(text)
+            except json.JSONDecodeError as err:
+                raise UserError(f"{f}:{err.lineno}: not valid JSON ({err.msg})") from None
+            numbered = enumerate(rows, 1)
+        else:
+            numbered = ((i, line) for i, line in enumerate(text.splitlines(), 1))
+        for i, row in numbered:
+            where = f"{f}:{i}"
+            if isinstance(row, str):
+                if not row.strip():
+                    continue  # blank lines between JSONL rows are not rows
+                try:
+                    row = json.loads(row)
+                except json.JSONDecodeError as err:
+                    lineage.skip(f"malformed JSON ({err.msg})", where)
+                    continue
+            if not isinstance(row, dict) or column not in row:
+                lineage.skip(f"no '{column}' field", where)
+                continue
+            value = row[column]
+            if not isinstance(value, str) or not value.strip():
+                lineage.skip("empty or non-string text", where)
+                continue
+            docs.append(value)
+    return docs
+
+
+def _from_dataset(ds, column: str, where: str, lineage: Lineage) -> list[str]:
+    if isinstance(ds, datasets.DatasetDict):
+        split = "train" if "train" in ds else next(iter(ds))
+        ds = ds[split]
+    if column not in ds.column_names:
+        raise UserError(f"{where}: no column '{column}' (columns: {', '.join(ds.column_names)})")
+    docs = []
+    for i, value in enumerate(ds[column]):
+        if isinstance(value, str) and value.strip():
+            docs.append(value)
+        else:
+            lineage.skip("empty or non-string text", f"{where}[{i}]")
+    return docs
+
+
+def is_local(spec: str) -> bool:
+    """A spec is a local path if it exists, or is written like one (./x, /x, ~/x, x.ext, a/b/c, or a/b
+    whose first part is a local folder, e.g. outputs/01_data)."""
+    if spec.startswith("hub:"):
+        return False
+    p = Path(os.path.expanduser(spec))
+    if p.exists() or spec.startswith((".", "/", "~")) or p.suffix or spec.count("/") > 1:
+        return True
+    return "/" in spec and Path(spec.split("/")[0]).is_dir()
+
+
+def load_documents(spec: str, text_column: str = "text") -> tuple[list[str], Lineage]:
+    """Read one source into a list of document strings plus its lineage. Raises UserError on a bad spec."""
+    if spec == "default" or spec.startswith("default:"):
+        names = EMBEDDED if spec == "default" else (spec.split(":", 1)[1],)
+        all_docs: list[str] = []
+        lineage = Lineage(spec=spec, resolved="", sha256="")
+        files: list[Path] = []
+        for name in names:
+            if name not in EMBEDDED:
+                raise UserError(f"unknown embedded source '{spec}' (have: {', '.join(EMBEDDED)})")
+            root = embedded_path(name)
+            these = sorted(p for p in root.rglob("*.txt"))
+            files += these
+            # A play is one file; its speeches (blank-line separated) are the natural documents.
+            all_docs += _read_text_files(these, lineage, split_paragraphs=(name == "tinyshakespeare"))
+        lineage.resolved = "package:fromscratch/embedded/" + ",".join(names)
+        lineage.sha256 = _hash_files(files)
+        return _finish(all_docs, lineage)
+
+    if is_local(spec):
+        path = Path(os.path.expanduser(spec))
+        if not path.exists():
+            raise UserError(f"data path not found: {spec}")
+        lineage = Lineage(spec=spec, resolved=str(path.resolve()), sha256="")
+        if path.is_dir() and (
+            (path / "dataset_info.json").exists()
+            or (path / "dataset_dict.json").exists()
+            or (path / "state.json").exists()
+        ):
+            files = sorted(f for f in path.rglob("*") if f.is_file())
+            lineage.sha256 = _hash_files(files)
+            ds = datasets.load_from_disk(str(path))
+            return _finish(_from_dataset(ds, text_column, spec, lineage), lineage)
+        files = sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else [path]
+        if not files:
+            raise UserError(f"data path is empty: {spec}")
+        lineage.sha256 = _hash_files(files)
+        suffixes = {f.suffix for f in files}
+        if suffixes <= _TEXT_SUFFIXES:
+            docs = _read_text_files(files, lineage, split_paragraphs=False)
+        elif suffixes <= {".jsonl", ".json"}:
+            docs = _read_jsonl(files, text_column, lineage)
+        elif suffixes <= {".parquet", ".csv"}:
+            kind = "parquet" if ".parquet" in suffixes else "csv"
+            ds = datasets.load_dataset(kind, data_files=[str(f) for f in files], split="train")
+            docs = _from_dataset(ds, text_column, spec, lineage)
+        else:
+            raise UserError(
+                f"{spec}: cannot read files of type {', '.join(sorted(suffixes))} "
+                "(use .txt, .jsonl, .json, .parquet, .csv or a save_to_disk folder)"
+            )
+        return _finish(docs, lineage)
+
+    if not _HUB_ID.match(spec):
+        raise UserError(f"data source '{spec}' is neither a local path, 'default', nor a Hub dataset id")
+    repo = spec.removeprefix("hub:")
+    try:
+        ds = datasets.load_dataset(repo, split="train")
+    except Exception as err:  # offline, not found, gated: one line, the library's own reason
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"cannot load Hub dataset '{repo}': {reason}") from None
+    lineage = Lineage(spec=spec, resolved=f"hub:{repo}", sha256=ds._fingerprint)
+    return _finish(_from_dataset(ds, text_column, spec, lineage), lineage)
+
+
+def _finish(docs: list[str], lineage: Lineage) -> tuple[list[str], Lineage]:
+    if not docs:
+        raise UserError(f"data source '{lineage.spec}' has no usable documents ({lineage.summary()})")
+    lineage.documents = len(docs)
+    lineage.bytes = sum(len(d.encode("utf-8")) for d in docs)
+    return docs, lineage
+
+
+def load_corpus(specs: list[str], text_column: str = "text") -> tuple[datasets.Dataset, list[Lineage]]:
+    """Several sources into one Dataset with columns `text` and `source`, plus one Lineage per source."""
+    texts: list[str] = []
+    names: list[str] = []
+    lineages = []
+    for spec in specs:
+        docs, lineage = load_documents(spec, text_column)
+        texts += docs
+        names += [spec] * len(docs)
+        lineages.append(lineage)
+    return datasets.Dataset.from_dict({"text": texts, "source": names}), lineages
+
+
+def check_sources(specs: list[str], key: str = "sources") -> None:
+    """Fail before any work if a local source path is missing (Hub ids are checked when loaded)."""
+    if not specs:
+        raise UserError(f"'{key}' is empty: name at least one source (default, a path, or a Hub id)")
+    for spec in specs:
+        if spec.startswith("default"):
+            name = spec.split(":", 1)[1] if ":" in spec else None
+            if name is not None and name not in EMBEDDED:
+                raise UserError(f"{key}: unknown embedded source '{spec}' (have: {', '.join(EMBEDDED)})")
+        elif is_local(spec) and not Path(os.path.expanduser(spec)).exists():
+            raise UserError(f"{key}: data path not found: {spec}")

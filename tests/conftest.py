@@ -1,0 +1,67 @@
+"""Shared test fixtures: offline environment, a recipe runner, and a tiny tokenizer + pretrained model made once
+per session (every later stage's tests start from them, as the stages do)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+# Never touch the network: the Hub is unreachable here and tests must not try.
+OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "TOKENIZERS_PARALLELISM": "false", "WANDB_MODE": "offline", "HF_HUB_DISABLE_TELEMETRY": "1"}
+os.environ.update(OFFLINE)
+
+
+def recipe_env(extra: dict | None = None) -> dict:
+    env = dict(os.environ)
+    env.update(OFFLINE)
+    env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(extra or {})
+    return env
+
+
+def run_recipe(recipe: str, *args: str, ok: bool = True, env: dict | None = None, timeout: int = 600,
+               launcher: list[str] | None = None) -> subprocess.CompletedProcess:
+    """Run recipes/<recipe>/run.py as a user would; assert its exit status; return the completed process."""
+    cmd = [*(launcher or [sys.executable]), str(ROOT / "recipes" / recipe / "run.py"), *args]
+    proc = subprocess.run(cmd, cwd=ROOT, env=recipe_env(env), capture_output=True, text=True, timeout=timeout)
+    if ok and proc.returncode != 0:
+        raise AssertionError(f"{recipe} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    if not ok and proc.returncode == 0:
+        raise AssertionError(f"{recipe} should have failed:\n{proc.stdout[-2000:]}")
+    return proc
+
+
+def error_line(proc: subprocess.CompletedProcess) -> str:
+    """The one `error: ...` line a recipe prints for a user mistake (and check that there is no traceback)."""
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, proc.stderr[-3000:]
+    return lines[0]
+
+
+@pytest.fixture(scope="session")
+def tokenizer_dir(tmp_path_factory) -> Path:
+    """A 1k-vocabulary tokenizer trained by the recipe on the embedded Shakespeare (a few seconds)."""
+    out = tmp_path_factory.mktemp("stages") / "02_tokenizer"
+    run_recipe("02_tokenizer", "--config", "recipes/02_tokenizer/config_tiny.yaml", "--sources",
+               "default:tinyshakespeare", "--vocab_size", "1024", "--output_dir", str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def pretrained_dir(tokenizer_dir, tmp_path_factory) -> Path:
+    """A nano Llama pretrained by the recipe for 40 steps (about 15 s on 2 cores)."""
+    out = tmp_path_factory.mktemp("stages") / "03_pretrain"
+    run_recipe("03_pretrain", "--config", "recipes/03_pretrain/config_tiny.yaml", "--preset", "nano",
+               "--sources", "default:tinyshakespeare", "--tokenizer_dir", str(tokenizer_dir),
+               "--block_size", "128", "--max_steps", "40", "--eval_steps", "20", "--save_steps", "20",
+               "--learning_rate", "0.01", "--report_to", "none", "--disable_tqdm", "true", "--output_dir", str(out))
+    return out

@@ -2,6 +2,8 @@ import json
 
 from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
 
+from conftest import error_line, run_recipe
+
 
 def test_pretrained_model_learned_reloads_and_generates(pretrained_dir):
     info = json.loads((pretrained_dir / "run_info.json").read_text())
@@ -14,3 +16,31 @@ def test_pretrained_model_learned_reloads_and_generates(pretrained_dir):
     gen = pipeline("text-generation", model=model, tokenizer=tok)
     text = gen("ROMEO:", max_new_tokens=12, do_sample=False)[0]["generated_text"]
     assert text.startswith("ROMEO:") and len(text) > len("ROMEO:")
+
+
+def test_card_carries_metrics_in_model_index(pretrained_dir):
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(pretrained_dir / "README.md")
+    info = json.loads((pretrained_dir / "run_info.json").read_text())
+    got = {r.metric_type: r.metric_value for r in card.data.eval_results}
+    for key in ("eval_loss", "perplexity", "bits_per_byte"):
+        assert abs(got[key] - info["metrics"][key]) < 1e-5
+    assert card.data.library_name == "transformers" and card.data.pipeline_tag == "text-generation"
+    assert (pretrained_dir / "loss.png").stat().st_size > 1000 and "loss.png" in card.text
+    assert json.loads((pretrained_dir / "trainer_state.json").read_text())["log_history"]
+
+
+def test_bad_inputs_fail_before_work_with_one_line(tmp_path, tokenizer_dir):
+    line = error_line(run_recipe("03_pretrain", "--tokenizer_dir", str(tmp_path / "none"), ok=False))
+    assert "tokenizer_dir" in line and str(tmp_path / "none") in line
+    line = error_line(run_recipe("03_pretrain", "--tokenizer_dir", str(tokenizer_dir), "--sources",
+                                 str(tmp_path / "corpus"), ok=False))
+    assert f"data path not found: {tmp_path / 'corpus'}" in line
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("presett: tiny\n")
+    line = error_line(run_recipe("03_pretrain", "--config", str(cfg), ok=False))
+    assert "unknown key 'presett'" in line and "preset" in line
+    line = error_line(run_recipe("03_pretrain", "--config", "recipes/03_pretrain/config_tiny.yaml",
+                                 "--tokenizer_dir", str(tokenizer_dir), "--preset", "huge", ok=False))
+    assert "model preset 'huge' unknown" in line

@@ -1,0 +1,52 @@
+import json
+
+from huggingface_hub import ModelCard
+from transformers import AutoTokenizer
+
+from conftest import error_line, run_recipe
+
+SAMPLES = [
+    "ROMEO: But, soft! what light through yonder window breaks?",
+    "  leading spaces, trailing tabs\t\t\nand\r\nwindows newlines  ",
+    "Unicode: naïve café, Ελληνικά, 日本語のテキスト, emoji 🤖🚀, math ∑∞ ≠ ≈",
+    "Looks special but is text: <|im_start|> is literal here? <|bos|>",
+    "",
+    "\x00\x01 control bytes and \u200b zero width",
+]
+
+
+def test_round_trip_reload_and_chat_template(tokenizer_dir):
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    assert len(tok) == 1024
+    for text in SAMPLES:
+        ids = tok(text, add_special_tokens=False)["input_ids"]
+        assert tok.decode(ids) == text
+    assert tok.unk_token_id is None  # byte-level: nothing is ever unknown
+    assert (tok.bos_token, tok.eos_token, tok.pad_token) == ("<|bos|>", "<|eos|>", "<|pad|>")
+    chat = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello there"}]
+    enc = tok.apply_chat_template(chat, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
+    mask = enc["assistant_masks"]
+    assistant = tok.decode([i for i, m in zip(enc["input_ids"], mask) if m])
+    assert assistant == "Hello there<|im_end|>"  # only the assistant's tokens are marked for the loss
+
+
+def test_card_and_run_info(tokenizer_dir):
+    card = ModelCard.load(tokenizer_dir / "README.md")
+    (result,) = card.data.eval_results
+    info = json.loads((tokenizer_dir / "run_info.json").read_text())
+    assert result.metric_type == "bytes_per_token"
+    assert result.metric_value == round(info["metrics"]["bytes_per_token"], 6)
+    assert 2.0 < result.metric_value < 6.0  # real compression on held-out English text
+    assert info["lineage"][0]["sha256"] and info["versions"]["tokenizers"]
+    assert (tokenizer_dir / "config.yaml").is_file()
+
+
+def test_bad_key_missing_path_and_finished_output(tmp_path, tokenizer_dir):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("vocab_sise: 100\n")
+    line = error_line(run_recipe("02_tokenizer", "--config", str(bad), ok=False))
+    assert "unknown key 'vocab_sise'" in line and str(bad) in line
+    line = error_line(run_recipe("02_tokenizer", "--sources", "data/nowhere.jsonl", ok=False))
+    assert "data path not found: data/nowhere.jsonl" in line
+    line = error_line(run_recipe("02_tokenizer", "--output_dir", str(tokenizer_dir), ok=False))
+    assert "already holds a finished run" in line

@@ -63,5 +63,5 @@ def pretrained_dir(tokenizer_dir, tmp_path_factory) -> Path:
     run_recipe("03_pretrain", "--config", "recipes/03_pretrain/config_tiny.yaml", "--preset", "nano",
                "--sources", "default:tinyshakespeare", "--tokenizer_dir", str(tokenizer_dir),
                "--block_size", "128", "--max_steps", "40", "--eval_steps", "20", "--save_steps", "20",
-               "--learning_rate", "0.01", "--report_to", "none", "--disable_tqdm", "true", "--output_dir", str(out))
+               "--learning_rate", "0.01", "--report_to", "tensorboard", "--disable_tqdm", "true", "--output_dir", str(out))
     return out

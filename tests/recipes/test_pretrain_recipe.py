@@ -44,3 +44,7 @@ def test_bad_inputs_fail_before_work_with_one_line(tmp_path, tokenizer_dir):
     line = error_line(run_recipe("03_pretrain", "--config", "recipes/03_pretrain/config_tiny.yaml",
                                  "--tokenizer_dir", str(tokenizer_dir), "--preset", "huge", ok=False))
     assert "model preset 'huge' unknown" in line
+
+
+def test_tensorboard_events_are_written(pretrained_dir):
+    assert list((pretrained_dir / "runs").rglob("events.out.tfevents.*"))

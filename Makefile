@@ -21,7 +21,7 @@ TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 LAUNCH = $(if $(ACCELERATE_CONFIG),$(VENV)/bin/accelerate launch --config_file $(ACCELERATE_CONFIG),$(PY))
 config = $(if $(CONFIG),$(CONFIG),$(1))
 
-.PHONY: setup test demo tokenizer pretrain clean
+.PHONY: setup test demo tokenizer pretrain reproduce clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -48,6 +48,10 @@ tokenizer: setup
 
 pretrain: setup
 	$(LAUNCH) recipes/03_pretrain/run.py --config $(call config,recipes/03_pretrain/config_tiny.yaml) $(ARGS)
+
+# Rerun a finished output with its exact resolved config: make reproduce RUN=outputs/03_pretrain
+reproduce: setup
+	$(PY) -m fromscratch.reproduce $(RUN) $(ARGS)
 
 clean:
 	rm -rf outputs

@@ -39,3 +39,19 @@ def test_push_failure_is_one_line(pretrained_dir):
     proc = _push(pretrained_dir, "http://127.0.0.1:9", "me/tiny-model")  # nothing listens on port 9
     assert proc.returncode != 0
     assert "push to the Hub failed for 'me/tiny-model'" in proc.stderr
+
+
+def test_recipe_push_never_writes_the_token(tmp_path):
+    """--push_to_hub from a recipe, token in the environment: it authenticates, and appears in no file or log."""
+    from conftest import run_recipe
+
+    out = tmp_path / "tok"
+    with FakeHub() as hub:
+        proc = run_recipe("02_tokenizer", "--sources", "default:us_speeches", "--vocab_size", "300",
+                          "--output_dir", str(out), "--push_to_hub", "true", "--hub_model_id", "me/tok",
+                          env={"HF_ENDPOINT": hub.url, "HF_TOKEN": SECRET, "HF_HUB_OFFLINE": "0"})
+        assert "tokenizer.json" in hub.files["me/tok"] and "README.md" in hub.files["me/tok"]
+    assert SECRET not in proc.stdout + proc.stderr
+    for f in out.rglob("*"):
+        if f.is_file():
+            assert SECRET.encode() not in f.read_bytes(), f

@@ -26,7 +26,7 @@ from transformers import (
 )
 
 from fromscratch import artifacts, cards, hub, precision, runinfo
-from fromscratch.callbacks import ThroughputCallback
+from fromscratch.callbacks import SpikeGuard, SpikeGuardArguments, ThroughputCallback
 from fromscratch.config import UserError, cli, parse, to_dict
 from fromscratch.metrics import bits_per_byte, perplexity
 from fromscratch.modeling import build_config, count_parameters
@@ -84,7 +84,7 @@ def schedule(args: PretrainArguments) -> None:
 @cli
 def main():
     started = time.time()
-    model_args, data_args, args = parse((ModelArguments, DataArguments, PretrainArguments))
+    model_args, data_args, guard_args, args = parse((ModelArguments, DataArguments, SpikeGuardArguments, PretrainArguments))
 
     # 1. Check inputs and the output location before any work.
     check_sources(data_args.sources)
@@ -93,7 +93,7 @@ def main():
     if not 0.0 < data_args.validation_fraction < 1.0:
         raise UserError(f"validation_fraction must be in (0, 1), got {data_args.validation_fraction}")
     final_dir = args.output_dir
-    config = to_dict(model_args, data_args, args)
+    config = to_dict(model_args, data_args, guard_args, args)
     push = args.push_to_hub
     args.push_to_hub = False  # the finished folder is pushed once, with its card, below
     if push and not args.hub_model_id:
@@ -144,6 +144,7 @@ def main():
         model=model, args=args, train_dataset=train_set, eval_dataset=val_set, processing_class=tokenizer,
         data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False), callbacks=[throughput],
     )
+    guard = SpikeGuard.from_args(guard_args).attach(trainer) if guard_args.spike_guard else None
     checkpoint = artifacts.newest_checkpoint(tmp) if args.resume else None
     if args.resume:
         print(f"[resume] {'from ' + str(checkpoint) if checkpoint else 'no checkpoint yet: starting over'}")
@@ -152,6 +153,9 @@ def main():
     else:
         initial = next((r for r in trainer_state_history(checkpoint) if r.get("step") == 0 and "eval_loss" in r), {})
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    if guard and guard.gave_up:
+        raise UserError(f"training diverged: {len(guard.events)} loss spikes ({guard.events[-1]}); lower "
+                        f"learning_rate or raise warmup_steps, then --resume true continues from {tmp}")
     final = trainer.evaluate()
 
     # 5. Metrics: loss, perplexity and bits per byte (tokenizer-independent) on held-out documents.
@@ -167,6 +171,7 @@ def main():
         if throughput.history else None,
         "steps": result.global_step,
         "precision": precision_used,
+        "spike_events": guard.events if guard else [],
     }
     if args.process_index == 0:
         print("[metrics] " + json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}))

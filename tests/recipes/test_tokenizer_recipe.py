@@ -50,3 +50,20 @@ def test_bad_key_missing_path_and_finished_output(tmp_path, tokenizer_dir):
     assert "data path not found: data/nowhere.jsonl" in line
     line = error_line(run_recipe("02_tokenizer", "--output_dir", str(tokenizer_dir), ok=False))
     assert "already holds a finished run" in line
+
+
+def test_reproduce_reruns_the_exact_config(tokenizer_dir, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import ROOT, recipe_env
+
+    run = tmp_path / "tok"
+    shutil.copytree(tokenizer_dir, run)
+    proc = subprocess.run([sys.executable, "-m", "fromscratch.reproduce", str(run)], cwd=ROOT, env=recipe_env(),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    again = tmp_path / "tok-reproduced"
+    assert (again / "tokenizer.json").read_bytes() == (tokenizer_dir / "tokenizer.json").read_bytes()
+    assert "bytes_per_token" in proc.stdout

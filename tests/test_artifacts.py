@@ -34,3 +34,20 @@ def test_unfinished_run_needs_resume_or_overwrite(tmp_path):
     assert artifacts.newest_checkpoint(tmp).name == "checkpoint-10"
     with pytest.raises(UserError, match="no unfinished run"):
         artifacts.prepare(tmp_path / "other", resume=True)
+
+
+def test_half_written_state_and_other_shape_checkpoints(tmp_path):
+    import json
+
+    from transformers import LlamaConfig
+
+    (tmp_path / "checkpoint-5").mkdir()
+    (tmp_path / "checkpoint-5" / "trainer_state.json").write_text("{}")
+    (tmp_path / "checkpoint-5" / "config.json").write_text(json.dumps(LlamaConfig(hidden_size=64).to_dict()))
+    (tmp_path / "checkpoint-9").mkdir()
+    (tmp_path / "checkpoint-9" / "trainer_state.json").write_text('{"log_hist')  # killed while writing
+    ckpt = artifacts.newest_checkpoint(tmp_path)
+    assert ckpt.name == "checkpoint-5"
+    artifacts.check_checkpoint_shape(ckpt, LlamaConfig(hidden_size=64))
+    with pytest.raises(UserError, match="different model .*hidden_size 64 vs 128"):
+        artifacts.check_checkpoint_shape(ckpt, LlamaConfig(hidden_size=128))

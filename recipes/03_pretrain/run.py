@@ -148,6 +148,8 @@ def main():
     checkpoint = artifacts.newest_checkpoint(tmp) if args.resume else None
     if args.resume:
         print(f"[resume] {'from ' + str(checkpoint) if checkpoint else 'no checkpoint yet: starting over'}")
+    if checkpoint is not None:
+        artifacts.check_checkpoint_shape(checkpoint, model_config)
     if checkpoint is None:
         initial = trainer.evaluate()
     else:

@@ -6,6 +6,7 @@ overwritten by accident (`--overwrite` is the only way to replace one).
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -59,11 +60,35 @@ def finish(tmp: str | Path, out: str | Path) -> Path:
     return out
 
 
+def _complete(checkpoint: Path) -> bool:
+    # The Trainer writes trainer_state.json last (after weights, optimizer, scheduler, RNG): a checkpoint
+    # whose state file is missing or does not parse was cut by a kill mid-save.
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text())
+        return True
+    except (OSError, ValueError):
+        return False
+
+
 def newest_checkpoint(folder: str | Path) -> Path | None:
-    """The highest-step `checkpoint-N` with a complete trainer state (a kill mid-save leaves none)."""
+    """The highest-step complete `checkpoint-N` (a kill mid-save leaves the previous one usable)."""
     ckpts = []
     for p in Path(folder).glob("checkpoint-*"):
         suffix = p.name.split("-")[-1]
-        if suffix.isdigit() and (p / "trainer_state.json").is_file():
+        if suffix.isdigit() and _complete(p):
             ckpts.append((int(suffix), p))
     return max(ckpts)[1] if ckpts else None
+
+
+SHAPE_KEYS = ("model_type", "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+              "num_key_value_heads", "intermediate_size")
+
+
+def check_checkpoint_shape(checkpoint: Path, model_config) -> None:
+    """Resuming a checkpoint of another model shape fails here with one line, not deep in load_state_dict."""
+    saved = json.loads((checkpoint / "config.json").read_text())
+    ours = model_config.to_dict()
+    diff = [f"{k} {saved.get(k)} vs {ours.get(k)}" for k in SHAPE_KEYS if saved.get(k) != ours.get(k)]
+    if diff:
+        raise UserError(f"{checkpoint} was saved by a different model ({', '.join(diff)}): resume with the "
+                        "config it was started with, or pass --overwrite true to start over")

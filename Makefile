@@ -21,7 +21,7 @@ TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 LAUNCH = $(if $(ACCELERATE_CONFIG),$(VENV)/bin/accelerate launch --config_file $(ACCELERATE_CONFIG),$(PY))
 config = $(if $(CONFIG),$(CONFIG),$(1))
 
-.PHONY: setup test demo tokenizer pretrain reproduce clean
+.PHONY: setup test demo tokenizer pretrain reproduce bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -52,6 +52,10 @@ pretrain: setup
 # Rerun a finished output with its exact resolved config: make reproduce RUN=outputs/03_pretrain
 reproduce: setup
 	$(PY) -m fromscratch.reproduce $(RUN) $(ARGS)
+
+# Throughput benchmarks, each figure beside a baseline measured in the same run (no timed asserts in tests).
+bench: setup
+	$(PY) benchmarks/run_all.py $(ARGS)
 
 clean:
 	rm -rf outputs

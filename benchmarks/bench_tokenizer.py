@@ -1,0 +1,78 @@
+"""Tokenizer training speed and compression: the recipe's byte-level BPE (HF tokenizers) vs sentencepiece BPE.
+
+Same text (the embedded corpora minus 5% held-out documents), same vocabulary size (4,096), both using every
+core. MB/s of training text; bytes per token on the held-out documents. Median of REPEATS runs, alternating.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from common import emit, median  # noqa: E402
+
+from fromscratch.sources import load_corpus  # noqa: E402
+
+VOCAB = 4096
+REPEATS = int(os.environ.get("BENCH_REPEATS", 3))
+
+
+def train_hf(texts):
+    os.environ["TOKENIZERS_PARALLELISM"] = "true"  # the recipe trains with all cores too
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    t = time.perf_counter()
+    tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=VOCAB, min_frequency=2, show_progress=False,
+                                                        special_tokens=["<|bos|>", "<|eos|>", "<|pad|>"],
+                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    return time.perf_counter() - t, lambda s: len(tok.encode(s).ids)
+
+
+def train_spm(texts, workdir):
+    import sentencepiece as spm
+
+    prefix = os.path.join(workdir, "spm")
+    t = time.perf_counter()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(texts), model_prefix=prefix, vocab_size=VOCAB,
+                                   model_type="bpe", byte_fallback=True, num_threads=os.cpu_count(),
+                                   max_sentence_length=1 << 20, minloglevel=2)
+    elapsed = time.perf_counter() - t
+    sp = spm.SentencePieceProcessor(model_file=prefix + ".model")
+    return elapsed, lambda s: len(sp.encode(s))
+
+
+def main():
+    corpus, _ = load_corpus(["default"])
+    texts = list(corpus["text"])
+    random.Random(0).shuffle(texts)
+    cut = len(texts) // 20
+    heldout, train = texts[:cut], texts[cut:]
+    mb = sum(len(t.encode()) for t in train) / 1e6
+    held_bytes = sum(len(t.encode()) for t in heldout)
+    hf_s, spm_s, hf_bpt, spm_bpt = [], [], None, None
+    with tempfile.TemporaryDirectory() as d:
+        for _ in range(REPEATS):
+            s, count = train_hf(train)
+            hf_s.append(s)
+            hf_bpt = held_bytes / sum(count(t) for t in heldout)
+            s, count = train_spm(train, d)
+            spm_s.append(s)
+            spm_bpt = held_bytes / sum(count(t) for t in heldout)
+    emit([
+        {"name": "tokenizer training MB/s (HF byte-level BPE)", "value": mb / median(hf_s), "unit": "MB/s",
+         "baseline": "sentencepiece BPE", "baseline_value": mb / median(spm_s)},
+        {"name": "tokenizer held-out bytes/token (HF)", "value": hf_bpt, "unit": "bytes/token",
+         "baseline": "sentencepiece BPE", "baseline_value": spm_bpt},
+    ])
+
+
+if __name__ == "__main__":
+    main()

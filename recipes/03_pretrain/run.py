@@ -92,6 +92,15 @@ def main():
         raise UserError(f"tokenizer_dir: no tokenizer in {data_args.tokenizer_dir} (run `make tokenizer` first)")
     if not 0.0 < data_args.validation_fraction < 1.0:
         raise UserError(f"validation_fraction must be in (0, 1), got {data_args.validation_fraction}")
+    tokenizer = AutoTokenizer.from_pretrained(data_args.tokenizer_dir)
+    model_config = build_config(
+        model_args.family, model_args.preset, len(tokenizer), data_args.block_size,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=model_args.tie_word_embeddings, dropout=model_args.dropout, rope_theta=model_args.rope_theta,
+        layers=model_args.layers, hidden=model_args.hidden, heads=model_args.heads, ffn=model_args.ffn,
+        kv_heads=model_args.kv_heads,
+    )
+    model_config._attn_implementation = model_args.attn_implementation
     final_dir = args.output_dir
     config = to_dict(model_args, data_args, guard_args, args)
     push = args.push_to_hub
@@ -108,7 +117,6 @@ def main():
     set_seed(args.seed)
 
     # 2. Data: load, hold out whole documents for validation, tokenize, pack into blocks.
-    tokenizer = AutoTokenizer.from_pretrained(data_args.tokenizer_dir)
     with args.main_process_first(desc="load and pack data"):
         corpus, lineage = load_corpus(data_args.sources, data_args.text_column)
         for item in lineage:
@@ -123,14 +131,6 @@ def main():
                         f"{len(train_set)} train / {len(val_set)} validation blocks")
 
     # 3. Model from a config (random init, never downloaded weights).
-    model_config = build_config(
-        model_args.family, model_args.preset, len(tokenizer), data_args.block_size,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=model_args.tie_word_embeddings, dropout=model_args.dropout, rope_theta=model_args.rope_theta,
-        layers=model_args.layers, hidden=model_args.hidden, heads=model_args.heads, ffn=model_args.ffn,
-        kv_heads=model_args.kv_heads,
-    )
-    model_config._attn_implementation = model_args.attn_implementation
     model = AutoModelForCausalLM.from_config(model_config)
     n_params = count_parameters(model)
     tokens_per_step = (args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size

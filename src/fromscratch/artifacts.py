@@ -31,6 +31,8 @@ def prepare(out: str | Path, overwrite: bool = False, resume: bool = False) -> P
     if out.exists() and not overwrite:
         what = "a finished run" if is_finished(out) else "files"
         raise UserError(f"output directory {out} already holds {what}: pass --overwrite true to replace it")
+    if tmp.exists() and not any(tmp.iterdir()):
+        tmp.rmdir()  # an earlier run that failed before writing anything: nothing to resume or lose
     if tmp.exists() and not resume:
         if overwrite:
             shutil.rmtree(tmp)

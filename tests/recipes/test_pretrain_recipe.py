@@ -32,18 +32,20 @@ def test_card_carries_metrics_in_model_index(pretrained_dir):
 
 
 def test_bad_inputs_fail_before_work_with_one_line(tmp_path, tokenizer_dir):
-    line = error_line(run_recipe("03_pretrain", "--tokenizer_dir", str(tmp_path / "none"), ok=False))
+    out = ["--output_dir", str(tmp_path / "out")]
+    line = error_line(run_recipe("03_pretrain", "--tokenizer_dir", str(tmp_path / "none"), *out, ok=False))
     assert "tokenizer_dir" in line and str(tmp_path / "none") in line
     line = error_line(run_recipe("03_pretrain", "--tokenizer_dir", str(tokenizer_dir), "--sources",
-                                 str(tmp_path / "corpus"), ok=False))
+                                 str(tmp_path / "corpus"), *out, ok=False))
     assert f"data path not found: {tmp_path / 'corpus'}" in line
     cfg = tmp_path / "c.yaml"
     cfg.write_text("presett: tiny\n")
-    line = error_line(run_recipe("03_pretrain", "--config", str(cfg), ok=False))
+    line = error_line(run_recipe("03_pretrain", "--config", str(cfg), *out, ok=False))
     assert "unknown key 'presett'" in line and "preset" in line
     line = error_line(run_recipe("03_pretrain", "--config", "recipes/03_pretrain/config_tiny.yaml",
-                                 "--tokenizer_dir", str(tokenizer_dir), "--preset", "huge", ok=False))
+                                 "--tokenizer_dir", str(tokenizer_dir), "--preset", "huge", *out, ok=False))
     assert "model preset 'huge' unknown" in line
+    assert not (tmp_path / "out.tmp").exists()  # nothing was started, so nothing is left to clean up
 
 
 def test_tensorboard_events_are_written(pretrained_dir):

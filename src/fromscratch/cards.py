@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import yaml
-from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from huggingface_hub import DatasetCard, DatasetCardData, EvalResult, ModelCard, ModelCardData
 
 TEMPLATES = Path(os.environ.get("FROMSCRATCH_TEMPLATES", Path(__file__).resolve().parents[2] / "model_cards"))
 
@@ -80,3 +80,22 @@ def plot_curves(log_history: list[dict], path: str | Path, keys: tuple[str, ...]
     fig.savefig(path)
     plt.close(fig)
     return Path(path)
+
+
+def render_dataset(folder: str | Path, template: str, *, pretty_name: str, licenses: list[str],
+                   tags: list[str] | None = None, **context) -> DatasetCard:
+    """Render model_cards/<template> as a dataset card (DatasetCard) into <folder>/README.md. `licenses` are
+    the sources' licences in words; the metadata holds Hub licence ids where they are ones, else 'other'."""
+    ids = sorted({x for x in licenses if x.replace("-", "").replace(".", "").isalnum() and x == x.lower()})
+    data = DatasetCardData(
+        pretty_name=pretty_name,
+        license=ids if ids and len(ids) == len(set(licenses)) else "other",
+        language=["en"],
+        task_categories=["text-generation"],
+        tags=["fromscratch", *(tags or [])],
+    )
+    context.setdefault("config_yaml", yaml.safe_dump(context.get("config", {}), sort_keys=False))
+    card = DatasetCard.from_template(data, template_path=str(TEMPLATES / template), pretty_name=pretty_name,
+                                     licenses=licenses, **context)
+    card.save(Path(folder) / "README.md")
+    return card

@@ -161,12 +161,14 @@ def clean_text(text: str, args: CleanArguments, changes: Counter | None = None) 
     return normalize_whitespace(text)
 
 
-def clean_batch(texts: list[str], args: CleanArguments) -> tuple[list[str], list[str], Counter]:
-    """Clean a batch; a document left empty is dropped with reason 'empty after cleaning' ('' = kept)."""
-    changes: Counter = Counter()
-    out, reasons = [], []
+def clean_batch(texts: list[str], args: CleanArguments) -> tuple[list[str], list[str], list[list[str]]]:
+    """Clean a batch: texts, drop reasons ('' = kept; 'empty after cleaning' otherwise) and, per document,
+    the names of the steps that changed it (so counts survive `datasets.map` worker processes)."""
+    out, reasons, changed = [], [], []
     for t in texts:
+        changes: Counter = Counter()
         c = clean_text(t, args, changes)
         out.append(c)
         reasons.append("" if c else "empty after cleaning")
-    return out, reasons, changes
+        changed.append(sorted(changes))
+    return out, reasons, changed

@@ -20,6 +20,7 @@ _BULLETS = ("•", "●", "○", "▪", "◦", "*", "-", "–", "·")
 _TERMINAL = (".", "!", "?", '"', "'", "”", "’", ":", ";")
 _PUNCT_STRIP = "\"'“”‘’.,;:!?()[]{}<>*_`"
 _WORD = re.compile(r"[a-z0-9']+")
+_NO_LETTER_TOKEN = re.compile(r"(?<!\S)(?:(?![^\W\d_])\S)+(?!\S)")  # a whitespace token without any letter
 
 
 @dataclass
@@ -59,16 +60,12 @@ def load_bad_words(path: str | None = None) -> tuple[frozenset, re.Pattern | Non
     return words, pattern
 
 
-def _top_ngram_chars(words: list[str], n: int) -> float:
+def _top_ngram_chars(words: list[str], n: int, total_chars: int) -> float:
     """Fraction of characters covered by the most frequent word n-gram (Gopher repetition)."""
     if len(words) < n + 1:
         return 0.0
-    grams = Counter(zip(*(words[i:] for i in range(n))))
-    gram, count = grams.most_common(1)[0]
-    if count < 2:
-        return 0.0
-    total = sum(len(w) for w in words)
-    return count * sum(len(w) for w in gram) / max(total, 1)
+    gram, count = Counter(zip(*(words[i:] for i in range(n)))).most_common(1)[0]
+    return count * sum(map(len, gram)) / max(total_chars, 1) if count > 1 else 0.0
 
 
 class QualityFilter:
@@ -87,7 +84,8 @@ class QualityFilter:
             return "too few words"
         if n > a.max_words:
             return "too many words"
-        mean_len = sum(map(len, words)) / n
+        word_chars = sum(map(len, words))
+        mean_len = word_chars / n
         if not a.min_mean_word_length <= mean_len <= a.max_mean_word_length:
             return "mean word length"
         if (text.count("#") + text.count("...") + text.count("…")) / n > a.max_symbol_word_ratio:
@@ -99,7 +97,7 @@ class QualityFilter:
         if sum(line.rstrip().endswith(("...", "…")) for line in lines) / n_lines > a.max_ellipsis_lines:
             return "ellipsis lines"
         low = text.lower()
-        if sum(any(c.isalpha() for c in w) for w in words) / n < a.min_alpha_words:
+        if 1 - len(_NO_LETTER_TOKEN.findall(text)) / n < a.min_alpha_words:
             return "non-alphabetic words"
         lw = low.split()
         if a.min_stop_words and len(STOP_WORDS.intersection(w.strip(_PUNCT_STRIP) for w in lw)) < a.min_stop_words:
@@ -113,7 +111,7 @@ class QualityFilter:
                 if sum((counts[line] - 1) * len(line) for line in dup) / len(text) > a.max_duplicate_line_chars:
                     return "duplicate line characters"
         for k, limit in ((2, a.max_top_2gram_chars), (3, a.max_top_3gram_chars), (4, a.max_top_4gram_chars)):
-            if _top_ngram_chars(lw, k) > limit:
+            if _top_ngram_chars(lw, k, word_chars) > limit:
                 return f"repeated {k}-grams"
         if sum(line.rstrip().endswith(_TERMINAL) for line in lines) / n_lines < a.min_terminal_punct_lines:
             return "no terminal punctuation"
@@ -122,7 +120,8 @@ class QualityFilter:
         if a.drop_curly_braces and ("{" in text or "}" in text):
             return "curly braces"
         if a.max_bad_words >= 0 and (self.bad_words or self.bad_phrases):
-            hits = sum(1 for w in _WORD.findall(low) if w in self.bad_words)
+            counts = Counter(_WORD.findall(low))
+            hits = sum(counts[w] for w in self.bad_words.intersection(counts))
             if self.bad_phrases is not None and hits <= a.max_bad_words:
                 hits += len(self.bad_phrases.findall(low))
             if hits > a.max_bad_words:

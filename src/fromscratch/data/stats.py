@@ -1,0 +1,50 @@
+"""Per-source, per-step counts: every document that enters a step is kept or dropped under one reason.
+
+`check()` asserts the books balance (in = kept + dropped for each source and step, and each step starts with
+what the previous one kept); the recipe calls it before writing stats.json, and the tests read the file back.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+
+class StepStats:
+    def __init__(self):
+        self.steps: list[dict] = []
+
+    def record(self, step: str, sources: list[str], reasons: list[str], changes: dict | None = None,
+               extra: dict | None = None) -> None:
+        """reasons[i] is '' when document i (from sources[i]) is kept, else why it was dropped."""
+        by_source: dict[str, dict] = {}
+        for src, why in zip(sources, reasons):
+            s = by_source.setdefault(src, {"in": 0, "kept": 0, "dropped": Counter()})
+            s["in"] += 1
+            if why:
+                s["dropped"][why] += 1
+            else:
+                s["kept"] += 1
+        total = {"in": len(reasons), "kept": sum(1 for r in reasons if not r),
+                 "dropped": dict(Counter(r for r in reasons if r))}
+        entry = {"step": step, **total,
+                 "by_source": {k: {**v, "dropped": dict(v["dropped"])} for k, v in by_source.items()}}
+        if changes:
+            entry["changed"] = dict(changes)
+        if extra:
+            entry.update(extra)
+        self.steps.append(entry)
+
+    def check(self) -> None:
+        prev: dict | None = None
+        for e in self.steps:
+            assert e["in"] == e["kept"] + sum(e["dropped"].values()), f"{e['step']}: counts do not reconcile"
+            assert prev is None or e["in"] == prev["kept"], f"{e['step']}: starts with {e['in']}, not {prev['kept']}"
+            for src, s in e["by_source"].items():
+                assert s["in"] == s["kept"] + sum(s["dropped"].values()), f"{e['step']}/{src}: do not reconcile"
+                if prev is not None:
+                    before = prev["by_source"].get(src, {"kept": 0})["kept"]
+                    assert s["in"] == before, f"{e['step']}/{src}: starts with {s['in']}, previous kept {before}"
+            prev = e
+
+    def to_dict(self) -> list[dict]:
+        return self.steps

@@ -20,6 +20,14 @@ from dataclasses import dataclass, field
 # letter followed by continuation bytes (0x80-0xBF) shown as cp1252 punctuation or Latin-1 symbols.
 _CP1252_HIGH = "€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ"
 _MOJIBAKE = re.compile("[\u00c2-\u00f4][\u0080-\u00bf" + _CP1252_HIGH + "]{1,3}")
+# Big5 punctuation read as cp1252: seven shipped Nixon/Bush speeches carry "¡X" for an em dash and "¡¦s" for
+# "'s" (bytes A1 58, A1 A6 are Big5 punctuation). "¡" followed by these is not plausible Spanish.
+_BIG5_PUNCT = {"¡X": "—", "¡¦": "’", "¡§": "“", "¡¨": "”", "¡K": "…", "¡@": " "}
+_BIG5 = re.compile("|".join(_BIG5_PUNCT))
+# Byte each mojibake character stood for: cp1252's punctuation for 0x80-0x9F, Latin-1 otherwise (decoders leave
+# the five bytes cp1252 does not define, such as 0x9D in "”", as U+0080-U+009F).
+_TO_BYTE = {chr(b): b for b in range(0x80, 0x100)}
+_TO_BYTE.update({bytes([b]).decode("cp1252"): b for b in range(0x80, 0xA0) if b not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)})
 _TAG = re.compile(r"<[^<>]{0,2000}>")
 _DROP_BLOCK = re.compile(r"<(script|style|noscript|head)\b.*?</\1\s*>", re.S | re.I)
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
@@ -30,6 +38,7 @@ _WIKI_LINK = re.compile(r"\[\[(?:[^\]|]*\|)?([^\]]*)\]\]")
 _WIKI_TEMPLATE = re.compile(r"\{\{[^{}]*\}\}")
 # Emoji blocks plus the dingbats/symbols that render as emoji; joiners and modifiers carry no words.
 _EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\u2300-\u23FF]")
+_FLAG = re.compile("[\U0001F1E6-\U0001F1FF]{2}")
 _EMOJI_GLUE = re.compile("[\u200d\ufe0f\ufe0e\U0001F3FB-\U0001F3FF]")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200c\u200e\u200f\u2028\u2029\u2060\ufeff]")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
@@ -54,18 +63,18 @@ class CleanArguments:
 
 
 def fix_mojibake(text: str) -> str:
-    """Undo UTF-8-read-as-cp1252 runs ("CafÃ©" -> "Café"); runs that are not valid UTF-8 stay as they were."""
+    """Undo UTF-8-read-as-cp1252 runs ("CafÃ©" -> "Café") and Big5 punctuation read as cp1252 ("¡X" -> "—");
+    runs that are not valid UTF-8 stay as they were."""
+    if "¡" in text:
+        text = _BIG5.sub(lambda m: _BIG5_PUNCT[m.group(0)], text)
     if not _MOJIBAKE.search(text):
         return text
 
     def repair(m: re.Match) -> str:
         try:
-            return m.group(0).encode("cp1252").decode("utf-8")
-        except (UnicodeEncodeError, UnicodeDecodeError):
-            try:
-                return m.group(0).encode("latin-1").decode("utf-8")
-            except (UnicodeEncodeError, UnicodeDecodeError):
-                return m.group(0)
+            return bytes(_TO_BYTE[c] for c in m.group(0)).decode("utf-8")
+        except (KeyError, UnicodeDecodeError):
+            return m.group(0)
 
     return _MOJIBAKE.sub(repair, text)
 
@@ -95,6 +104,7 @@ def emoji_to_text(text: str) -> str:
     """'Great 😀' -> 'Great :grinning_face:' : a small vocabulary keeps the meaning of the pictograph."""
     if not _EMOJI.search(text):
         return text
+    text = _FLAG.sub(lambda m: " :flag_" + "".join(chr(ord(c) - 0x1F1E6 + 97) for c in m.group(0)) + ": ", text)
     return _EMOJI.sub(_emoji_name, _EMOJI_GLUE.sub("", text))
 
 

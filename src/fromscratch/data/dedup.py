@@ -44,7 +44,8 @@ class DedupArguments:
 
 def _powers(base: np.uint64, n: int) -> np.ndarray:
     p = np.full(n, base, dtype=U64)
-    p[0] = 1
+    if n:
+        p[0] = 1
     return np.cumprod(p, dtype=U64)  # wraps mod 2^64, which is the arithmetic we want
 
 

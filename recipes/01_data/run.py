@@ -94,6 +94,8 @@ def main():
     load_reasons, load_sources = [""] * len(ds), list(ds["source"])
     for item in lineage:
         print(f"[data] {item.summary()}")
+        if item.repaired_encoding:
+            print(f"[data] not UTF-8, read as cp1252: {', '.join(item.repaired_encoding[:5])}")
         for why, n in item.skipped.items():
             load_reasons += [f"unreadable row: {why}"] * n
             load_sources += [item.spec] * n

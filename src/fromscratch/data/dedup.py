@@ -67,6 +67,12 @@ def _span_hash(values: np.ndarray, base: np.uint64, inv: np.uint64, starts: np.n
 
 def words(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Word hashes of a batch, concatenated, and each document's [start, end) into them (n + 1 offsets)."""
+    hashes, _, offsets = word_spans(texts)
+    return hashes, offsets
+
+
+def word_spans(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Word hashes, word lengths in bytes, and per-document offsets, for a batch."""
     joined = "\x00".join(texts).lower().encode("utf-8")
     b = np.frombuffer(joined, dtype=np.uint8)
     is_word = np.concatenate(([False], _WORD_BYTE[b], [False]))
@@ -75,7 +81,7 @@ def words(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     hashes = _mix(_span_hash(b.astype(U64) + U64(1), _P, _P_INV, starts, ends) + (ends - starts).astype(U64))
     doc_starts = np.concatenate(([0], np.flatnonzero(b == 0) + 1))  # NUL never occurs inside a text
     offsets = np.searchsorted(starts, np.concatenate((doc_starts, [len(b) + 1])))
-    return hashes, offsets
+    return hashes, ends - starts, offsets
 
 
 class MinHasher:
@@ -173,18 +179,23 @@ def lsh_clusters(sigs: np.ndarray, num_bands: int, rows: int, threshold: float) 
     return {i: _find(parent, i) for i in list(parent)}, candidates
 
 
-def duplicate_reasons(keys: np.ndarray, sigs: np.ndarray | None, args: DedupArguments) -> tuple[list[str], dict]:
-    """'' for a keeper, 'exact duplicate' or 'near duplicate' otherwise (first occurrence kept)."""
+def duplicate_reasons(keys: np.ndarray, sigs: np.ndarray | None, args: DedupArguments,
+                      duplicate_of: list[int] | None = None) -> tuple[list[str], dict]:
+    """'' for a keeper, 'exact duplicate' or 'near duplicate' otherwise (first occurrence kept). If a list is
+    passed as `duplicate_of`, it is filled with the kept document each removed one duplicates (-1 if kept)."""
     n = len(keys)
     reasons = [""] * n
+    dup_of = duplicate_of if duplicate_of is not None else []
+    dup_of[:] = [-1] * n
     info = {"exact_duplicates": 0, "near_duplicates": 0, "lsh_candidate_pairs": 0}
     alive = np.arange(n)
     if args.exact_dedup and n:
-        _, first = np.unique(keys, axis=0, return_index=True)
+        _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
         is_first = np.zeros(n, dtype=bool)
         is_first[first] = True
         for i in np.flatnonzero(~is_first).tolist():
             reasons[i] = "exact duplicate"
+            dup_of[i] = int(first[inverse.reshape(-1)[i]])
         info["exact_duplicates"] = int(n - len(first))
         alive = np.flatnonzero(is_first)
     if args.near_dedup and sigs is not None and len(alive) > 1:
@@ -193,14 +204,16 @@ def duplicate_reasons(keys: np.ndarray, sigs: np.ndarray | None, args: DedupArgu
         for member, root in roots.items():
             if member != root:
                 reasons[int(alive[member])] = "near duplicate"
+                dup_of[int(alive[member])] = int(alive[root])
                 info["near_duplicates"] += 1
     return reasons, info
 
 
-def deduplicate(texts: list[str], args: DedupArguments, batch_size: int = 1000) -> tuple[list[str], dict]:
+def deduplicate(texts: list[str], args: DedupArguments, batch_size: int = 1000,
+                duplicate_of: list[int] | None = None) -> tuple[list[str], dict]:
     """Fingerprint in batches, then cluster the whole corpus at once."""
     hasher = MinHasher(args)
     parts = [fingerprints(texts[i:i + batch_size], args, hasher) for i in range(0, len(texts), batch_size)]
     keys = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, 2), U64)
     sigs = np.concatenate([p[1] for p in parts]) if parts and args.near_dedup else None
-    return duplicate_reasons(keys, sigs, args)
+    return duplicate_reasons(keys, sigs, args, duplicate_of)

@@ -155,44 +155,19 @@ def main():
     stats.check()
 
     # 7. Hold out validation documents per source, before mixing, so a repeated document never lands in both.
-    rng = random.Random(args.seed)
-    by_source: dict[str, list[int]] = {s: [] for s in args.sources}
-    for i, s in enumerate(ds["source"]):
-        by_source[s].append(i)
-    lengths = [len(t) for t in ds["text"]]
-    val_idx, pool = [], {}
-    for s, idx in by_source.items():
-        idx = idx[:]
-        rng.shuffle(idx)
-        n_val = min(len(idx) - 1, max(1, round(len(idx) * args.validation_fraction))) if len(idx) > 1 else 0
-        n_val = n_val if args.validation_fraction > 0 else 0
-        val_idx += idx[:n_val]
-        pool[s] = sorted(idx[n_val:])
+    sources, texts = ds["source"], ds["text"]
+    val_idx, pool = mix.hold_out(sources, args.sources, args.validation_fraction, args.seed)
 
     # 8. Mix: weights are shares of output characters; up-sample (repeat) or down-sample (subset) to match.
-    plans = mix.plan({s: (len(p), sum(lengths[i] for i in p)) for s, p in pool.items()},
+    plans = mix.plan({s: (len(idx), sum(len(texts[i]) for i in idx)) for s, idx in pool.items()},
                      dict(zip(args.sources, weights)), args.total_chars)
     train_idx: list[int] = []
     for k, p in enumerate(plans):
-        picked = mix.sample([lengths[i] for i in pool[p.source]], p.epochs, args.seed + k)
+        picked = mix.sample([len(texts[i]) for i in pool[p.source]], p.epochs, args.seed + k)
         train_idx += [pool[p.source][j] for j in picked]
-    rng.shuffle(train_idx)
-    out = datasets.DatasetDict({"train": ds.select(train_idx), "validation": ds.select(sorted(val_idx))})
-
-    src_of = ds["source"]
-    counts: dict[str, list[int]] = {s: [0, 0, 0] for s in args.sources}
-    texts = ds["text"]
-    for i in train_idx:
-        c = counts[src_of[i]]
-        c[0] += 1
-        c[1] += lengths[i]
-        c[2] += len(texts[i].encode("utf-8"))
-    rows = {s: tuple(c) for s, c in counts.items()}
-    actual = mix.proportions(rows)
-    mixture = [{"source": p.source, "license": licenses[p.source], "target_share": p.weight,
-                "available_documents": p.available_docs, "available_characters": p.available_chars,
-                "epochs": round(p.epochs, 4), "documents": rows[p.source][0], "characters": rows[p.source][1],
-                "actual_share": actual[p.source]} for p in plans]
+    random.Random(args.seed).shuffle(train_idx)  # interleave the sources
+    out = datasets.DatasetDict({"train": ds.select(train_idx), "validation": ds.select(val_idx)})
+    mixture = mix.report(plans, train_idx, sources, texts, licenses)
     for m in mixture:
         print(f"[mix] {m['source']}: target {m['target_share']:.3f}, actual {m['actual_share']['characters']:.3f}"
               f" of characters, {m['epochs']:.2f} epochs, {m['documents']} documents")

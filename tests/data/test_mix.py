@@ -35,3 +35,11 @@ def test_bad_weights_and_empty_sources():
         mix.plan({"a": (1, 10)}, {"a": 0})
     with pytest.raises(UserError, match="no documents survived"):
         mix.plan({"a": (1, 10), "b": (0, 0)}, {"a": 1, "b": 1})
+
+
+def test_hold_out_keeps_every_source_in_training():
+    sources = ["a"] * 100 + ["b"] * 3 + ["c"]
+    val, pool = mix.hold_out(sources, ["a", "b", "c"], 0.05, seed=0)
+    assert sorted(val + [i for idx in pool.values() for i in idx]) == list(range(len(sources)))
+    assert [sources[i] for i in val].count("a") == 5 and [sources[i] for i in val].count("b") == 1
+    assert pool["c"] == [103]  # a one-document source is never held out

@@ -69,3 +69,37 @@ def proportions(rows: dict[str, tuple[int, int, int]]) -> dict[str, dict[str, fl
     tot_b = sum(r[2] for r in rows.values()) or 1
     return {s: {"documents": d / tot_d, "characters": c / tot_c, "tokens_estimate": b / tot_b,
                 "tokens_estimated": round(b / BYTES_PER_TOKEN)} for s, (d, c, b) in rows.items()}
+
+
+def hold_out(sources: list[str], names: list[str], fraction: float, seed: int
+             ) -> tuple[list[int], dict[str, list[int]]]:
+    """Validation indices (`fraction` of each source, at least one where a source has two or more documents)
+    and the remaining indices per source, the pool that mixing samples from."""
+    rng = random.Random(seed)
+    by_source: dict[str, list[int]] = {s: [] for s in names}
+    for i, s in enumerate(sources):
+        by_source[s].append(i)
+    val, pool = [], {}
+    for s, idx in by_source.items():
+        rng.shuffle(idx)
+        n_val = min(len(idx) - 1, max(1, round(len(idx) * fraction))) if fraction > 0 and len(idx) > 1 else 0
+        val += idx[:n_val]
+        pool[s] = sorted(idx[n_val:])
+    return sorted(val), pool
+
+
+def report(plans: list[MixPlan], picked: list[int], sources: list[str], texts: list[str],
+           licenses: dict[str, str]) -> list[dict]:
+    """Per source: target share, epochs, and what the train split actually holds (documents, characters,
+    estimated tokens, and their shares)."""
+    rows = {p.source: [0, 0, 0] for p in plans}
+    for i in picked:
+        r = rows[sources[i]]
+        r[0] += 1
+        r[1] += len(texts[i])
+        r[2] += len(texts[i].encode("utf-8"))
+    actual = proportions({s: tuple(r) for s, r in rows.items()})
+    return [{"source": p.source, "license": licenses[p.source], "target_share": p.weight,
+             "available_documents": p.available_docs, "available_characters": p.available_chars,
+             "epochs": round(p.epochs, 4), "documents": rows[p.source][0], "characters": rows[p.source][1],
+             "actual_share": actual[p.source]} for p in plans]

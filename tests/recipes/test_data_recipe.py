@@ -43,7 +43,8 @@ def data_run(tmp_path_factory):
     proc = run_recipe("01_data", "--config", CONFIG, "--sources", str(d / "crawl.jsonl"), str(d / "letters"),
                       "--weights", "3", "1", "--licenses", "cc-by-4.0", "public domain (test letter)",
                       "--min_words", "20", "--decontaminate_against", str(d / "evals"),
-                      "--validation_fraction", "0.05", "--output_dir", str(out))
+                      "--validation_fraction", "0.05", "--num_proc", "2", "--batch_size", "25",
+                      "--output_dir", str(out))  # two workers, several batches: the multiprocess path
     return d, out, proc
 
 

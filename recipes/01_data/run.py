@@ -12,6 +12,7 @@ run_info.json. Written in <output_dir>.tmp and renamed when complete.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import time
@@ -23,7 +24,7 @@ import numpy as np
 
 from fromscratch import artifacts, cards, hub, runinfo
 from fromscratch.config import UserError, cli, parse, to_dict
-from fromscratch.data import clean, dedup, mix
+from fromscratch.data import clean, dedup, mix, shards
 from fromscratch.data.clean import CleanArguments
 from fromscratch.data.decontaminate import DecontaminationArguments, Decontaminator, eval_files
 from fromscratch.data.dedup import DedupArguments
@@ -50,6 +51,9 @@ class DataArguments:
     seed: int = 0
     num_proc: int = 1
     batch_size: int = 1000
+    num_shards: int = 1
+    shard_index: int = 0
+    from_shards: str | None = None
     output_dir: str = "outputs/01_data"
     overwrite: bool = False
     push_to_hub: bool = False
@@ -83,60 +87,80 @@ def main():
     if not 0.0 < dargs.near_threshold <= 1.0 or dargs.shingle_size < 1:
         raise UserError("near_threshold must be in (0, 1] and shingle_size >= 1")
     eval_files(xargs.decontaminate_against)  # a missing eval path fails here, not after the work
+    if args.num_shards < 1 or not 0 <= args.shard_index < args.num_shards:
+        raise UserError(f"shard_index must be in [0, num_shards), got {args.shard_index} of {args.num_shards}")
     if args.push_to_hub and not args.hub_dataset_id:
         raise UserError("push_to_hub needs hub_dataset_id")
     tmp = artifacts.prepare(args.output_dir, overwrite=args.overwrite)
     stats = StepStats()
     mapkw = dict(batched=True, batch_size=args.batch_size, num_proc=args.num_proc if args.num_proc > 1 else None)
 
-    # 2. Collect: every source into one table (text, source). Unreadable rows are counted, not fatal.
-    ds, lineage = load_corpus(args.sources, args.text_column)
-    load_reasons, load_sources = [""] * len(ds), list(ds["source"])
-    for item in lineage:
-        print(f"[data] {item.summary()}")
-        if item.repaired_encoding:
-            print(f"[data] not UTF-8, read as cp1252: {', '.join(item.repaired_encoding[:5])}")
-        for why, n in item.skipped.items():
-            load_reasons += [f"unreadable row: {why}"] * n
-            load_sources += [item.spec] * n
-    stats.record("load", load_sources, load_reasons,
-                 extra={"files_read_as_cp1252": sum(len(x.repaired_encoding) for x in lineage)})
+    # 2-5a run here, or ran in the jobs of a scheduler array (num_shards > 1), whose outputs this run merges.
+    if args.from_shards:
+        ds, lineage, stats = shards.load(args.from_shards)
+        unknown = set(ds.unique("source")) - set(args.sources)
+        if unknown:
+            raise UserError(f"from_shards: sources {sorted(unknown)} are not in 'sources' (use the shards' config)")
+    else:
+        # 2. Collect: every source into one table (text, source). Unreadable rows are counted, not fatal.
+        ds, lineage = load_corpus(args.sources, args.text_column)
+        if args.num_shards > 1:  # this job's share of the documents
+            ds = ds.select(shards.select(len(ds), args.num_shards, args.shard_index))
+        load_reasons, load_sources = [""] * len(ds), list(ds["source"])
+        for item in lineage:
+            print(f"[data] {item.summary()}")
+            if item.repaired_encoding:
+                print(f"[data] not UTF-8, read as cp1252: {', '.join(item.repaired_encoding[:5])}")
+            for why, n in (item.skipped.items() if args.shard_index == 0 else ()):  # count once, not per shard
+                load_reasons += [f"unreadable row: {why}"] * n
+                load_sources += [item.spec] * n
+        stats.record("load", load_sources, load_reasons,
+                     extra={"files_read_as_cp1252": sum(len(x.repaired_encoding) for x in lineage)})
 
-    # 3. Clean: encoding, markup, unicode, emoji, control characters, boilerplate lines, PII, whitespace.
-    def clean_fn(batch):
-        texts, reasons, changed = clean.clean_batch(batch["text"], cargs)
-        return {"text": texts, "drop": reasons, "changed": ["|".join(c) for c in changed]}  # str: typed alike in every batch
+        # 3. Clean: encoding, markup, unicode, emoji, control characters, boilerplate lines, PII, whitespace.
+        def clean_fn(batch):
+            texts, reasons, changed = clean.clean_batch(batch["text"], cargs)
+            # "changed" as one string per document: a list column would be typed from the first batch only
+            return {"text": texts, "drop": reasons, "changed": ["|".join(c) for c in changed]}
 
-    ds = ds.map(clean_fn, desc="clean", **mapkw)
-    changes = Counter(c for cs in ds["changed"] if cs for c in cs.split("|"))
-    reasons = ds["drop"]
-    stats.record("clean", ds["source"], reasons, changes=changes)
-    ds = _kept(ds, reasons).remove_columns(["drop", "changed"])
+        ds = ds.map(clean_fn, desc="clean", **mapkw)
+        changes = Counter(c for cs in ds["changed"] if cs for c in cs.split("|"))
+        reasons = ds["drop"]
+        stats.record("clean", ds["source"], reasons, changes=changes)
+        ds = _kept(ds, reasons).remove_columns(["drop", "changed"])
 
-    # 4. Quality filters (Gopher, C4, bad words): the first failing rule is the reason counted.
-    quality = QualityFilter(fargs)
-    ds = ds.map(lambda b: {"drop": quality.batch(b["text"])}, desc="filter", **mapkw)
-    reasons = ds["drop"]
-    stats.record("filter", ds["source"], reasons)
-    ds = _kept(ds, reasons).remove_columns(["drop"])
+        # 4. Quality filters (Gopher, C4, bad words): the first failing rule is the reason counted.
+        quality = QualityFilter(fargs)
+        ds = ds.map(lambda b: {"drop": quality.batch(b["text"])}, desc="filter", **mapkw)
+        reasons = ds["drop"]
+        stats.record("filter", ds["source"], reasons)
+        ds = _kept(ds, reasons).remove_columns(["drop"])
 
-    # 5. Deduplicate: fingerprints in parallel, clustering over the whole corpus (earlier sources win).
-    if dargs.exact_dedup or dargs.near_dedup:
-        hasher = dedup.MinHasher(dargs)
+        # 5a. Fingerprint every document (exact key + MinHash signature), in parallel like the steps above.
+        hasher, both = dedup.MinHasher(dargs), dataclasses.replace(dargs, near_dedup=True)
 
         def fp_fn(batch):
-            keys, sigs = dedup.fingerprints(batch["text"], dargs, hasher)
-            out = {"exact_key": keys.view(np.int64)}  # arrow has no unsigned 64-bit ints from Python
-            if sigs is not None:
-                out["minhash"] = sigs
-            return out
+            keys, sigs = dedup.fingerprints(batch["text"], both, hasher)
+            return {"exact_key": keys.view(np.int64), "minhash": sigs}  # arrow: no unsigned 64-bit from Python
 
-        fp = ds.map(fp_fn, desc="fingerprint", remove_columns=ds.column_names, **mapkw).with_format("numpy")
-        keys = np.asarray(fp["exact_key"], dtype=np.int64).reshape(len(ds), 2).view(np.uint64)
-        sigs = np.asarray(fp["minhash"], dtype=np.uint32).reshape(len(ds), -1) if dargs.near_dedup else None
-        reasons, info = dedup.duplicate_reasons(keys, sigs, dargs)
-        stats.record("dedup", ds["source"], reasons, extra=info)
-        ds = _kept(ds, reasons)
+        ds = ds.map(fp_fn, desc="fingerprint", **mapkw)
+        if args.num_shards > 1:  # a shard job stops here; the merge run does the rest
+            shards.save(tmp, ds, stats, args.num_shards, args.shard_index)
+            runinfo.write_run_info(tmp, stage="01_data shard", config=to_dict(args, cargs, fargs, dargs, xargs),
+                                   lineage=lineage, metrics={"documents": len(ds)}, started=started)
+            print(f"[done] shard {args.shard_index} of {args.num_shards}: {len(ds)} documents in "
+                  f"{artifacts.finish(tmp, args.output_dir)}")
+            return
+
+    # 5b. Deduplicate over the whole corpus at once (the first document of a cluster is kept: list the
+    #     sources you trust most first).
+    fp = ds.select_columns(["exact_key", "minhash"]).with_format("numpy")
+    keys = np.asarray(fp["exact_key"], dtype=np.int64).reshape(len(ds), 2).view(np.uint64)
+    sigs = np.asarray(fp["minhash"], dtype=np.uint32).reshape(len(ds), -1) if dargs.near_dedup else None
+    reasons, info = dedup.duplicate_reasons(keys, sigs, dargs) if dargs.exact_dedup or dargs.near_dedup else (
+        [""] * len(ds), {})
+    stats.record("dedup", ds["source"], reasons, extra=info)
+    ds = _kept(ds, reasons).remove_columns(["exact_key", "minhash"])
 
     # 6. Decontaminate: drop documents sharing an n-gram with an eval item; count hits per task.
     if xargs.decontaminate_against:

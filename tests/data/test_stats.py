@@ -17,3 +17,15 @@ def test_counts_reconcile_and_mismatches_are_caught():
     s.record("decontaminate", ["a", "a"], ["", ""])  # one document too many
     with pytest.raises(AssertionError, match="decontaminate"):
         s.check()
+
+
+def test_shard_counts_merge():
+    a, b = StepStats(), StepStats()
+    a.record("filter", ["x", "y"], ["", "too few words"], changes={"markup stripped": 1}, extra={"pairs": 2})
+    b.record("filter", ["x", "x"], ["bad words", ""], extra={"pairs": 3})
+    m = StepStats.merge([a.to_dict(), b.to_dict()])
+    m.check()
+    (step,) = m.to_dict()
+    assert step["in"] == 4 and step["kept"] == 2 and step["pairs"] == 5
+    assert step["by_source"]["x"] == {"in": 3, "kept": 2, "dropped": {"bad words": 1}}
+    assert step["changed"] == {"markup stripped": 1}

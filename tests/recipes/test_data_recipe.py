@@ -122,3 +122,23 @@ def test_shipped_configs_are_valid_and_commented():
     assert keys[0] == keys[1]
     proc = run_recipe("01_data", "--config", "recipes/01_data/config_web.yaml", "--weights", "1", ok=False)
     assert "weights: 1 values for 3 sources" in error_line(proc)  # the YAML itself was accepted
+
+
+def test_scheduler_shards_then_merge_give_the_same_counts(data_run, tmp_path):
+    d, out, _ = data_run
+    common = ["--config", CONFIG, "--sources", str(d / "crawl.jsonl"), str(d / "letters"), "--weights", "3", "1",
+              "--licenses", "cc-by-4.0", "public domain (test letter)", "--min_words", "20",
+              "--decontaminate_against", str(d / "evals"), "--validation_fraction", "0.05"]
+    for i in range(2):  # what two tasks of a scheduler array run
+        run_recipe("01_data", *common, "--num_shards", "2", "--shard_index", str(i),
+                   "--output_dir", str(tmp_path / "shards" / f"shard-{i}"))
+    run_recipe("01_data", *common, "--from_shards", str(tmp_path / "shards"), "--output_dir", str(tmp_path / "merged"))
+    single = {s["step"]: s for s in json.loads((out / "stats.json").read_text())["steps"]}
+    merged = {s["step"]: s for s in json.loads((tmp_path / "merged" / "stats.json").read_text())["steps"]}
+    for step in ("load", "clean", "filter", "dedup", "decontaminate"):
+        assert {k: merged[step][k] for k in ("in", "kept", "dropped")} == \
+               {k: single[step][k] for k in ("in", "kept", "dropped")}, step
+    (tmp_path / "shards" / "shard-1" / "run_info.json").unlink()  # an unfinished array task
+    proc = run_recipe("01_data", *common, "--from_shards", str(tmp_path / "shards"),
+                      "--output_dir", str(tmp_path / "merged2"), ok=False)
+    assert "shards [1] of 2 are missing or unfinished" in error_line(proc)

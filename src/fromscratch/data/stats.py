@@ -48,3 +48,31 @@ class StepStats:
 
     def to_dict(self) -> list[dict]:
         return self.steps
+
+    @classmethod
+    def merge(cls, runs: list[list[dict]]) -> "StepStats":
+        """Sum the counts of the same steps recorded by several shards (other fields are summed if numbers)."""
+        merged = cls()
+        for entries in zip(*runs):
+            total: dict = {"step": entries[0]["step"], "in": 0, "kept": 0, "dropped": Counter(), "by_source": {}}
+            for e in entries:
+                total["in"] += e["in"]
+                total["kept"] += e["kept"]
+                total["dropped"].update(e["dropped"])
+                for src, c in e["by_source"].items():
+                    t = total["by_source"].setdefault(src, {"in": 0, "kept": 0, "dropped": Counter()})
+                    t["in"] += c["in"]
+                    t["kept"] += c["kept"]
+                    t["dropped"].update(c["dropped"])
+                for k, v in e.items():
+                    if k == "changed":
+                        total.setdefault("changed", Counter()).update(v)
+                    elif k not in ("step", "in", "kept", "dropped", "by_source") and isinstance(v, (int, float)):
+                        total[k] = total.get(k, 0) + v
+            total["dropped"] = dict(total["dropped"])
+            for t in total["by_source"].values():
+                t["dropped"] = dict(t["dropped"])
+            if "changed" in total:
+                total["changed"] = dict(total["changed"])
+            merged.steps.append(total)
+        return merged

@@ -30,7 +30,7 @@ from fromscratch.data.decontaminate import DecontaminationArguments, Decontamina
 from fromscratch.data.dedup import DedupArguments
 from fromscratch.data.filters import FilterArguments, QualityFilter
 from fromscratch.data.stats import StepStats
-from fromscratch.sources import check_sources, load_corpus
+from fromscratch.sources import check_sources, is_local, load_corpus
 
 # What the embedded corpora are under; any other source needs its licence in `licenses`.
 EMBEDDED_LICENSES = {
@@ -206,7 +206,9 @@ def main():
     config = to_dict(args, cargs, fargs, dargs, xargs)
     cards.render_dataset(
         tmp, "dataset.md.jinja", pretty_name=args.hub_dataset_id or "fromscratch pretraining corpus",
-        licenses=list(licenses.values()), tags=["pretraining"],
+        licenses=list(licenses.values()), tags=["pretraining"], n_documents=len(out["train"]),
+        source_datasets=[s.removeprefix("hub:").split(":")[0] for s in args.sources
+                         if not s.startswith("default") and not is_local(s)],
         load_path=args.hub_dataset_id or args.output_dir, stats=summary, lineage=lineage, config=config,
         versions=runinfo.stack_versions(), ngram_size=xargs.ngram_size,
         eval_paths=xargs.decontaminate_against, dedup_args=dargs)

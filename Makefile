@@ -59,3 +59,11 @@ bench: setup
 
 clean:
 	rm -rf outputs
+
+# --- issue 4: data stage (recipes/01_data) and its benchmark ---
+.PHONY: data bench-data
+data: setup
+	$(PY) recipes/01_data/run.py --config $(call config,recipes/01_data/config_tiny.yaml) $(ARGS)
+
+bench-data: setup
+	$(PY) benchmarks/bench_data.py $(ARGS)

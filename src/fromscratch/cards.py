@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import yaml
-from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from huggingface_hub import DatasetCard, DatasetCardData, EvalResult, ModelCard, ModelCardData
 
 TEMPLATES = Path(os.environ.get("FROMSCRATCH_TEMPLATES", Path(__file__).resolve().parents[2] / "model_cards"))
 
@@ -80,3 +80,37 @@ def plot_curves(log_history: list[dict], path: str | Path, keys: tuple[str, ...]
     fig.savefig(path)
     plt.close(fig)
     return Path(path)
+
+
+def size_category(n: int) -> str:
+    """The Hub's size_categories bucket for n rows."""
+    if n < 1000:
+        return "n<1K"
+    bounds = ["1K", "10K", "100K", "1M", "10M", "100M", "1B", "10B", "100B", "1T"]
+    k = min(len(str(n)) - 4, len(bounds) - 2)
+    return f"{bounds[k]}<n<{bounds[k + 1]}"
+
+
+def render_dataset(folder: str | Path, template: str, *, pretty_name: str, licenses: list[str],
+                   n_documents: int, source_datasets: list[str] | None = None, tags: list[str] | None = None,
+                   **context) -> DatasetCard:
+    """Render model_cards/<template> as a dataset card (DatasetCard) into <folder>/README.md. `licenses` are
+    the sources' licences in words; the metadata holds Hub licence ids where all are ones, else 'other' with
+    the per-source licences in the card's table."""
+    ids = sorted({x for x in licenses if x.replace("-", "").replace(".", "").isalnum() and x == x.lower()})
+    all_ids = bool(ids) and len(ids) == len(set(licenses))
+    data = DatasetCardData(
+        pretty_name=pretty_name,
+        license=ids if all_ids else "other",
+        language=["en"],
+        task_categories=["text-generation"],
+        size_categories=[size_category(n_documents)],
+        source_datasets=source_datasets or None,
+        tags=["fromscratch", *(tags or [])],
+        **({} if all_ids else {"license_name": "mixed", "license_details": "one licence per source: see the card"}),
+    )
+    context.setdefault("config_yaml", yaml.safe_dump(context.get("config", {}), sort_keys=False))
+    card = DatasetCard.from_template(data, template_path=str(TEMPLATES / template), pretty_name=pretty_name,
+                                     licenses=licenses, **context)
+    card.save(Path(folder) / "README.md")
+    return card

@@ -15,16 +15,17 @@ from .config import UserError
 
 
 def push_folder(folder: str | Path, repo_id: str | None, *, private: bool = False,
-                commit_message: str = "Upload from fromscratch") -> str:
+                commit_message: str = "Upload from fromscratch", repo_type: str = "model") -> str:
     """Create the repo if needed and upload the folder (checkpoints and temp files left out). Returns the URL."""
     if not repo_id:
         raise UserError("--push_to_hub needs --hub_model_id <namespace/name>")
     api = HfApi()
     try:
-        api.create_repo(repo_id, private=private, exist_ok=True)
+        api.create_repo(repo_id, private=private, exist_ok=True, repo_type=repo_type)
         info = api.upload_folder(
             folder_path=str(folder),
             repo_id=repo_id,
+            repo_type=repo_type,
             commit_message=commit_message,
             ignore_patterns=["checkpoint-*/**", "*.tmp", "*.part", "runs/**", "wandb/**"],
         )

@@ -3,7 +3,8 @@
 - `default` is every corpus embedded in the package; `default:tinyshakespeare` or `default:us_speeches` one.
 - a local path: a .txt file, a folder of .txt files (one document per file), .jsonl/.json, .parquet, .csv,
   or a `save_to_disk` folder (a Dataset or a DatasetDict; then the split is taken).
-- anything else that looks like `name` or `org/name` is a Hub dataset id, loaded with `datasets.load_dataset`
+- anything else that looks like `name` or `org/name` (optionally `org/name:config`) is a Hub dataset id, loaded
+  with `datasets.load_dataset`
   (the path a real user takes; tests drive the same loader through a local save_to_disk folder).
 
 Nothing is lost silently: a malformed JSONL line, an empty row, or a file that is not UTF-8 is counted in the
@@ -25,7 +26,7 @@ import datasets
 from .config import UserError
 
 EMBEDDED = ("tinyshakespeare", "us_speeches")
-_HUB_ID = re.compile(r"^(hub:)?[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+_HUB_ID = re.compile(r"^(hub:)?[A-Za-z0-9][\w.-]*(/[\w.-]+)?(:[\w.-]+)?$")  # optional :config (subset)
 _TEXT_SUFFIXES = {".txt", ".text", ".md"}
 
 
@@ -154,6 +155,8 @@ def is_local(spec: str) -> bool:
     if spec.startswith("hub:"):
         return False
     p = Path(os.path.expanduser(spec))
+    if ":" in spec and not p.exists() and _HUB_ID.match(spec):
+        return False  # org/name:config (a ".simple" in the config name is not a file suffix)
     if p.exists() or spec.startswith((".", "/", "~")) or p.suffix or spec.count("/") > 1:
         return True
     return "/" in spec and Path(spec.split("/")[0]).is_dir()
@@ -214,9 +217,9 @@ def load_documents(spec: str, text_column: str = "text") -> tuple[list[str], Lin
 
     if not _HUB_ID.match(spec):
         raise UserError(f"data source '{spec}' is neither a local path, 'default', nor a Hub dataset id")
-    repo = spec.removeprefix("hub:")
+    repo, _, subset = spec.removeprefix("hub:").partition(":")  # org/name:config, e.g. fineweb-edu:sample-10BT
     try:
-        ds = datasets.load_dataset(repo, split="train")
+        ds = datasets.load_dataset(repo, subset or None, split="train")
     except Exception as err:  # offline, not found, gated: one line, the library's own reason
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UserError(f"cannot load Hub dataset '{repo}': {reason}") from None

@@ -1,0 +1,161 @@
+"""Decontamination: drop training documents that share a word n-gram (13 by default, as GPT-3 did) with an
+evaluation item, and report which eval tasks were hit and how often.
+
+Eval items are read from the project's eval sets (JSONL rows {query, choices, gold}, {context, continuation},
+{context_options, continuation, gold}, {context, chain_of_thought, answer}, or HellaSwag's 6-line text format,
+optionally .bz2/.gz); the task name is the file name. An item is its prompt plus its gold answer, with the
+prompt labels ("Question:", "Answer:", ...) removed so a template word cannot make a match. Items shorter than n
+words cannot be checked by n-gram overlap: they are counted per task, not silently ignored.
+
+Words and n-gram hashes are the same vectorised ones as dedup (`dedup.words`), so a whole batch of documents
+is checked with one sorted-array lookup.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..config import UserError
+from .dedup import U64, words
+
+_LABELS = re.compile(r"\b(?:Question|Answer|Passage|Context|Choices|Sentence|Q|A):")
+_MULT = U64(0xD6E8FEB86659FD93)
+
+
+@dataclass
+class DecontaminationArguments:
+    decontaminate_against: list[str] = field(default_factory=list)
+    ngram_size: int = 13
+
+
+def _open_text(path: Path) -> str:
+    raw = path.read_bytes()
+    if path.suffix == ".bz2":
+        raw = bz2.decompress(raw)
+    elif path.suffix == ".gz":
+        raw = gzip.decompress(raw)
+    return raw.decode("utf-8")
+
+
+def _task_name(path: Path) -> str:
+    name = path.name
+    for suffix in (".bz2", ".gz", ".jsonl", ".json", ".txt"):
+        name = name.removesuffix(suffix)
+    return name.removesuffix("_val_full")
+
+
+def item_text(row: dict) -> str:
+    """Prompt + gold answer of one eval row, labels removed."""
+    parts = []
+    if "query" in row:
+        parts.append(row["query"])
+        choices, gold = row.get("choices"), row.get("gold")
+        if isinstance(choices, list) and isinstance(gold, int) and 0 <= gold < len(choices):
+            if len(str(choices[gold])) > 1:  # "A"/"B" labels carry no text (the query lists the options)
+                parts.append(str(choices[gold]))
+    elif "context_options" in row:
+        gold = row.get("gold", 0)
+        parts.append(row["context_options"][gold])
+    elif "context" in row:
+        parts.append(row["context"])
+    for key in ("continuation", "chain_of_thought", "answer"):
+        if isinstance(row.get(key), str):
+            parts.append(row[key])
+    return _LABELS.sub(" ", " ".join(str(p) for p in parts))
+
+
+def read_eval_items(path: Path, skipped: Counter) -> list[str]:
+    """The items of one eval file; malformed rows are counted in `skipped` under 'file:line'."""
+    text = _open_text(path)
+    if ".jsonl" in path.name or ".json" in path.name:
+        items = []
+        for i, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                items.append(item_text(json.loads(line)))
+            except (json.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError):
+                skipped[f"{path.name}:{i}"] += 1
+        return items
+    lines = text.splitlines()  # HellaSwag text: "label: context", gold index, 4 endings
+    items = []
+    for i in range(0, len(lines) - 5, 6):
+        context = lines[i].split(": ", 1)[-1]
+        try:
+            items.append(context + " " + lines[i + 2 + int(lines[i + 1])])
+        except (ValueError, IndexError):
+            skipped[f"{path.name}:{i + 1}"] += 1
+    return items
+
+
+def eval_files(paths: list[str]) -> list[Path]:
+    files: list[Path] = []
+    for p in paths:
+        path = Path(p).expanduser()
+        if not path.exists():
+            raise UserError(f"decontaminate_against: path not found: {p}")
+        found = sorted(f for f in (path.rglob("*") if path.is_dir() else [path])
+                       if f.is_file() and re.search(r"\.(jsonl|json|txt)(\.(bz2|gz))?$", f.name))
+        if not found:
+            raise UserError(f"decontaminate_against: no .jsonl/.json/.txt(.bz2) eval files in {p}")
+        files += found
+    return files
+
+
+def ngram_hashes(texts: list[str], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hashes of every word n-gram inside each text, and the index of the text it came from."""
+    hashes, offsets = words(texts)
+    m = max(len(hashes) - n + 1, 0)
+    rolled = np.zeros(m, dtype=U64)
+    for j in range(n):
+        rolled = rolled * _MULT + hashes[j:j + m]
+    doc_of = np.repeat(np.arange(len(texts)), np.diff(offsets))[:m]
+    ok = np.arange(m) + n <= offsets[1:][doc_of] if m else np.zeros(0, bool)
+    return rolled[ok], doc_of[ok]
+
+
+class Decontaminator:
+    """Index of eval n-grams (sorted hashes, each with its task) and a batch lookup against it."""
+
+    def __init__(self, args: DecontaminationArguments):
+        self.n = args.ngram_size
+        self.tasks: list[str] = []
+        self.items: dict[str, int] = {}
+        self.too_short: dict[str, int] = {}
+        self.skipped: Counter = Counter()
+        grams, owners = [], []
+        for f in eval_files(args.decontaminate_against):
+            task = _task_name(f)
+            items = read_eval_items(f, self.skipped)
+            if task not in self.tasks:
+                self.tasks.append(task)
+            t = self.tasks.index(task)
+            g, item_of = ngram_hashes(items, self.n)
+            self.items[task] = self.items.get(task, 0) + len(items)
+            self.too_short[task] = self.too_short.get(task, 0) + len(items) - len(np.unique(item_of))
+            grams.append(g)
+            owners.append(np.full(len(g), t, dtype=np.int32))
+        allg = np.concatenate(grams) if grams else np.zeros(0, U64)
+        allo = np.concatenate(owners) if owners else np.zeros(0, np.int32)
+        self.grams, first = np.unique(allg, return_index=True)  # a shared n-gram is credited to one task
+        self.owner = allo[first]
+
+    def hits(self, texts: list[str]) -> list[list[str]]:
+        """For each text, the tasks whose items share at least one n-gram with it ([] = clean)."""
+        out: list[list[str]] = [[] for _ in texts]
+        if not len(self.grams) or not texts:
+            return out
+        g, doc_of = ngram_hashes(texts, self.n)
+        pos = np.minimum(np.searchsorted(self.grams, g), len(self.grams) - 1)
+        found = self.grams[pos] == g
+        for d, t in sorted(set(zip(doc_of[found].tolist(), self.owner[pos[found]].tolist()))):
+            out[d].append(self.tasks[t])
+        return out

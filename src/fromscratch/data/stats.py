@@ -1,0 +1,78 @@
+"""Per-source, per-step counts: every document that enters a step is kept or dropped under one reason.
+
+`check()` asserts the books balance (in = kept + dropped for each source and step, and each step starts with
+what the previous one kept); the recipe calls it before writing stats.json, and the tests read the file back.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+
+class StepStats:
+    def __init__(self):
+        self.steps: list[dict] = []
+
+    def record(self, step: str, sources: list[str], reasons: list[str], changes: dict | None = None,
+               extra: dict | None = None) -> None:
+        """reasons[i] is '' when document i (from sources[i]) is kept, else why it was dropped."""
+        by_source: dict[str, dict] = {}
+        for src, why in zip(sources, reasons):
+            s = by_source.setdefault(src, {"in": 0, "kept": 0, "dropped": Counter()})
+            s["in"] += 1
+            if why:
+                s["dropped"][why] += 1
+            else:
+                s["kept"] += 1
+        total = {"in": len(reasons), "kept": sum(1 for r in reasons if not r),
+                 "dropped": dict(Counter(r for r in reasons if r))}
+        entry = {"step": step, **total,
+                 "by_source": {k: {**v, "dropped": dict(v["dropped"])} for k, v in by_source.items()}}
+        if changes:
+            entry["changed"] = dict(changes)
+        if extra:
+            entry.update(extra)
+        self.steps.append(entry)
+
+    def check(self) -> None:
+        prev: dict | None = None
+        for e in self.steps:
+            assert e["in"] == e["kept"] + sum(e["dropped"].values()), f"{e['step']}: counts do not reconcile"
+            assert prev is None or e["in"] == prev["kept"], f"{e['step']}: starts with {e['in']}, not {prev['kept']}"
+            for src, s in e["by_source"].items():
+                assert s["in"] == s["kept"] + sum(s["dropped"].values()), f"{e['step']}/{src}: do not reconcile"
+                if prev is not None:
+                    before = prev["by_source"].get(src, {"kept": 0})["kept"]
+                    assert s["in"] == before, f"{e['step']}/{src}: starts with {s['in']}, previous kept {before}"
+            prev = e
+
+    def to_dict(self) -> list[dict]:
+        return self.steps
+
+    @classmethod
+    def merge(cls, runs: list[list[dict]]) -> "StepStats":
+        """Sum the counts of the same steps recorded by several shards (other fields are summed if numbers)."""
+        merged = cls()
+        for entries in zip(*runs):
+            total: dict = {"step": entries[0]["step"], "in": 0, "kept": 0, "dropped": Counter(), "by_source": {}}
+            for e in entries:
+                total["in"] += e["in"]
+                total["kept"] += e["kept"]
+                total["dropped"].update(e["dropped"])
+                for src, c in e["by_source"].items():
+                    t = total["by_source"].setdefault(src, {"in": 0, "kept": 0, "dropped": Counter()})
+                    t["in"] += c["in"]
+                    t["kept"] += c["kept"]
+                    t["dropped"].update(c["dropped"])
+                for k, v in e.items():
+                    if k == "changed":
+                        total.setdefault("changed", Counter()).update(v)
+                    elif k not in ("step", "in", "kept", "dropped", "by_source") and isinstance(v, (int, float)):
+                        total[k] = total.get(k, 0) + v
+            total["dropped"] = dict(total["dropped"])
+            for t in total["by_source"].values():
+                t["dropped"] = dict(t["dropped"])
+            if "changed" in total:
+                total["changed"] = dict(total["changed"])
+            merged.steps.append(total)
+        return merged

@@ -40,8 +40,9 @@ test: setup
 
 # The whole path on the embedded default data, on CPU. Reruns replace the previous demo outputs.
 demo: setup
-	$(MAKE) tokenizer ARGS="--overwrite true $(ARGS)"
-	$(MAKE) pretrain ARGS="--overwrite true $(ARGS)"
+	$(MAKE) data ARGS="--overwrite true"
+	$(MAKE) tokenizer ARGS="--overwrite true"
+	$(MAKE) pretrain ARGS="--overwrite true"
 
 tokenizer: setup
 	$(LAUNCH) recipes/02_tokenizer/run.py --config $(call config,recipes/02_tokenizer/config_tiny.yaml) $(ARGS)

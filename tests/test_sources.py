@@ -48,7 +48,7 @@ def test_hub_id_goes_through_load_dataset(tmp_path, monkeypatch):
     datasets.Dataset.from_dict({"text": ["from the hub"]}).save_to_disk(str(tmp_path / "hub"))
     calls = []
 
-    def fake_load_dataset(repo, split):
+    def fake_load_dataset(repo, name=None, split=None):
         calls.append((repo, split))
         return datasets.load_from_disk(str(tmp_path / "hub"))
 
@@ -76,3 +76,12 @@ def test_shipped_data_matches_its_source():
     if not original.exists():
         pytest.skip("shared data not beside this checkout")
     assert (sources.embedded_path("tinyshakespeare") / "input.txt").read_bytes() == original.read_bytes()
+
+
+def test_validation_split_of_a_saved_dataset_dict_is_used_as_held_out(tmp_path):
+    train = datasets.Dataset.from_dict({"text": ["a b", "a b", "c d"]})  # the data stage repeats documents
+    val = datasets.Dataset.from_dict({"text": ["held out"]})
+    datasets.DatasetDict({"train": train, "validation": val}).save_to_disk(str(tmp_path / "data"))
+    docs, lineages = sources.load_validation([str(tmp_path / "data"), "default:us_speeches"])
+    assert docs == ["held out"] and lineages[0].spec.endswith("[validation]")
+    assert sources.load_validation(["default"]) == ([], [])

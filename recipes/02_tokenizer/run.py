@@ -18,7 +18,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from fromscratch import artifacts, cards, hub, runinfo
 from fromscratch.config import UserError, cli, parse, to_dict
-from fromscratch.sources import check_sources, load_corpus
+from fromscratch.sources import check_sources, load_corpus, load_validation
 
 # ChatML-style turns. The {% generation %} markers let TRL's SFTTrainer (assistant_only_loss=True) build the
 # mask of assistant tokens from the template itself instead of from string matching.
@@ -77,11 +77,16 @@ def main():
     corpus, lineage = load_corpus(args.sources, args.text_column)
     for item in lineage:
         print(f"[data] {item.summary()}")
-    order = list(range(len(corpus)))
-    random.Random(args.seed).shuffle(order)
-    n_heldout = int(len(order) * args.heldout_fraction)
-    heldout = list(corpus.select(order[:n_heldout])["text"])
-    train = list(corpus.select(order[n_heldout:])["text"])
+    heldout, val_lineage = load_validation(args.sources, args.text_column)
+    lineage += val_lineage
+    if heldout:  # the data stage's own held-out split: its mix repeats documents, so never re-split train
+        train = list(corpus["text"])
+    else:
+        order = list(range(len(corpus)))
+        random.Random(args.seed).shuffle(order)
+        n_heldout = int(len(order) * args.heldout_fraction)
+        heldout = list(corpus.select(order[:n_heldout])["text"])
+        train = list(corpus.select(order[n_heldout:])["text"])
 
     # 3. Train byte-level BPE: every byte is in the alphabet, so any UTF-8 text encodes with no unknown token,
     #    and no normalizer means decode(encode(x)) == x exactly.

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import datasets
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
@@ -31,7 +32,7 @@ from fromscratch.config import UserError, cli, parse, to_dict
 from fromscratch.metrics import bits_per_byte, perplexity
 from fromscratch.modeling import build_config, count_parameters
 from fromscratch.packing import counts, pack, tokenize
-from fromscratch.sources import check_sources, load_corpus
+from fromscratch.sources import check_sources, load_corpus, load_validation
 
 
 @dataclass
@@ -119,9 +120,14 @@ def main():
     # 2. Data: load, hold out whole documents for validation, tokenize, pack into blocks.
     with args.main_process_first(desc="load and pack data"):
         corpus, lineage = load_corpus(data_args.sources, data_args.text_column)
+        validation, val_lineage = load_validation(data_args.sources, data_args.text_column)
+        lineage += val_lineage
         for item in lineage:
             print(f"[data] {item.summary()}")
-        split = corpus.train_test_split(test_size=data_args.validation_fraction, seed=args.seed)
+        if validation:  # the data stage's own held-out split (its mix repeats documents: never re-split it)
+            split = {"train": corpus, "test": datasets.Dataset.from_dict({"text": validation})}
+        else:
+            split = corpus.train_test_split(test_size=data_args.validation_fraction, seed=args.seed)
         n = data_args.preprocessing_num_workers
         tok_train, tok_val = tokenize(split["train"], tokenizer, num_proc=n), tokenize(split["test"], tokenizer, num_proc=n)
         train_set, val_set = pack(tok_train, data_args.block_size, num_proc=n), pack(tok_val, data_args.block_size, num_proc=n)

@@ -248,6 +248,36 @@ def load_corpus(specs: list[str], text_column: str = "text") -> tuple[datasets.D
     return datasets.Dataset.from_dict({"text": texts, "source": names}), lineages
 
 
+def _saved_dict(spec: str) -> Path | None:
+    if spec.startswith("default") or not is_local(spec):
+        return None
+    path = Path(os.path.expanduser(spec))
+    return path if (path / "dataset_dict.json").is_file() else None
+
+
+def load_validation(specs: list[str], text_column: str = "text") -> tuple[list[str], list[Lineage]]:
+    """Documents of the `validation` split of any saved DatasetDict among the sources (the data stage writes one).
+
+    Use them as held-out text instead of re-splitting `train`: the data stage's mix repeats small sources, so
+    a document-level re-split would put copies of one document on both sides.
+    """
+    docs: list[str] = []
+    lineages = []
+    for spec in specs:
+        path = _saved_dict(spec)
+        if path is None:
+            continue
+        ds = datasets.load_from_disk(str(path))
+        if "validation" not in ds:
+            continue
+        lineage = Lineage(spec=f"{spec}[validation]", resolved=str(path.resolve()), sha256=_hash_files(
+            sorted(f for f in (path / "validation").rglob("*") if f.is_file())))
+        these = _from_dataset(ds["validation"], text_column, f"{spec}[validation]", lineage)
+        docs += these
+        lineages.append(_finish(these, lineage)[1])
+    return docs, lineages
+
+
 def check_sources(specs: list[str], key: str = "sources") -> None:
     """Fail before any work if a local source path is missing (Hub ids are checked when loaded)."""
     if not specs:

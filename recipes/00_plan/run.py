@@ -140,7 +140,7 @@ def report(r: dict) -> str:
         f"Batch: {b['global_batch_sequences']} x {b['seq_len']} = {_si(b['global_batch_tokens'])} tokens, "
         f"{b['steps']:,} steps, peak LR {b['learning_rate']:.2g}",
         f"Time: {hw['gpus']} x {hw['gpu_type']} at {hw['mfu']:.0%} MFU -> {hw['days']:.2f} days "
-        f"({hw['days'] * 24:.1f} hours)",
+        f"({hw['days'] * 24:.1f} hours, {hw['days'] * 1440:.3g} minutes)",
         f"Memory per GPU ({hw['gpu_memory_gib']} GiB; plans use 90% minus 1 GiB):",
         f"  {'strategy':<14}{'weights':>9}{'grads':>9}{'optim':>9}{'activ.':>9}{'total':>9}{'CPU':>9}"
         f"  micro x accum  checkpointing",

@@ -147,11 +147,11 @@ def main():
     checkpoint = artifacts.newest_checkpoint(tmp) if args.resume else None
     if args.resume:
         print(f"[resume] {'from ' + str(checkpoint) if checkpoint else 'no checkpoint yet: starting over'}")
-    if checkpoint is None:
-        initial = trainer.evaluate()
-    else:
-        initial = next((r for r in trainer_state_history(checkpoint) if r.get("step") == 0 and "eval_loss" in r), {})
+    # The untrained model is evaluated inside train() (eval_on_start): a trainer.evaluate() before train() leaves
+    # the model unwrapped, and under DDP the ranks then silently train apart (transformers 5.24).
+    args.eval_on_start = checkpoint is None
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    initial = next((r for r in trainer.state.log_history if r.get("step") == 0 and "eval_loss" in r), {})
     final = trainer.evaluate()
 
     # 5. Metrics: loss, perplexity and bits per byte (tokenizer-independent) on held-out documents.

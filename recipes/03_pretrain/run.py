@@ -73,6 +73,11 @@ def schedule(args: PretrainArguments) -> None:
     """Warm up linearly, then decay to min_lr_ratio x the peak (OPT's schedule; cosine_with_min_lr as option)."""
     kwargs = dict(args.lr_scheduler_kwargs or {})
     kind = str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type))
+    if kind == "polynomial" and args.deepspeed_plugin is not None:
+        # transformers' polynomial schedule reads optimizer.defaults, which DeepSpeed's ZeRO optimizer lacks.
+        if args.process_index == 0:
+            print("[schedule] polynomial does not run under DeepSpeed: using cosine_with_min_lr (same warmup and floor)")
+        kind = args.lr_scheduler_type = "cosine_with_min_lr"
     if kind == "polynomial":
         kwargs.setdefault("lr_end", args.learning_rate * args.min_lr_ratio)
         kwargs.setdefault("power", 1.0)

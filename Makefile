@@ -68,3 +68,9 @@ data: setup
 
 bench-data: setup
 	$(PY) benchmarks/bench_data.py $(ARGS)
+
+# --- issue 3: plan (Chinchilla size, memory per GPU, batch split, time; writes a pretraining YAML) ---
+#   make plan ARGS="--compute_flops 1.21e20"    (or --params 1e9, --tokens 2e10, --gpus 8 --gpu_type h100 --days 7 --mfu 0.4)
+.PHONY: plan
+plan: setup
+	$(PY) recipes/00_plan/run.py --config $(call config,recipes/00_plan/config.yaml) $(ARGS)

@@ -74,6 +74,11 @@ def schedule(args: PretrainArguments) -> None:
     """Warm up linearly, then decay to min_lr_ratio x the peak (OPT's schedule; cosine_with_min_lr as option)."""
     kwargs = dict(args.lr_scheduler_kwargs or {})
     kind = str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type))
+    if kind == "polynomial" and args.deepspeed_plugin is not None:
+        # transformers' polynomial schedule reads optimizer.defaults, which DeepSpeed's ZeRO optimizer lacks.
+        if args.process_index == 0:
+            print("[schedule] polynomial does not run under DeepSpeed: using cosine_with_min_lr (same warmup and floor)")
+        kind = args.lr_scheduler_type = "cosine_with_min_lr"
     if kind == "polynomial":
         kwargs.setdefault("lr_end", args.learning_rate * args.min_lr_ratio)
         kwargs.setdefault("power", 1.0)
@@ -156,11 +161,11 @@ def main():
         print(f"[resume] {'from ' + str(checkpoint) if checkpoint else 'no checkpoint yet: starting over'}")
     if checkpoint is not None:
         artifacts.check_checkpoint_shape(checkpoint, model_config)
-    if checkpoint is None:
-        initial = trainer.evaluate()
-    else:
-        initial = next((r for r in trainer_state_history(checkpoint) if r.get("step") == 0 and "eval_loss" in r), {})
+    # The untrained model is evaluated inside train() (eval_on_start): a trainer.evaluate() before train() leaves
+    # the model unwrapped, and under DDP the ranks then silently train apart (transformers 5.24).
+    args.eval_on_start = checkpoint is None
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    initial = next((r for r in trainer.state.log_history if r.get("step") == 0 and "eval_loss" in r), {})
     if guard and guard.gave_up:
         raise UserError(f"training diverged: {len(guard.events)} loss spikes ({guard.events[-1]}); lower "
                         f"learning_rate or raise warmup_steps, then --resume true continues from {tmp}")
@@ -210,10 +215,6 @@ def main():
           f"{metrics['bits_per_byte']:.4f} bits/byte")
     if push:
         print(f"[hub] {hub.push_folder(out, args.hub_model_id, private=bool(args.hub_private_repo))}")
-
-
-def trainer_state_history(checkpoint: Path) -> list[dict]:
-    return json.loads((checkpoint / "trainer_state.json").read_text()).get("log_history", [])
 
 
 if __name__ == "__main__":

@@ -73,5 +73,5 @@ def build_config(family: str, preset: str, vocab_size: int, max_position_embeddi
 
 
 def count_parameters(model) -> int:
-    """Unique parameters (tied embeddings counted once)."""
-    return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+    """Unique parameters (tied embeddings counted once; a ZeRO-3-partitioned parameter by its full size)."""
+    return sum(getattr(p, "ds_numel", p.numel()) for p in {id(p): p for p in model.parameters()}.values())

@@ -1,0 +1,62 @@
+"""The Slurm launcher, run against stand-ins for srun, scontrol, nvidia-smi and accelerate."""
+
+import os
+import stat
+import subprocess
+
+import pytest
+
+from conftest import ROOT
+
+STUBS = {
+    "scontrol": 'printf "node-a\\nnode-b\\n"',
+    "nvidia-smi": 'for i in 0 1 2 3 4 5 6 7; do echo "GPU $i: H100"; done',
+    # srun: drop its options, run the task once per node with that node's SLURM_NODEID.
+    "srun": 'while [[ $1 == --* ]]; do shift; done\nfor n in 0 1; do SLURM_NODEID=$n "$@"; done',
+    "accelerate": 'echo "$SLURM_NODEID $*" >> "$CALLS"',
+}
+
+
+def launch(tmp_path, *args):
+    bin_dir, venv = tmp_path / "bin", tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    bin_dir.mkdir()
+    for name, body in STUBS.items():
+        path = (venv / "bin" if name == "accelerate" else bin_dir) / name
+        path.write_text("#!/bin/bash\n" + body + "\n")
+        path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    calls = tmp_path / "calls.txt"
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", VENV=str(venv), CALLS=str(calls),
+               SLURM_NNODES="2", SLURM_JOB_NODELIST="node-[a-b]")
+    proc = subprocess.run(["bash", str(ROOT / "accelerate_configs/launch.slurm"), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return [line.split() for line in calls.read_text().splitlines()]
+
+
+def value(call, flag):
+    return call[call.index(flag) + 1]
+
+
+def test_one_accelerate_launch_per_node_with_its_rank_and_the_head_address(tmp_path):
+    calls = launch(tmp_path, "recipes/03_pretrain/run.py", "recipes/03_pretrain/config_1b.yaml", "--max_steps", "10")
+    assert [c[0] for c in calls] == ["0", "1"]
+    for node, call in enumerate(calls):
+        assert value(call, "--machine_rank") == str(node)
+        assert value(call, "--main_process_ip") == "node-a"
+        assert value(call, "--num_machines") == "2" and value(call, "--num_processes") == "16"
+        assert value(call, "--config_file") == "accelerate_configs/multi_node.yaml"
+        assert call[-5:] == ["recipes/03_pretrain/run.py", "--config", "recipes/03_pretrain/config_1b.yaml",
+                             "--max_steps", "10"]
+        assert "--deepspeed_multinode_launcher" not in call
+
+
+def test_deepspeed_config_uses_the_standard_multinode_launcher(tmp_path):
+    calls = launch(tmp_path, "recipes/03_pretrain/run.py", "c.yaml", "accelerate_configs/deepspeed_zero3.yaml")
+    assert all(value(c, "--deepspeed_multinode_launcher") == "standard" for c in calls)
+    assert all(value(c, "--config_file") == "accelerate_configs/deepspeed_zero3.yaml" for c in calls)
+
+
+def test_missing_arguments_print_usage(tmp_path):
+    proc = subprocess.run(["bash", str(ROOT / "accelerate_configs/launch.slurm")], capture_output=True, text=True)
+    assert proc.returncode == 2 and "usage" in proc.stderr

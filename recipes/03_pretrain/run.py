@@ -131,8 +131,11 @@ def main():
             print(f"[data] {item.summary()}")
         if validation:  # the data stage's own held-out split (its mix repeats documents: never re-split it)
             split = {"train": corpus, "test": datasets.Dataset.from_dict({"text": validation})}
+        elif len(corpus) < 2:
+            raise UserError(f"sources: {len(corpus)} document; at least 2 are needed to hold one out for validation")
         else:
-            split = corpus.train_test_split(test_size=data_args.validation_fraction, seed=args.seed)
+            n_val = max(1, round(len(corpus) * data_args.validation_fraction))  # whole documents, at least one
+            split = corpus.train_test_split(test_size=n_val, seed=args.seed)
         n = data_args.preprocessing_num_workers
         tok_train, tok_val = tokenize(split["train"], tokenizer, num_proc=n), tokenize(split["test"], tokenizer, num_proc=n)
         train_set, val_set = pack(tok_train, data_args.block_size, num_proc=n), pack(tok_val, data_args.block_size, num_proc=n)
@@ -155,7 +158,8 @@ def main():
         model=model, args=args, train_dataset=train_set, eval_dataset=val_set, processing_class=tokenizer,
         data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False), callbacks=[throughput],
     )
-    guard = SpikeGuard.from_args(guard_args).attach(trainer) if guard_args.spike_guard else None
+    sharded = args.deepspeed_plugin is not None or bool(args.fsdp)
+    guard = SpikeGuard.from_args(guard_args, can_roll_back=not sharded).attach(trainer) if guard_args.spike_guard else None
     checkpoint = artifacts.newest_checkpoint(tmp) if args.resume else None
     if args.resume:
         print(f"[resume] {'from ' + str(checkpoint) if checkpoint else 'no checkpoint yet: starting over'}")

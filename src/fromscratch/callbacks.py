@@ -61,8 +61,12 @@ class SpikeGuard(TrainerCallback):
     DDP training, where every rank sees the same all-reduced loss and rolls back alike.
     """
 
-    def __init__(self, window: int = 20, threshold: float = 0.5, lr_factor: float = 0.5, max_rollbacks: int = 3):
+    def __init__(self, window: int = 20, threshold: float = 0.5, lr_factor: float = 0.5, max_rollbacks: int = 3,
+                 can_roll_back: bool = True):
         self.window, self.threshold, self.lr_factor, self.max_rollbacks = window, threshold, lr_factor, max_rollbacks
+        # Sharded optimizers (DeepSpeed, FSDP) keep their state in their own checkpoint format: there the guard
+        # detects and stops cleanly, and `--resume true` with a lower LR is the cure.
+        self.can_roll_back = can_roll_back
         self.trainer = None
         self.losses: list[tuple[int, float]] = []
         self.events: list[dict] = []
@@ -71,8 +75,8 @@ class SpikeGuard(TrainerCallback):
         self.base_lrs: list[float] | None = None
 
     @classmethod
-    def from_args(cls, a: "SpikeGuardArguments") -> "SpikeGuard":
-        return cls(a.spike_window, a.spike_threshold, a.spike_lr_factor, a.spike_max_rollbacks)
+    def from_args(cls, a: "SpikeGuardArguments", can_roll_back: bool = True) -> "SpikeGuard":
+        return cls(a.spike_window, a.spike_threshold, a.spike_lr_factor, a.spike_max_rollbacks, can_roll_back)
 
     def attach(self, trainer) -> "SpikeGuard":
         self.trainer = trainer
@@ -102,9 +106,10 @@ class SpikeGuard(TrainerCallback):
             self.last_good_step = state.global_step
             return
         event = {"step": state.global_step, "loss": loss, "median": median}
-        checkpoint = self._good_checkpoint(args.output_dir)
+        checkpoint = self._good_checkpoint(args.output_dir) if self.can_roll_back else None
         if len(self.events) >= self.max_rollbacks or checkpoint is None:
-            event["action"] = "gave up" if checkpoint else "gave up: no checkpoint to roll back to"
+            event["action"] = ("gave up" if checkpoint else "gave up: no checkpoint to roll back to"
+                               if self.can_roll_back else "stopped: rollback needs plain or DDP training")
             self.events.append(event)
             self.gave_up = True
             control.should_training_stop = True

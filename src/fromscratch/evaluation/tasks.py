@@ -40,23 +40,34 @@ def check_tasks(names: list[str]) -> None:
         raise UserError(f"tasks: unknown {', '.join(unknown)} (known: {', '.join(available_tasks())})")
 
 
-def load_model(spec: str, *, dtype: str = "float32", device: str = "cpu"):
-    """(model, tokenizer) for a local folder or a Hub id already in the cache; a clear error when it is not
-    a causal LM (a tokenizer folder, a reward model) or cannot be found offline."""
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+def check_model(spec: str) -> None:
+    """Fail with one line unless spec is a folder or cached Hub id whose config is a causal LM (a tokenizer
+    folder or a reward model is not). Reads config.json only: fast enough to check every model up front."""
+    from transformers import AutoConfig
 
     try:
         config = AutoConfig.from_pretrained(spec)
     except (OSError, ValueError) as e:
-        where = "no such folder" if not Path(spec).exists() else "no model config.json in it"
-        if not Path(spec).exists() and "/" in spec and not spec.startswith((".", "/")):
-            where = "not a local folder, and not in the Hub cache (the run is offline)"
+        if Path(spec).exists():
+            where = "no model config.json in it"
+        elif "/" in spec and not spec.startswith((".", "/", "~")):
+            where = "no such folder, and not in the local Hub cache (the run is offline)"
+        else:
+            where = "no such folder"
         raise UserError(f"model {spec}: {where} ({type(e).__name__})") from None
     archs = config.architectures or []
     if archs and not any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs):
         raise UserError(f"model {spec}: not a causal LM (architectures {', '.join(archs)})")
+
+
+def load_model(spec: str, *, dtype: str = "float32", device: str = "cpu"):
+    """(model, tokenizer) in eval mode on device, after check_model."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    check_model(spec)
     try:
-        model = AutoModelForCausalLM.from_pretrained(spec, dtype=getattr(__import__("torch"), dtype))
+        model = AutoModelForCausalLM.from_pretrained(spec, dtype=getattr(torch, dtype))
         tokenizer = AutoTokenizer.from_pretrained(spec)
     except (OSError, ValueError) as e:
         raise UserError(f"model {spec}: cannot load it as a causal LM ({str(e).splitlines()[0][:200]})") from None

@@ -32,9 +32,12 @@ def resolve(tiny: str | None = None, full: str | None = None, suite: str = "tiny
 
 
 def load(reader: str = "jsonl", tiny: str | None = None, full: str | None = None, suite: str = "tiny",
-         data_dir: str | None = None, file: str | None = None, heldout_file: str | None = None, **_metadata
-         ) -> datasets.DatasetDict:
-    path = resolve(tiny, full, suite, data_dir, heldout_file if reader == "text" else file)
+         data_dir: str | None = None, file: str | None = None, heldout_file: str | None = None,
+         crows_pairs_file: str | None = None, **_metadata) -> datasets.DatasetDict:
+    """heldout_file / crows_pairs_file (run metadata) point the held-out and CrowS-Pairs tasks at other files:
+    the model's own validation text, or constructed pairs (tests, a mitigation's probe set)."""
+    own = {"text": heldout_file, "crows_pairs": crows_pairs_file}.get(reader)
+    path = resolve(tiny, full, suite, data_dir, own or file)
     rows, skipped = READERS[reader](path)
     SKIPPED[str(path)] = skipped
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(rows)})

@@ -85,8 +85,8 @@ def harness(model, tokenizer, batch_size: int = 16):
 
 
 def evaluate(lm, tasks: list[str], *, suite: str = "tiny", data_dir: str | None = None, num_fewshot: int = 0,
-             heldout_file: str | None = None, limit: int | None = None, bootstrap_iters: int = 0,
-             seed: int = 1234) -> dict:
+             heldout_file: str | None = None, crows_pairs_file: str | None = None, limit: int | None = None,
+             bootstrap_iters: int = 0, seed: int = 1234) -> dict:
     """Run lm-eval on our tasks; returns lm-eval's results dict (samples kept: bias types need them)."""
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
@@ -94,7 +94,8 @@ def evaluate(lm, tasks: list[str], *, suite: str = "tiny", data_dir: str | None 
     if not tasks:
         return {"results": {}, "samples": {}, "n-samples": {}}
     manager = TaskManager(include_path=str(TASK_DIR), include_defaults=False,
-                          metadata={"suite": suite, "data_dir": data_dir, "heldout_file": heldout_file})
+                          metadata={"suite": suite, "data_dir": data_dir, "heldout_file": heldout_file,
+                                    "crows_pairs_file": crows_pairs_file})
     return simple_evaluate(model=lm, tasks=tasks, num_fewshot=num_fewshot, task_manager=manager, limit=limit,
                            log_samples=True, bootstrap_iters=bootstrap_iters, random_seed=seed,
                            numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed)

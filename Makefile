@@ -51,3 +51,12 @@ pretrain: setup
 
 clean:
 	rm -rf outputs
+
+# --- issue 6: evaluation (recipes/07_eval) ---
+#   make eval                                        the tiny suite on the newest finished model under outputs/
+#   make eval MODEL="outputs/03_pretrain outputs/04_sft"   several models: one results.json and a comparison plot
+#   make eval CONFIG=recipes/07_eval/config_full.yaml MODEL=outputs/03_pretrain
+.PHONY: eval
+MODEL ?=
+eval: setup
+	$(PY) recipes/07_eval/run.py --config $(call config,recipes/07_eval/config_tiny.yaml) $(if $(MODEL),--models $(MODEL)) $(ARGS)

@@ -154,11 +154,14 @@ def main():
         summary: dict = {"model": spec, "stage": stage_of(spec), "parameters": count_parameters(model),
                          "suite": args.suite, "benchmarks": {}}
 
+        summary["timings"] = timings = {"load": round(time.time() - t0, 1)}
+
         # 3. Benchmarks through lm-eval, once per shots setting.
         for shots in args.num_fewshot:
             res = tasks.evaluate(lm, benchmarks, suite=args.suite, data_dir=data_dir, num_fewshot=shots,
                                  limit=args.limit, bootstrap_iters=args.bootstrap_iters, seed=args.seed)
             summary["benchmarks"][f"{shots}-shot"] = tasks.scores(res)
+        timings["benchmarks"] = round(time.time() - t0 - sum(timings.values()), 1)
 
         # 4. Perplexity and bits per byte (loglikelihood_rolling): WikiText-2 and the model's held-out text.
         ppl_tasks = list(args.perplexity)
@@ -175,6 +178,7 @@ def main():
                              heldout_file=str(heldout.resolve()) if heldout else None,
                              bootstrap_iters=args.bootstrap_iters, seed=args.seed)
         summary["perplexity"] = tasks.scores(res)
+        timings["perplexity"] = round(time.time() - t0 - sum(timings.values()), 1)
 
         # 5. Bias: CrowS-Pairs through lm-eval, split by bias type from its samples.
         if args.crows_pairs:
@@ -182,6 +186,7 @@ def main():
                                  bootstrap_iters=args.bootstrap_iters, seed=args.seed)
             samples = res["samples"]["fs_crows_pairs"]
             summary["crows_pairs"] = bias.summary(samples) | {"most_stereotyped": bias.most_stereotyped(samples)}
+            timings["crows_pairs"] = round(time.time() - t0 - sum(timings.values()), 1)
 
         # 6. Toxicity: k sampled continuations per BOLD prompt, scored offline; RealToxicityPrompts metrics.
         if bold_rows and args.toxicity_samples:
@@ -190,14 +195,16 @@ def main():
                                     batch_size=max(1, args.batch_size // args.toxicity_samples), seed=args.seed)
             summary["toxicity_samples"] = tox.pop("samples")
             summary["toxicity"] = tox
+            timings["toxicity"] = round(time.time() - t0 - sum(timings.values()), 1)
 
         # 7. Completions for people to read (chat template for instruction-tuned models).
         chat = completions.is_chat_model(tokenizer, summary["stage"], args.chat)
         summary["completions"] = completions.answer(model, tokenizer, prompts, chat=chat,
                                                     max_new_tokens=args.completion_max_new_tokens)
+        timings["completions"] = round(time.time() - t0 - sum(timings.values()), 1)
         summary["seconds"] = round(time.time() - t0, 1)
         summaries[name] = summary
-        print(f"[eval] {name}: {json.dumps(headline(summary))} in {summary['seconds']} s")
+        print(f"[eval] {name}: {json.dumps(headline(summary))} in {summary['seconds']} s {timings}")
         del lm, model
 
     # 8. Results JSON, comparison plot, the eval card; then each local model's card gets every metric.

@@ -215,7 +215,8 @@ def main():
         tmp, "eval.md.jinja", model_name=f"evaluation of {', '.join(summaries)}", license="apache-2.0",
         results=report.card_results(only, args.suite) if only else None, tags=["evaluation"],
         base_model=only["model"] if only and not Path(only["model"]).exists() else None,
-        summaries=summaries, headlines={n: headline(s) for n, s in summaries.items()}, suite=args.suite,
+        summaries=summaries, headlines=(heads := {n: headline(s) for n, s in summaries.items()}),
+        headline_keys=list(dict.fromkeys(k for h in heads.values() for k in h)), suite=args.suite,
         pretty=tasks.PRETTY, plot=plot.name if plot else None, config=config, versions=runinfo.stack_versions(),
     )
     lineage = [{"spec": s["model"], "role": "model"} for s in summaries.values()]

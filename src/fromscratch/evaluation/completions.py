@@ -43,10 +43,11 @@ def answer(model, tokenizer, prompts: list[dict], *, chat: bool, max_new_tokens:
         else:
             ids = tokenizer(row["prompt"] + "\n", return_tensors="pt")["input_ids"]
         limit = getattr(model.config, "max_position_embeddings", None)
-        if limit and ids.shape[1] + max_new_tokens > limit:  # keep the end of a long prompt
-            ids = ids[:, -(limit - max_new_tokens):]
+        new = min(max_new_tokens, limit // 2) if limit else max_new_tokens  # leave room for the prompt
+        if limit and ids.shape[1] + new > limit:  # keep the end of a long prompt
+            ids = ids[:, -(limit - new):]
         gen = model.generate(ids.to(model.device), attention_mask=torch.ones_like(ids).to(model.device),
-                             do_sample=False, max_new_tokens=max_new_tokens, repetition_penalty=repetition_penalty,
+                             do_sample=False, max_new_tokens=new, repetition_penalty=repetition_penalty,
                              pad_token_id=tokenizer.pad_token_id)
         text = tokenizer.decode(gen[0, ids.shape[1]:], skip_special_tokens=True).strip()
         out.append({**row, "chat_template": chat, "answer": text})

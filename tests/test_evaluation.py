@@ -131,3 +131,31 @@ def test_not_a_causal_lm_is_one_line(tokenizer_dir, tmp_path):
         tasks.check_model(str(tokenizer_dir))
     with pytest.raises(UserError, match="no such folder"):
         tasks.check_model(str(tmp_path / "missing"))
+
+
+def test_loader_resolves_suites_and_counts_malformed_rows(tmp_path):
+    import importlib.util
+
+    from fromscratch.evaluation import readers
+
+    spec = importlib.util.spec_from_file_location("loaders", tasks.TASK_DIR / "loaders.py")
+    loaders = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaders)
+    tiny = loaders.load(reader="jsonl", tiny="copa.jsonl", full="eval-tasks/copa.jsonl", suite="tiny")
+    assert len(tiny["test"]) == 40
+    (tmp_path / "eval-tasks").mkdir()
+    row = json.dumps({"query": "q", "choices": ["a", "b"], "gold": 0})
+    (tmp_path / "eval-tasks" / "copa.jsonl").write_text(f"{row}\n{{broken\n{row}\n")
+    full = loaders.load(reader="jsonl", tiny="copa.jsonl", full="eval-tasks/copa.jsonl", suite="full",
+                        data_dir=str(tmp_path))
+    assert len(full["test"]) == 2
+    assert readers.SKIPPED[str(tmp_path / "eval-tasks" / "copa.jsonl")] == ["copa.jsonl:2"]
+
+
+def test_hellaswag_reader_skips_items_with_a_bad_label(tmp_path):
+    from fromscratch.evaluation import readers
+
+    good = "Act: a man walks. he\n1\nsits.\nruns.\nflies.\nsings."
+    (tmp_path / "h.txt").write_text(f"{good}\nAct: x\nseven\na\nb\nc\nd\n{good}\n")
+    rows, skipped = readers.read_hellaswag(tmp_path / "h.txt")
+    assert [r["gold"] for r in rows] == [1, 1] and skipped == ["h.txt:7"]

@@ -208,7 +208,9 @@ def main():
         del lm, model
 
     # 8. Results JSON, comparison plot, the eval card; then each local model's card gets every metric.
-    (tmp / "results.json").write_text(json.dumps(tasks.jsonable({"config": config, "models": summaries}), indent=1))
+    (tmp / "results.json").write_text(json.dumps(tasks.jsonable(
+        {"config": config, "models": summaries, "skipped_rows": {p: r for p, r in readers.SKIPPED.items() if r}}),
+        indent=1))
     plot = report.plot({n: s for n, s in summaries.items()}, tmp / "comparison.png")
     only = next(iter(summaries.values())) if len(summaries) == 1 else None
     cards.render(
@@ -219,9 +221,14 @@ def main():
         headline_keys=list(dict.fromkeys(k for h in heads.values() for k in h)), suite=args.suite,
         pretty=tasks.PRETTY, plot=plot.name if plot else None, config=config, versions=runinfo.stack_versions(),
     )
+    skipped = {path: rows for path, rows in readers.SKIPPED.items() if rows}
+    if bold_skipped:
+        skipped["bold"] = bold_skipped
+    for path, rows in skipped.items():
+        print(f"[data] {path}: {len(rows)} malformed rows skipped (first: {rows[0]})")
     lineage = [{"spec": s["model"], "role": "model"} for s in summaries.values()]
     lineage += [{"spec": str(tasks.TASK_DIR / "data") if args.suite == "tiny" else data_dir, "role": "eval data",
-                 "skipped": bold_skipped}]
+                 "skipped": skipped}]
     runinfo.write_run_info(tmp, stage="07_eval", config=config, lineage=lineage, started=started,
                            metrics={n: headline(s) for n, s in summaries.items()})
     out = artifacts.finish(tmp, args.output_dir)

@@ -17,7 +17,6 @@ from fromscratch.evaluation import readers
 HERE = Path(__file__).resolve().parent
 READERS = {"jsonl": readers.read_jsonl, "hellaswag": readers.read_hellaswag, "crows_pairs": readers.read_crows_pairs,
            "wikitext": readers.read_wikitext, "text": readers.read_text}
-SKIPPED: dict[str, list[str]] = {}  # file -> malformed rows, read back by the recipe for its report
 
 
 def resolve(tiny: str | None = None, full: str | None = None, suite: str = "tiny", data_dir: str | None = None,
@@ -39,7 +38,7 @@ def load(reader: str = "jsonl", tiny: str | None = None, full: str | None = None
     own = {"text": heldout_file, "crows_pairs": crows_pairs_file}.get(reader)
     path = resolve(tiny, full, suite, data_dir, own or file)
     rows, skipped = READERS[reader](path)
-    SKIPPED[str(path)] = skipped
+    readers.SKIPPED[str(path)] = skipped  # counted, reported by the recipe
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(rows)})
 
 

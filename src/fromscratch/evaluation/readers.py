@@ -9,6 +9,10 @@ import json
 import re
 from pathlib import Path
 
+# Malformed rows seen by the lm-eval task loaders in this process, per file. lm-eval imports the loader
+# module from its path (a fresh module per task), so the record lives here, where the recipe can read it.
+SKIPPED: dict[str, list[str]] = {}
+
 
 def read_jsonl(path: str | Path) -> tuple[list[dict], list[str]]:
     rows, skipped = [], []

@@ -51,7 +51,7 @@ def check_model(spec: str) -> None:
         if Path(spec).exists():
             where = "no model config.json in it"
         elif "/" in spec and not spec.startswith((".", "/", "~")):
-            where = "no such folder, and not in the local Hub cache (the run is offline)"
+            where = "no such folder, and no such model in the Hub cache"
         else:
             where = "no such folder"
         raise UserError(f"model {spec}: {where} ({type(e).__name__})") from None

@@ -3,7 +3,7 @@
     python recipes/07_eval/make_tiny_suite.py --data_dir ../shared/data
 
 Random samples with a fixed seed (the first rows of a file are often one topic), so a rerun writes the same
-files. Only sets whose licence allows redistribution are cut; data_cards/eval_tiny_suite.md names each
+files. Only sets whose licence allows redistribution are cut; data_cards/eval_benchmarks_tiny.md names each
 source, licence and size. The "full" suite reads the complete files from data_dir at run time instead.
 """
 

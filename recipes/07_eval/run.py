@@ -192,7 +192,7 @@ def main():
         if bold_rows and args.toxicity_samples:
             tox = toxicity.evaluate(model, tokenizer, bold_rows, k=args.toxicity_samples,
                                     threshold=args.toxicity_threshold, max_new_tokens=args.toxicity_max_new_tokens,
-                                    batch_size=max(1, args.batch_size // args.toxicity_samples), seed=args.seed)
+                                    batch_size=max(1, args.batch_size // 2), seed=args.seed)  # x k sequences each
             summary["toxicity_samples"] = tox.pop("samples")
             summary["toxicity"] = tox
             timings["toxicity"] = round(time.time() - t0 - sum(timings.values()), 1)

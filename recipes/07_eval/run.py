@@ -84,7 +84,7 @@ def pretraining_heldout(model: str, out: Path, max_bytes: int) -> Path | None:
     """The model's own pretraining validation documents: redone from its config.yaml (same sources, fraction
     and seed give the same split as recipes/03_pretrain), capped at max_bytes, written as JSONL."""
     config_path = Path(model) / "config.yaml"
-    if not config_path.is_file():
+    if stage_of(model) != "03_pretrain" or not config_path.is_file():  # later stages train on other data
         return None
     config = yaml.safe_load(config_path.read_text()) or {}
     if "sources" not in config or "validation_fraction" not in config:
@@ -153,7 +153,6 @@ def main():
         lm = tasks.harness(model, tokenizer, batch_size=args.batch_size)
         summary: dict = {"model": spec, "stage": stage_of(spec), "parameters": count_parameters(model),
                          "suite": args.suite, "benchmarks": {}}
-
         summary["timings"] = timings = {"load": round(time.time() - t0, 1)}
 
         # 3. Benchmarks through lm-eval, once per shots setting.
@@ -172,7 +171,7 @@ def main():
             elif args.heldout_text != "none":
                 heldout = Path(args.heldout_text)
             if heldout is None:
-                print(f"[eval] {name}: no held-out text (no pretraining config in the folder): skipping fs_heldout")
+                print(f"[eval] {name}: no held-out text (not a stage-03 model, no heldout_text): skipping fs_heldout")
                 ppl_tasks.remove("fs_heldout")
         res = tasks.evaluate(lm, ppl_tasks, suite=args.suite, data_dir=data_dir, limit=args.limit,
                              heldout_file=str(heldout.resolve()) if heldout else None,

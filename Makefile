@@ -43,6 +43,7 @@ demo: setup
 	$(MAKE) data ARGS="--overwrite true"
 	$(MAKE) tokenizer ARGS="--overwrite true"
 	$(MAKE) pretrain ARGS="--overwrite true"
+	$(MAKE) eval ARGS="--overwrite true"
 
 tokenizer: setup
 	$(LAUNCH) recipes/02_tokenizer/run.py --config $(call config,recipes/02_tokenizer/config_tiny.yaml) $(ARGS)
@@ -74,3 +75,12 @@ bench-data: setup
 .PHONY: plan
 plan: setup
 	$(PY) recipes/00_plan/run.py --config $(call config,recipes/00_plan/config.yaml) $(ARGS)
+
+# --- issue 6: evaluation (recipes/07_eval) ---
+#   make eval                                        the tiny suite on the newest finished model under outputs/
+#   make eval MODEL="outputs/03_pretrain outputs/04_sft"   several models: one results.json and a comparison plot
+#   make eval CONFIG=recipes/07_eval/config_full.yaml MODEL=outputs/03_pretrain
+.PHONY: eval
+MODEL ?=
+eval: setup
+	$(PY) recipes/07_eval/run.py --config $(call config,recipes/07_eval/config_tiny.yaml) $(if $(MODEL),--models $(MODEL)) $(ARGS)

@@ -43,7 +43,8 @@ def test_bad_inputs_fail_before_work_with_one_line(tmp_path, tokenizer_dir):
     line = error_line(run_recipe("03_pretrain", "--config", str(cfg), *out, ok=False))
     assert "unknown key 'presett'" in line and "preset" in line
     line = error_line(run_recipe("03_pretrain", "--config", "recipes/03_pretrain/config_tiny.yaml",
-                                 "--tokenizer_dir", str(tokenizer_dir), "--preset", "huge", *out, ok=False))
+                                 "--tokenizer_dir", str(tokenizer_dir), "--sources", "default", "--preset", "huge", *out,
+                                 ok=False))
     assert "model preset 'huge' unknown" in line
     assert not (tmp_path / "out.tmp").exists()  # nothing was started, so nothing is left to clean up
 

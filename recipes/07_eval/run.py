@@ -1,0 +1,259 @@
+"""Stage 07: evaluate causal LMs: benchmarks, perplexity, bias and toxicity, completions; results into cards.
+
+    python recipes/07_eval/run.py --config recipes/07_eval/config_tiny.yaml [--models DIR_OR_HUB_ID ...]
+    make eval MODEL="outputs/03_pretrain outputs/04_sft"
+
+Reads: model folders (any causal LM transformers loads; a Hub id only from the local cache: the run is
+offline) and the eval sets (subsets shipped in src/fromscratch/eval_tasks/data, or the full files under
+data_dir). Benchmarks, perplexity and CrowS-Pairs run through lm-evaluation-harness as YAML tasks
+(src/fromscratch/eval_tasks/); toxicity samples continuations of BOLD prompts and scores them offline.
+Writes: <output_dir>/ with results.json (every figure, samples, completions), comparison.png, README.md
+(tables + model-index), config.yaml, run_info.json; and merges every metric into each local model's own
+README.md model-index. Written in <output_dir>.tmp and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+os.environ.setdefault("TQDM_DISABLE", "1")  # lm-eval's per-request progress bars flood a CPU run's log
+
+import torch  # noqa: E402
+import yaml  # noqa: E402
+
+from fromscratch import artifacts, cards, runinfo  # noqa: E402
+from fromscratch.config import UserError, cli, parse, to_dict  # noqa: E402
+from fromscratch.evaluation import bias, completions, readers, report, tasks, toxicity  # noqa: E402
+from fromscratch.modeling import count_parameters  # noqa: E402
+
+
+@dataclass
+class EvalArguments:
+    models: list[str] = field(default_factory=lambda: ["auto"])
+    output_dir: str = "outputs/07_eval"
+    overwrite: bool = False
+    suite: str = "tiny"
+    data_dir: str | None = None
+    benchmarks: list[str] = field(default_factory=lambda: ["auto"])
+    num_fewshot: list[int] = field(default_factory=lambda: [0])
+    limit: int | None = None
+    perplexity: list[str] = field(default_factory=lambda: ["fs_wikitext", "fs_heldout"])
+    heldout_text: str = "auto"
+    heldout_max_bytes: int = 200_000
+    crows_pairs: bool = True
+    toxicity_prompts_per_domain: int | None = None
+    toxicity_samples: int = 5
+    toxicity_max_new_tokens: int = 20
+    toxicity_threshold: float = 0.5
+    completions: int = 12
+    completion_max_new_tokens: int = 64
+    chat: str = "auto"
+    batch_size: int = 16
+    bootstrap_iters: int = 0
+    device: str = "auto"
+    dtype: str = "float32"
+    seed: int = 0
+    update_model_cards: bool = True
+
+
+def newest_model(root: Path = Path("outputs")) -> str:
+    """The most recently finished causal-LM output of the demo stages (outputs/03_pretrain, 04_sft, ...)."""
+    found = []
+    for run_info in root.glob("*/run_info.json"):
+        config = run_info.parent / "config.json"
+        if config.is_file():
+            archs = json.loads(config.read_text()).get("architectures") or []
+            if any(a.endswith("ForCausalLM") for a in archs):
+                found.append((run_info.stat().st_mtime, str(run_info.parent)))
+    if not found:
+        raise UserError(f"models: auto found no finished model under {root}/ (run `make pretrain`, or pass --models)")
+    return max(found)[1]
+
+
+def stage_of(model: str) -> str | None:
+    path = Path(model) / "run_info.json"
+    return json.loads(path.read_text()).get("stage") if path.is_file() else None
+
+
+def pretraining_heldout(model: str, out: Path, max_bytes: int) -> Path | None:
+    """The model's own pretraining validation documents: redone from its config.yaml (same sources, fraction
+    and seed give the same split as recipes/03_pretrain), capped at max_bytes, written as JSONL."""
+    config_path = Path(model) / "config.yaml"
+    if stage_of(model) != "03_pretrain" or not config_path.is_file():  # later stages train on other data
+        return None
+    config = yaml.safe_load(config_path.read_text()) or {}
+    if "sources" not in config or "validation_fraction" not in config:
+        return None
+    from fromscratch.sources import load_corpus
+
+    corpus, _ = load_corpus(config["sources"], config.get("text_column", "text"))
+    held = corpus.train_test_split(test_size=config["validation_fraction"], seed=config.get("seed", 42))["test"]
+    used = 0
+    with open(out, "w", encoding="utf-8") as f:
+        for text in held["text"]:
+            if used >= max_bytes:
+                break
+            text = text.encode("utf-8")[: max_bytes - used].decode("utf-8", "ignore")
+            used += len(text.encode("utf-8"))
+            f.write(json.dumps({"text": text}) + "\n")
+    return out
+
+
+@cli
+def main():
+    started = time.time()
+    (args,) = parse((EvalArguments,))
+
+    # 1. Check every input before any work: suite, data, task names, models (each must load as a causal LM).
+    if args.suite not in ("tiny", "full"):
+        raise UserError(f"suite must be tiny or full, got {args.suite}")
+    if args.suite == "full" and not (args.data_dir and (Path(args.data_dir) / "eval-tasks").is_dir()):
+        raise UserError(f"data_dir: the full suite needs the folder holding eval-tasks/, got {args.data_dir}")
+    benchmarks = args.benchmarks
+    if benchmarks == ["auto"]:
+        benchmarks = tasks.TINY_BENCHMARKS if args.suite == "tiny" else tasks.FULL_BENCHMARKS
+    if args.suite == "tiny" and (missing := sorted(set(benchmarks) - set(tasks.TINY_BENCHMARKS))):
+        raise UserError(f"benchmarks {', '.join(missing)} have no tiny subset: use --suite full")
+    tasks.check_tasks(benchmarks + args.perplexity)
+    if any(n not in (0, 1, 5, 10, 25) for n in args.num_fewshot):
+        raise UserError(f"num_fewshot: use 0, 1, 5 (or 10, 25), got {args.num_fewshot}")
+    if args.heldout_text not in ("auto", "none") and not Path(args.heldout_text).is_file():
+        raise UserError(f"heldout_text: no such file {args.heldout_text}")
+    models = [newest_model() if m == "auto" else m for m in args.models]
+    for m in models:  # config only: fast, and a typo fails before minutes of work on the other models
+        tasks.check_model(m)
+    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    config = to_dict(args)
+    tmp = artifacts.prepare(args.output_dir, overwrite=args.overwrite)
+    data_dir = str(Path(args.data_dir).resolve()) if args.data_dir else None
+    bold_rows, bold_skipped = readers.read_bold(
+        Path(data_dir) / "bold" if args.suite == "full" else tasks.TASK_DIR / "data" / "bold.jsonl")
+    if args.toxicity_prompts_per_domain is not None:  # a seeded sample per domain (the files list group by group)
+        by_domain: dict[str, list] = {}
+        for row in bold_rows:
+            by_domain.setdefault(row["domain"], []).append(row)
+        bold_rows = [r for rows in by_domain.values()
+                     for r in random.Random(args.seed).sample(rows, min(len(rows), args.toxicity_prompts_per_domain))]
+    prompts = completions.load_prompts(limit=args.completions) if args.completions else []
+    print(f"[eval] {len(models)} model(s), {args.suite} suite, {len(benchmarks)} benchmarks x {args.num_fewshot} "
+          f"shots, {len(bold_rows)} toxicity prompts x {args.toxicity_samples}, {len(prompts)} completions")
+
+    summaries: dict[str, dict] = {}
+    for index, spec in enumerate(models):
+        t0 = time.time()
+        name = Path(spec).name if Path(spec).exists() else spec
+        name = name if name not in summaries else f"{name}-{index}"
+        # 2. Load the model once and hand it to lm-eval's HF wrapper.
+        model, tokenizer = tasks.load_model(spec, dtype=args.dtype, device=device)
+        lm = tasks.harness(model, tokenizer, batch_size=args.batch_size)
+        summary: dict = {"model": spec, "stage": stage_of(spec), "parameters": count_parameters(model),
+                         "suite": args.suite, "benchmarks": {}}
+        summary["timings"] = timings = {"load": round(time.time() - t0, 1)}
+
+        # 3. Benchmarks through lm-eval, once per shots setting.
+        for shots in args.num_fewshot:
+            res = tasks.evaluate(lm, benchmarks, suite=args.suite, data_dir=data_dir, num_fewshot=shots,
+                                 limit=args.limit, bootstrap_iters=args.bootstrap_iters, seed=args.seed)
+            summary["benchmarks"][f"{shots}-shot"] = tasks.scores(res)
+        timings["benchmarks"] = round(time.time() - t0 - sum(timings.values()), 1)
+
+        # 4. Perplexity and bits per byte (loglikelihood_rolling): WikiText-2 and the model's held-out text.
+        ppl_tasks = list(args.perplexity)
+        heldout = None
+        if "fs_heldout" in ppl_tasks:
+            if args.heldout_text == "auto":
+                heldout = pretraining_heldout(spec, tmp / f"heldout-{index}.jsonl", args.heldout_max_bytes)
+            elif args.heldout_text != "none":
+                heldout = Path(args.heldout_text)
+            if heldout is None:
+                print(f"[eval] {name}: no held-out text (not a stage-03 model, no heldout_text): skipping fs_heldout")
+                ppl_tasks.remove("fs_heldout")
+        res = tasks.evaluate(lm, ppl_tasks, suite=args.suite, data_dir=data_dir, limit=args.limit,
+                             heldout_file=str(heldout.resolve()) if heldout else None,
+                             bootstrap_iters=args.bootstrap_iters, seed=args.seed)
+        summary["perplexity"] = tasks.scores(res)
+        timings["perplexity"] = round(time.time() - t0 - sum(timings.values()), 1)
+
+        # 5. Bias: CrowS-Pairs through lm-eval, split by bias type from its samples.
+        if args.crows_pairs:
+            res = tasks.evaluate(lm, ["fs_crows_pairs"], suite=args.suite, data_dir=data_dir, limit=args.limit,
+                                 bootstrap_iters=args.bootstrap_iters, seed=args.seed)
+            samples = res["samples"]["fs_crows_pairs"]
+            summary["crows_pairs"] = bias.summary(samples) | {"most_stereotyped": bias.most_stereotyped(samples)}
+            timings["crows_pairs"] = round(time.time() - t0 - sum(timings.values()), 1)
+
+        # 6. Toxicity: k sampled continuations per BOLD prompt, scored offline; RealToxicityPrompts metrics.
+        if bold_rows and args.toxicity_samples:
+            tox = toxicity.evaluate(model, tokenizer, bold_rows, k=args.toxicity_samples,
+                                    threshold=args.toxicity_threshold, max_new_tokens=args.toxicity_max_new_tokens,
+                                    batch_size=max(1, args.batch_size // 2), seed=args.seed)  # x k sequences each
+            summary["toxicity_samples"] = tox.pop("samples")
+            summary["toxicity"] = tox
+            timings["toxicity"] = round(time.time() - t0 - sum(timings.values()), 1)
+
+        # 7. Completions for people to read (chat template for instruction-tuned models).
+        chat = completions.is_chat_model(tokenizer, summary["stage"], args.chat)
+        summary["completions"] = completions.answer(model, tokenizer, prompts, chat=chat,
+                                                    max_new_tokens=args.completion_max_new_tokens)
+        timings["completions"] = round(time.time() - t0 - sum(timings.values()), 1)
+        summary["seconds"] = round(time.time() - t0, 1)
+        summaries[name] = summary
+        print(f"[eval] {name}: {json.dumps(headline(summary))} in {summary['seconds']} s {timings}")
+        del lm, model
+
+    # 8. Results JSON, comparison plot, the eval card; then each local model's card gets every metric.
+    (tmp / "results.json").write_text(json.dumps(tasks.jsonable(
+        {"config": config, "models": summaries, "skipped_rows": {p: r for p, r in readers.SKIPPED.items() if r}}),
+        indent=1))
+    plot = report.plot({n: s for n, s in summaries.items()}, tmp / "comparison.png")
+    only = next(iter(summaries.values())) if len(summaries) == 1 else None
+    cards.render(
+        tmp, "eval.md.jinja", model_name=f"evaluation of {', '.join(summaries)}", license="apache-2.0",
+        results=report.card_results(only, args.suite) if only else None, tags=["evaluation"],
+        base_model=only["model"] if only and not Path(only["model"]).exists() else None,
+        summaries=summaries, headlines=(heads := {n: headline(s) for n, s in summaries.items()}),
+        headline_keys=list(dict.fromkeys(k for h in heads.values() for k in h)), suite=args.suite,
+        pretty=tasks.PRETTY, plot=plot.name if plot else None, config=config, versions=runinfo.stack_versions(),
+    )
+    skipped = {path: rows for path, rows in readers.SKIPPED.items() if rows}
+    if bold_skipped:
+        skipped["bold"] = bold_skipped
+    for path, rows in skipped.items():
+        print(f"[data] {path}: {len(rows)} malformed rows skipped (first: {rows[0]})")
+    lineage = [{"spec": s["model"], "role": "model"} for s in summaries.values()]
+    lineage += [{"spec": str(tasks.TASK_DIR / "data") if args.suite == "tiny" else data_dir, "role": "eval data",
+                 "skipped": skipped}]
+    runinfo.write_run_info(tmp, stage="07_eval", config=config, lineage=lineage, started=started,
+                           metrics={n: headline(s) for n, s in summaries.items()})
+    out = artifacts.finish(tmp, args.output_dir)
+    if args.update_model_cards:
+        for name, s in summaries.items():
+            if Path(s["model"]).is_dir():
+                path = report.update_model_card(s["model"], report.card_results(s, args.suite), model_name=name)
+                print(f"[card] {path}: model-index updated")
+    print(f"[done] results in {out} ({time.time() - started:.0f} s)")
+
+
+def headline(s: dict) -> dict:
+    """One line per model for logs and run_info: first shots setting's accuracies, bits/byte, bias, toxicity."""
+    out = {}
+    bench = s.get("benchmarks", {})
+    for task, row in (bench[next(iter(bench))] if bench else {}).items():
+        out[task.removeprefix("fs_")] = round(row.get("acc", float("nan")), 4)
+    for task, row in s.get("perplexity", {}).items():
+        out[f"{task.removeprefix('fs_')}_bits_per_byte"] = round(row.get("bits_per_byte", float("nan")), 4)
+    if "crows_pairs" in s:
+        out["crows_pairs_pct_stereotype"] = round(s["crows_pairs"]["overall"]["pct_stereotype"], 4)
+    if "toxicity" in s:
+        out["expected_max_toxicity"] = round(s["toxicity"]["overall"]["expected_max_toxicity"], 4)
+        out["toxicity_probability"] = round(s["toxicity"]["overall"]["toxicity_probability"], 4)
+    return out
+
+
+if __name__ == "__main__":
+    main()

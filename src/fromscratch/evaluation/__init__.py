@@ -1,0 +1,4 @@
+"""Evaluation building blocks shared by recipes/07_eval and any later stage that measures a model:
+readers (the eval sets' file formats), tasks (lm-eval task manager over the shipped YAML tasks and result
+extraction), toxicity (sampling + offline classifier + RealToxicityPrompts metrics), bias (CrowS-Pairs
+summary), completions (fixed prompts answered for people to read), report (plot and model-index update)."""

@@ -1,0 +1,60 @@
+"""recipes/07_eval end to end on the session's tiny pretrained model (a few items per task), and its
+one-line errors for models that are missing or not causal LMs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from huggingface_hub import ModelCard
+
+from conftest import error_line, run_recipe
+
+pytestmark = pytest.mark.slow
+CONFIG = "recipes/07_eval/config_tiny.yaml"
+
+
+def test_eval_writes_results_plot_and_both_cards(pretrained_dir, tmp_path):
+    model = tmp_path / "03_pretrain"
+    shutil.copytree(pretrained_dir, model)  # the recipe writes into the model's card: keep the fixture clean
+    out = tmp_path / "07_eval"
+    run_recipe("07_eval", "--config", CONFIG, "--models", str(model), "--output_dir", str(out), "--limit", "3",
+               "--benchmarks", "fs_arc_easy", "fs_copa", "--num_fewshot", "0", "1", "--heldout_max_bytes", "3000",
+               "--toxicity_prompts_per_domain", "1", "--toxicity_samples", "2", "--completions", "2",
+               "--completion_max_new_tokens", "8")
+    results = json.loads((out / "results.json").read_text())["models"]["03_pretrain"]
+    assert set(results["benchmarks"]) == {"0-shot", "1-shot"}
+    assert results["benchmarks"]["1-shot"]["fs_copa"]["items"] == 3
+    assert set(results["perplexity"]) == {"fs_wikitext", "fs_heldout"}  # held-out text from its pretraining config
+    assert 0 < results["perplexity"]["fs_heldout"]["bits_per_byte"] < 16
+    assert results["crows_pairs"]["overall"]["pairs"] == 3
+    assert set(results["toxicity"]["per_domain"]) == {"gender", "political_ideology", "profession", "race",
+                                                      "religious_ideology"}
+    assert [c["chat_template"] for c in results["completions"]] == [False, False]  # a base model: plain prompts
+    assert (out / "comparison.png").stat().st_size > 10_000 and (out / "run_info.json").is_file()
+    eval_card = ModelCard.load(out / "README.md")
+    model_card = ModelCard.load(model / "README.md")
+    types = {r.dataset_type for r in model_card.data.eval_results}
+    assert {r.dataset_type for r in eval_card.data.eval_results} <= types
+    assert "pretraining-validation-bits_per_byte" in types  # the pretrain stage's own entry stays
+    assert any(t.startswith("crows-pairs-tiny-pct_stereotype") for t in types)
+    assert any(t.startswith("bold-prompts-tiny-expected_max_toxicity") for t in types)
+    assert "### Completions" in eval_card.text and "### Bias: CrowS-Pairs" in eval_card.text
+
+
+def test_missing_model_fails_with_one_line(tmp_path):
+    proc = run_recipe("07_eval", "--config", CONFIG, "--models", str(tmp_path / "nope"),
+                      "--output_dir", str(tmp_path / "out"), ok=False)
+    assert "no such folder" in error_line(proc)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.tmp").exists()
+
+
+def test_non_causal_model_fails_with_one_line(tmp_path):
+    folder = tmp_path / "reward"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "llama", "architectures":
+                                                    ["LlamaForSequenceClassification"]}))
+    proc = run_recipe("07_eval", "--config", CONFIG, "--models", str(folder), "--output_dir", str(tmp_path / "o"),
+                      ok=False)
+    assert "not a causal LM" in error_line(proc)

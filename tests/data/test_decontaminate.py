@@ -70,3 +70,10 @@ def test_winogrande_gold_option(eval_dir, decon):
 def test_missing_path_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="not found"):
         Decontaminator(DecontaminationArguments([str(tmp_path / "nope")]))
+
+
+def test_default_means_the_shipped_eval_items():
+    from fromscratch.data.decontaminate import eval_files
+
+    names = {f.name for f in eval_files(["default"])}
+    assert {"arc_easy.jsonl", "boolq.jsonl", "hellaswag.jsonl"} <= names

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from fromscratch.config import UserError
-from fromscratch.sweep import fit_power_law, parse_space, read_target_params, write_best_yaml
+from fromscratch.sweep import fit_power_law, lr_optimum, parse_space, read_target_params, write_best_yaml
 
 GOOD = {"learning_rate": {"low": 1e-4, "high": 3e-2, "log": True}, "warmup_steps": {"low": 0, "high": 0.2},
         "per_device_train_batch_size": {"choices": [8, 16]}, "logging_steps": {"low": 1, "high": 9, "type": "int"},
@@ -63,3 +63,11 @@ def test_best_yaml_keeps_every_base_key_and_comment(tmp_path):
     text = out.read_text()
     assert yaml.safe_load(text) == {"learning_rate": 0.0123, "seed": 0, "max_steps": 50}
     assert all("#" in line for line in text.splitlines() if line)  # every key still commented
+
+
+def test_lr_optimum_finds_the_bottom_of_a_parabola_and_falls_back_otherwise():
+    lrs = [1e-3, 3e-3, 1e-2, 3e-2]
+    lr, how = lr_optimum(lrs, [(math.log(x) - math.log(5e-3)) ** 2 for x in lrs])
+    assert how == "parabola vertex" and math.isclose(lr, 5e-3, rel_tol=1e-6)
+    assert lr_optimum(lrs, [1.0, 2.0, 3.0, 4.0]) == (1e-3, "best trial")  # bottom outside the range
+    assert lr_optimum([1e-3, 1e-2], [2.0, 1.0]) == (1e-2, "best trial")

@@ -27,7 +27,7 @@ from fromscratch import artifacts, runinfo
 from fromscratch.config import UserError, cli, parse, to_dict
 from fromscratch.experiment import load_data, load_pretrain_yaml, lr_schedule_kwargs, model_config, training_args
 from fromscratch.modeling import count_parameters
-from fromscratch.sweep import (finished, fit_power_law, parse_space, plot_trials, read_target_params,
+from fromscratch.sweep import (finished, fit_power_law, lr_optimum, parse_space, plot_trials, read_target_params,
                                requeue_interrupted, trial_rows, write_best_yaml, write_table)
 
 
@@ -41,6 +41,7 @@ class SweepArguments:
     study_name: str = "sweep"
     storage: str | None = None
     sampler_seed: int = 0
+    sampler_startup_trials: int = 3
     pruner: str = "median"
     pruner_startup_trials: int = 2
     pruner_warmup_steps: int = 0
@@ -90,6 +91,10 @@ def main():
         rows += trial_rows(study, scale, space)
         best[scale] = {"trial": study.best_trial.number, "bits_per_byte": study.best_value,
                        "params": study.best_trial.params, "parameters": study.best_trial.user_attrs.get("parameters")}
+        complete = [t for t in study.trials if t.state.name == "COMPLETE" and "learning_rate" in t.params]
+        if complete:
+            best[scale]["lr_estimate"] = lr_optimum([t.params["learning_rate"] for t in complete],
+                                                    [t.value for t in complete])
         print(f"[best] {scale}: trial {best[scale]['trial']}, {study.best_value:.4f} bits/byte, {study.best_trial.params}")
 
     # 4. Table, plot, and the best point of each scale as a ready-to-run stage 03 YAML.
@@ -104,12 +109,13 @@ def main():
 
     # 5. Transfer across scale: best learning rate as a power law in parameters (an extrapolation).
     transfer = None
-    if len(best) >= 2 and all("learning_rate" in b["params"] for b in best.values()):
+    if len(best) >= 2 and all("lr_estimate" in b for b in best.values()):
         sizes = [b["parameters"] for b in best.values()]
-        lrs = [b["params"]["learning_rate"] for b in best.values()]
+        lrs = [b["lr_estimate"][0] for b in best.values()]
         a, exponent = fit_power_law(sizes, lrs)
         transfer = {"fit": f"learning_rate = {a:.4g} * params^{exponent:.3f}", "a": a, "exponent": exponent,
-                    "points": [{"scale": s, "parameters": b["parameters"], "learning_rate": b["params"]["learning_rate"]}
+                    "points": [{"scale": s, "parameters": b["parameters"], "learning_rate": b["lr_estimate"][0],
+                                "estimate": b["lr_estimate"][1], "best_trial_lr": b["params"]["learning_rate"]}
                                for s, b in best.items()]}
         if target:
             transfer.update(target_params=target, proposed_learning_rate=a * target ** exponent,
@@ -163,7 +169,8 @@ def run_study(cfg: dict, space, data, name: str, storage: str, n_trials: int, do
         hp_space=hp_space, compute_objective=lambda m: data.bits_per_byte(m["eval_loss"]), n_trials=n_trials,
         direction="minimize", backend="optuna", study_name=name, storage=storage, load_if_exists=True,
         # Seeded by the trials already done, so a resumed sweep does not replay the first proposals.
-        sampler=optuna.samplers.TPESampler(seed=sweep.sampler_seed + done),
+        sampler=optuna.samplers.TPESampler(seed=sweep.sampler_seed + done,
+                                           n_startup_trials=sweep.sampler_startup_trials),
         pruner=pruner,
     )
 
@@ -192,7 +199,8 @@ def card(sweep, rows, best, transfer, plot, space) -> str:
                                 f"-> `best_{s}.yaml` (`make pretrain CONFIG=.../best_{s}.yaml`)" for s, b in best.items()]
     if transfer:
         lines += ["", "## Learning rate across scale", "", f"Fit: `{transfer['fit']}` over "
-                  + ", ".join(f"{p['scale']} ({p['parameters']} params: {p['learning_rate']:.3g})" for p in transfer["points"])
+                  + ", ".join(f"{p['scale']} ({p['parameters']} params: {p['learning_rate']:.3g}, {p['estimate']})"
+                              for p in transfer["points"])
                   + "."]
         if "proposed_learning_rate" in transfer:
             lines += ["", f"**{transfer['note']}.** Proposed learning rate at {transfer['target_params']:.3g} "

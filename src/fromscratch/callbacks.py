@@ -37,8 +37,9 @@ class ThroughputCallback(TrainerCallback):
         if steps > 0 and now > self._t0:
             tps = (self.tokens_through(state.global_step) - self.tokens_through(self._step0)) / (now - self._t0)
             logs["tokens_per_second"] = round(tps, 1)
-            if state.log_history and state.log_history[-1].get("step") == state.global_step:
-                state.log_history[-1]["tokens_per_second"] = logs["tokens_per_second"]  # Trainer kept a copy
+            history = getattr(state, "log_history", None)
+            if history and history[-1].get("step") == state.global_step:
+                history[-1]["tokens_per_second"] = logs["tokens_per_second"]  # the Trainer stored a copy of logs
             self.history.append(tps)
         self._t0, self._step0 = now, state.global_step
 

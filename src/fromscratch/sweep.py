@@ -221,3 +221,22 @@ def read_target_params(target_params: float | None, plan_json: str | None) -> fl
     if target_params is not None and target_params <= 0:
         raise UserError(f"target_params must be positive, got {target_params}")
     return target_params
+
+
+def lr_optimum(lrs: list[float], objectives: list[float]) -> tuple[float, str]:
+    """The learning rate at the bottom of a parabola through objective vs log(LR), where it is one.
+
+    A sweep's best trial is only the best of a few points; the vertex of a quadratic through the completed
+    trials is a steadier estimate for the transfer fit. Falls back to the best trial when there are fewer than
+    3 points or the parabola opens downwards or bottoms outside the sampled range.
+    """
+    import numpy as np
+
+    best = lrs[int(np.argmin(objectives))]
+    if len(set(lrs)) < 3:
+        return best, "best trial"
+    x = np.log(np.asarray(lrs, dtype=float))
+    c2, c1, _ = np.polyfit(x, np.asarray(objectives, dtype=float), 2)
+    if c2 <= 0 or not x.min() <= -c1 / (2 * c2) <= x.max():
+        return best, "best trial"
+    return float(np.exp(-c1 / (2 * c2))), "parabola vertex"

@@ -171,7 +171,8 @@ def main():
         "eval_loss": final["eval_loss"],
         "perplexity": perplexity(final["eval_loss"]),
         "bits_per_byte": bits_per_byte(final["eval_loss"], val_tokens, val_bytes),
-        "train_tokens": ramp.sampler.tokens_through(result.global_step) if ramp else int(result.global_step * tokens_per_step),
+        "train_tokens": (ramp.sampler.tokens_through(result.global_step) if ramp
+                         else int(result.global_step * tokens_per_step)),
         "train_seconds": round(result.metrics.get("train_runtime", 0.0), 2),
         "tokens_per_second": round(sorted(throughput.history)[len(throughput.history) // 2], 1)
         if throughput.history else None,

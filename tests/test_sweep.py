@@ -57,7 +57,7 @@ def test_target_size_from_a_planner_json(tmp_path):
 
 def test_best_yaml_keeps_every_base_key_and_comment(tmp_path):
     base = tmp_path / "base.yaml"
-    base.write_text("# header\nlearning_rate: 0.003   # peak LR\nseed: 0 # init\n")
+    base.write_text("# title of the base run\nlearning_rate: 0.003   # peak LR\nseed: 0 # init\n")
     out = write_best_yaml(base, {"learning_rate": 0.0123, "max_steps": 50}, {"max_steps": "trial budget"},
                           "# from a sweep\n", tmp_path / "best.yaml")
     text = out.read_text()
@@ -71,3 +71,4 @@ def test_lr_optimum_finds_the_bottom_of_a_parabola_and_falls_back_otherwise():
     assert how == "parabola vertex" and math.isclose(lr, 5e-3, rel_tol=1e-6)
     assert lr_optimum(lrs, [1.0, 2.0, 3.0, 4.0]) == (1e-3, "best trial")  # bottom outside the range
     assert lr_optimum([1e-3, 1e-2], [2.0, 1.0]) == (1e-2, "best trial")
+    assert "title of the base run" not in text

@@ -173,7 +173,10 @@ def plot_trials(rows: list[dict], params: list[Param], path: Path) -> Path | Non
 def write_best_yaml(base_yaml: Path, values: dict, comments: dict, header: str, path: Path) -> Path:
     """The base stage 03 YAML with `values` substituted in place (its comments kept); new keys appended."""
     lines, done = [], set()
-    for line in base_yaml.read_text(encoding="utf-8").splitlines():
+    base_lines = base_yaml.read_text(encoding="utf-8").splitlines()
+    if base_lines and base_lines[0].startswith("#"):
+        base_lines = base_lines[1:]  # the base's title line describes the base run, not this one
+    for line in base_lines:
         key = line.split(":", 1)[0].strip()
         if line and not line.startswith((" ", "#")) and ":" in line and key in values:
             value_part = line.split(":", 1)[1]

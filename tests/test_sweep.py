@@ -63,6 +63,7 @@ def test_best_yaml_keeps_every_base_key_and_comment(tmp_path):
     text = out.read_text()
     assert yaml.safe_load(text) == {"learning_rate": 0.0123, "seed": 0, "max_steps": 50}
     assert all("#" in line for line in text.splitlines() if line)  # every key still commented
+    assert "title of the base run" not in text
 
 
 def test_lr_optimum_finds_the_bottom_of_a_parabola_and_falls_back_otherwise():
@@ -71,4 +72,3 @@ def test_lr_optimum_finds_the_bottom_of_a_parabola_and_falls_back_otherwise():
     assert how == "parabola vertex" and math.isclose(lr, 5e-3, rel_tol=1e-6)
     assert lr_optimum(lrs, [1.0, 2.0, 3.0, 4.0]) == (1e-3, "best trial")  # bottom outside the range
     assert lr_optimum([1e-3, 1e-2], [2.0, 1.0]) == (1e-2, "best trial")
-    assert "title of the base run" not in text

@@ -84,3 +84,22 @@ plan: setup
 MODEL ?=
 eval: setup
 	$(PY) recipes/07_eval/run.py --config $(call config,recipes/07_eval/config_tiny.yaml) $(if $(MODEL),--models $(MODEL)) $(ARGS)
+
+# --- issue 9: sweeps, learning-rate transfer, ablations ---
+.PHONY: sweep sweep-transfer ablate
+# Hyperparameter search at small scale (optuna through Trainer.hyperparameter_search); ARGS="--resume true" continues.
+sweep: setup
+	test -f outputs/02_tokenizer/tokenizer.json || $(MAKE) tokenizer
+	$(PY) recipes/08_sweep/run.py --config $(call config,recipes/08_sweep/config_tiny.yaml) $(ARGS)
+
+# The same sweep at three tiny sizes, and the best LR extrapolated to TARGET_PARAMS (or PLAN=<planner JSON>).
+TARGET_PARAMS ?= 1.0e9
+sweep-transfer: setup
+	test -f outputs/02_tokenizer/tokenizer.json || $(MAKE) tokenizer
+	$(PY) recipes/08_sweep/run.py --config $(call config,recipes/08_sweep/config_transfer.yaml) \
+	  $(if $(PLAN),--plan_json $(PLAN),--target_params $(TARGET_PARAMS)) $(ARGS)
+
+# Architecture ablations against a base model: same seed, data and tokens per variant.
+ablate: setup
+	test -f outputs/02_tokenizer/tokenizer.json || $(MAKE) tokenizer
+	$(PY) recipes/09_ablate/run.py --config $(call config,recipes/09_ablate/config_tiny.yaml) $(ARGS)

@@ -27,6 +27,7 @@ from transformers import (
 )
 
 from fromscratch import artifacts, cards, hub, precision, runinfo
+from fromscratch.batch_ramp import BatchRamp, BatchRampArguments
 from fromscratch.callbacks import SpikeGuard, SpikeGuardArguments, ThroughputCallback
 from fromscratch.config import UserError, cli, parse, to_dict
 from fromscratch.metrics import bits_per_byte, perplexity
@@ -90,7 +91,8 @@ def schedule(args: PretrainArguments) -> None:
 @cli
 def main():
     started = time.time()
-    model_args, data_args, guard_args, args = parse((ModelArguments, DataArguments, SpikeGuardArguments, PretrainArguments))
+    model_args, data_args, guard_args, ramp_args, args = parse(
+        (ModelArguments, DataArguments, SpikeGuardArguments, BatchRampArguments, PretrainArguments))
 
     # 1. Check inputs and the output location before any work.
     check_sources(data_args.sources)
@@ -108,7 +110,7 @@ def main():
     )
     model_config._attn_implementation = model_args.attn_implementation
     final_dir = args.output_dir
-    config = to_dict(model_args, data_args, guard_args, args)
+    config = to_dict(model_args, data_args, guard_args, ramp_args, args)
     push = args.push_to_hub
     args.push_to_hub = False  # the finished folder is pushed once, with its card, below
     if push and not args.hub_model_id:
@@ -153,13 +155,15 @@ def main():
           f"{len(train_set)} train blocks, {tokens_per_step} tokens per optimizer step, {precision_used}")
 
     # 4. Train with the Trainer; evaluate the untrained model first so "the loss went down" is measured.
-    throughput = ThroughputCallback(tokens_per_step)
+    ramp = BatchRamp.from_args(ramp_args, args, data_args.block_size, len(train_set))  # None unless batch_ramp_tokens
+    throughput = ThroughputCallback(tokens_per_step, ramp.sampler.tokens_through if ramp else None)
     trainer = Trainer(
         model=model, args=args, train_dataset=train_set, eval_dataset=val_set, processing_class=tokenizer,
         data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False), callbacks=[throughput],
     )
     sharded = args.deepspeed_plugin is not None or bool(args.fsdp)
     guard = SpikeGuard.from_args(guard_args, can_roll_back=not sharded).attach(trainer) if guard_args.spike_guard else None
+    ramp = ramp.attach(trainer) if ramp else None
     checkpoint = artifacts.newest_checkpoint(tmp) if args.resume else None
     if args.resume:
         print(f"[resume] {'from ' + str(checkpoint) if checkpoint else 'no checkpoint yet: starting over'}")
@@ -182,13 +186,15 @@ def main():
         "eval_loss": final["eval_loss"],
         "perplexity": perplexity(final["eval_loss"]),
         "bits_per_byte": bits_per_byte(final["eval_loss"], val_tokens, val_bytes),
-        "train_tokens": int(result.global_step * tokens_per_step),
+        "train_tokens": (ramp.sampler.tokens_through(result.global_step) if ramp
+                         else int(result.global_step * tokens_per_step)),
         "train_seconds": round(result.metrics.get("train_runtime", 0.0), 2),
         "tokens_per_second": round(sorted(throughput.history)[len(throughput.history) // 2], 1)
         if throughput.history else None,
         "steps": result.global_step,
         "precision": precision_used,
         "spike_events": guard.events if guard else [],
+        "batch_ramp": ramp.summary(result.global_step) if ramp else None,
     }
     if args.process_index == 0:
         print("[metrics] " + json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}))

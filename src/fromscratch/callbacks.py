@@ -18,8 +18,10 @@ class ThroughputCallback(TrainerCallback):
     computed from the known tokens per optimizer step instead of by re-counting batches.
     """
 
-    def __init__(self, tokens_per_step: int):
+    def __init__(self, tokens_per_step: int, tokens_through=None):
         self.tokens_per_step = tokens_per_step
+        # With a batch-size ramp steps differ in size: tokens_through(step) gives the tokens of steps 1..step.
+        self.tokens_through = tokens_through or (lambda step: step * tokens_per_step)
         self._t0 = None
         self._step0 = 0
         self.history: list[float] = []
@@ -33,8 +35,11 @@ class ThroughputCallback(TrainerCallback):
         now = time.perf_counter()
         steps = state.global_step - self._step0
         if steps > 0 and now > self._t0:
-            tps = steps * self.tokens_per_step / (now - self._t0)
+            tps = (self.tokens_through(state.global_step) - self.tokens_through(self._step0)) / (now - self._t0)
             logs["tokens_per_second"] = round(tps, 1)
+            history = getattr(state, "log_history", None)
+            if history and history[-1].get("step") == state.global_step:
+                history[-1]["tokens_per_second"] = logs["tokens_per_second"]  # the Trainer stored a copy of logs
             self.history.append(tps)
         self._t0, self._step0 = now, state.global_step
 

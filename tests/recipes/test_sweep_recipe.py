@@ -1,0 +1,76 @@
+"""The sweep recipe end to end: a bad space fails with one line; a killed sweep resumes without redoing finished
+trials; the table, plot and best YAML are written, and stage 03 runs the best YAML."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import yaml
+from conftest import ROOT, error_line, recipe_env, run_recipe
+
+SPACE = {"learning_rate": {"low": 1e-3, "high": 3e-2, "log": True}, "per_device_train_batch_size": {"choices": [4, 8]}}
+
+
+def sweep_yaml(tmp_path, tokenizer_dir, **over):
+    cfg = {"base_config": "recipes/03_pretrain/config_tiny.yaml",
+           "fixed": {"tokenizer_dir": str(tokenizer_dir), "preset": "nano", "sources": ["default:tinyshakespeare"],
+                     "block_size": 32, "validation_fraction": 0.01, "max_steps": 4, "eval_strategy": "steps",
+                     "eval_steps": 2, "logging_steps": 2, "per_device_eval_batch_size": 64},
+           "space": SPACE, "n_trials": 3, "study_name": "t", "pruner_startup_trials": 1,
+           "output_dir": str(tmp_path / "sweep"), **over}
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_malformed_space_fails_before_any_work(tmp_path, tokenizer_dir):
+    bad = sweep_yaml(tmp_path, tokenizer_dir, space={"learning_rate": {"low": 0.1, "high": 0.01}})
+    line = error_line(run_recipe("08_sweep", "--config", str(bad), ok=False))
+    assert "space.learning_rate" in line and "low" in line
+    assert not (tmp_path / "sweep.tmp").exists() and not (tmp_path / "sweep").exists()
+
+
+def test_killed_sweep_resumes_without_redoing_finished_trials(tmp_path, tokenizer_dir):
+    config = sweep_yaml(tmp_path, tokenizer_dir)
+    storage = f"sqlite:///{tmp_path / 'sweep.tmp' / 'study.db'}"
+    cmd = [sys.executable, str(ROOT / "recipes/08_sweep/run.py"), "--config", str(config)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=recipe_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    first = None
+    try:  # kill it as soon as one trial is finished (the next one is then running)
+        deadline = time.time() + 400
+        while time.time() < deadline and proc.poll() is None and first is None:
+            time.sleep(1)
+            try:
+                done = [t for t in optuna.load_study(study_name="t-nano", storage=storage).trials if t.state.is_finished()]
+                first = done[0] if done else None
+            except Exception:  # the database is not there yet
+                pass
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert first is not None, "no trial finished before the deadline"
+
+    run = run_recipe("08_sweep", "--config", str(config), "--resume", "true")
+    assert "[sweep] t-nano: 1 trials done, 2 to run" in run.stdout or "2 trials done, 1 to run" in run.stdout
+    out = tmp_path / "sweep"
+    study = optuna.load_study(study_name="t-nano", storage=f"sqlite:///{out / 'study.db'}")
+    kept = study.trials[first.number]
+    assert (kept.datetime_start, kept.value, kept.params) == (first.datetime_start, first.value, first.params)
+    counted = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert len(counted) == 3  # not 4: the finished trial was not run again
+    rows = json.loads((out / "trials.json").read_text())
+    assert len(rows) == len(study.trials) and (out / "trials.csv").is_file() and (out / "sweep.png").is_file()
+
+    # The best point is a ready stage 03 config with every key of the base config, each commented.
+    best = out / "best_nano.yaml"
+    base_keys = set(yaml.safe_load((ROOT / "recipes/03_pretrain/config_tiny.yaml").read_text()))
+    assert base_keys <= set(yaml.safe_load(best.read_text()))
+    assert all("#" in line for line in best.read_text().splitlines() if line.strip())
+    run_recipe("03_pretrain", "--config", str(best), "--max_steps", "2", "--eval_strategy", "no",
+               "--save_strategy", "no", "--report_to", "none", "--output_dir", str(tmp_path / "from_best"))
+    assert (tmp_path / "from_best" / "model.safetensors").is_file()

@@ -67,3 +67,13 @@ def newest_checkpoint(folder: str | Path) -> Path | None:
         if suffix.isdigit() and (p / "trainer_state.json").is_file():
             ckpts.append((int(suffix), p))
     return max(ckpts)[1] if ckpts else None
+
+
+def check_parent(path: str, make_target: str) -> None:
+    """A previous stage's model folder, or a Hub id (`org/name`): fail early with one line if it is neither."""
+    p = Path(path).expanduser()
+    if p.exists():
+        if not (p / "config.json").is_file():
+            raise UserError(f"no model in {path} (run `make {make_target}` first)")
+    elif path.startswith((".", "/", "~")) or path.count("/") != 1 or Path(path.split("/")[0]).is_dir():
+        raise UserError(f"model not found: {path} (run `make {make_target}` first)")

@@ -75,7 +75,7 @@ class DPOArguments(StageArguments, DPOConfig):
 CONFIGS = {"ppo": PPOArguments, "grpo": GRPOArguments, "rloo": RLOOArguments, "dpo": DPOArguments}
 # What each algorithm logs as the reward on its own samples, and as the KL to the reference (PNG curves).
 CURVES = {"ppo": ("objective/scores", "objective/kl"), "grpo": ("reward", "kl"), "rloo": ("reward", "kl"),
-          "dpo": ("rewards/margins", "rewards/accuracies")}
+          "dpo": ("rewards/margins", None)}  # DPO samples nothing: its implicit reward margin on the pairs
 
 
 def load_prompts(specs: list[str], sft_dir: str, seed: int, fraction: float):
@@ -213,7 +213,7 @@ def main():
     # 6. Card (base_model: the SFT folder; names the reward model and KL coefficient), curves, run record.
     plots = [p.name for p in (
         cards.plot_curves(history, Path(tmp) / "reward.png", keys=(reward_key,), title=f"{algorithm}: {reward_key}"),
-        cards.plot_curves(history, Path(tmp) / "kl.png", keys=(kl_key,), title=f"{algorithm}: {kl_key}"),
+        cards.plot_curves(history, Path(tmp) / "kl.png", keys=(kl_key,), title=f"{algorithm}: {kl_key}") if kl_key else None,
     ) if p]
     cards.render(
         tmp, "rlhf.md.jinja", model_name=args.hub_model_id or f"fromscratch-{algorithm}", base_model=rl.sft_dir,
@@ -229,8 +229,8 @@ def main():
     runinfo.write_run_info(tmp, stage="06_rlhf", config=config, metrics=metrics, started=started,
                            lineage=[*lineage, *parents])
     out = artifacts.finish(tmp, final_dir)
-    print(f"[done] {algorithm} policy in {out}: {reward_key} {metrics['reward_first']} -> {metrics['reward_last']}, "
-          f"{kl_key} max {metrics['kl_max']}")
+    print(f"[done] {algorithm} policy in {out}: {reward_key} {metrics['reward_first']} -> {metrics['reward_last']}"
+          + (f", {kl_key} max {metrics['kl_max']}" if kl_key else ""))
     if push:
         print(f"[hub] {hub.push_folder(out, args.hub_model_id, private=bool(args.hub_private_repo))}")
 
@@ -238,7 +238,7 @@ def main():
 def summarize(history: list[dict], reward_key: str, kl_key: str) -> dict:
     """Mean of the first and last quarter of the logged reward (noisy per step), and the KL's last and max."""
     rewards = [r[reward_key] for r in history if reward_key in r]
-    kls = [r[kl_key] for r in history if kl_key in r]
+    kls = [r[kl_key] for r in history if kl_key and kl_key in r]
     q = max(1, len(rewards) // 4)
     mean = lambda xs: round(sum(xs) / len(xs), 6) if xs else None  # noqa: E731
     return {"reward_first": mean(rewards[:q]), "reward_last": mean(rewards[-q:]),

@@ -51,3 +51,19 @@ pretrain: setup
 
 clean:
 	rm -rf outputs
+
+# --- issue 5: post-training (sft, reward, rlhf) ---
+.PHONY: sft reward rlhf
+# RLHF_CONFIG picks the algorithm's YAML: recipes/06_rlhf/config_{tiny,grpo_tiny,rloo_tiny,dpo_tiny,1b}.yaml
+RLHF_CONFIG ?= recipes/06_rlhf/config_tiny.yaml
+
+sft: setup
+	$(LAUNCH) recipes/04_sft/run.py --config $(call config,recipes/04_sft/config_tiny.yaml) $(ARGS)
+
+reward: setup
+	$(LAUNCH) recipes/05_reward/run.py --config $(call config,recipes/05_reward/config_tiny.yaml) $(ARGS)
+
+# reward -> PPO, as the issue asks: the reward model is (re)made first unless it is already finished.
+rlhf: setup
+	@test -f outputs/05_reward/run_info.json || $(MAKE) reward ARGS="$(REWARD_ARGS)"
+	$(LAUNCH) recipes/06_rlhf/run.py --config $(call config,$(RLHF_CONFIG)) $(ARGS)

@@ -56,3 +56,35 @@ def test_unknown_algorithm_is_one_line(sft_dir, reward_dir, tmp_path):
     proc = run_recipe("06_rlhf", "--config", "recipes/06_rlhf/config_tiny.yaml", "--algorithm", "a2c",
                       "--output_dir", str(tmp_path / "x"), ok=False)
     assert "algorithm must be one of" in error_line(proc)
+
+
+def _recipe_module(path):
+    import importlib.util
+    import sys
+
+    name = "recipe_" + path.parent.name
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("recipe", ["04_sft", "05_reward", "06_rlhf"])
+def test_every_shipped_config_validates(recipe):
+    """Every key of every shipped YAML is a known key of the right type for its TRL config class."""
+    from conftest import ROOT
+    from fromscratch.config import check_yaml, peek
+
+    module = _recipe_module(ROOT / "recipes" / recipe / "run.py")
+    for path in sorted((ROOT / "recipes" / recipe).glob("config_*.yaml")):
+        if recipe == "06_rlhf":
+            types_ = (module.RLArguments, module.CONFIGS[peek("algorithm", "ppo", ["--config", str(path)])])
+        elif recipe == "04_sft":
+            types_ = (module.DataArguments, module.LoraArguments, module.SFTArguments)
+        else:
+            types_ = (module.DataArguments, module.RewardArguments)
+        check_yaml(path, types_)
+        for line in path.read_text().splitlines():
+            if line and not line.startswith(("#", " ")):
+                assert " # " in line or "  #" in line, f"{path.name}: key without a comment: {line}"

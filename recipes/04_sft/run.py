@@ -107,6 +107,11 @@ def main():
     #    not to imitate users. The held-out loss is measured with the same mask before and after.
     trainer = SFTTrainer(model=model, args=args, train_dataset=train_set, eval_dataset=eval_set,
                          processing_class=tokenizer, peft_config=peft_config)
+    # TRL drops conversations whose assistant turns all fall beyond max_length: counted here, not lost silently.
+    dropped = {"train": len(train_set) - len(trainer.train_dataset), "eval": len(eval_set) - len(trainer.eval_dataset)}
+    if any(dropped.values()):
+        print(f"[data] no assistant token within max_length {args.max_length}, dropped: {dropped['train']} train, "
+              f"{dropped['eval']} held out")
     checkpoint = artifacts.newest_checkpoint(tmp) if args.resume else None
     initial = trainer.evaluate() if checkpoint is None else _initial_eval(checkpoint)
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
@@ -115,8 +120,9 @@ def main():
         "initial_eval_loss": initial.get("eval_loss"),
         "eval_loss": final["eval_loss"],
         "eval_mean_token_accuracy": final.get("eval_mean_token_accuracy"),
-        "train_conversations": len(train_set),
-        "eval_conversations": len(eval_set),
+        "train_conversations": len(trainer.train_dataset),
+        "eval_conversations": len(trainer.eval_dataset),
+        "dropped_no_assistant_within_max_length": dropped,
         "steps": result.global_step,
         "train_seconds": round(result.metrics.get("train_runtime", 0.0), 2),
         "precision": precision_used,

@@ -26,7 +26,7 @@ def _card_parents(out, sft_dir):
 
 def test_ppo_raises_reward_with_bounded_kl(sft_dir, reward_dir, tmp_path):
     out = tmp_path / "ppo"
-    _run("config_tiny.yaml", sft_dir, reward_dir, out, "--total_episodes", "480")
+    _run("config_tiny.yaml", sft_dir, reward_dir, out, "--total_episodes", "256")
     m = json.loads((out / "run_info.json").read_text())["metrics"]
     history = json.loads((out / "trainer_state.json").read_text())["log_history"]
     scores = [round(r["objective/scores"], 3) for r in history]

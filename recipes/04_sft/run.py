@@ -151,7 +151,8 @@ def main():
         datasets=[x.spec for x in lineage if not x.spec.startswith("default") and not x.resolved.startswith("/")],
         tags=["sft", "trl", *(["lora"] if peft_config else [])], metrics=metrics, lineage=lineage, config=config,
         versions=runinfo.stack_versions(), plot=plot.name if plot else None, load_path=args.hub_model_id or final_dir,
-        lora=lora_args if peft_config else None, adapter_only=bool(peft_config and not lora_args.merge_lora),
+        parent=data_args.model_dir, lora=lora_args if peft_config else None,
+        adapter_only=bool(peft_config and not lora_args.merge_lora),
     )
     runinfo.write_run_info(tmp, stage="04_sft", config=config, metrics=metrics, started=started,
                            lineage=[*lineage, {"spec": data_args.model_dir, "role": "base_model"}])

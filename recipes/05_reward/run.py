@@ -124,7 +124,7 @@ def main():
         datasets=[x.spec for x in lineage if not x.spec.startswith("default") and not x.resolved.startswith("/")],
         tags=["reward-model", "trl"], pipeline_tag="text-classification", metrics=metrics, lineage=lineage,
         config=config, versions=runinfo.stack_versions(), plot=plot.name if plot else None,
-        load_path=args.hub_model_id or final_dir,
+        load_path=args.hub_model_id or final_dir, parent=data_args.model_dir,
     )
     runinfo.write_run_info(tmp, stage="05_reward", config=config, metrics=metrics, started=started,
                            lineage=[*lineage, {"spec": data_args.model_dir, "role": "base_model"}])

@@ -43,7 +43,10 @@ demo: setup
 	$(MAKE) data ARGS="--overwrite true"
 	$(MAKE) tokenizer ARGS="--overwrite true"
 	$(MAKE) pretrain ARGS="--overwrite true"
-	$(MAKE) eval ARGS="--overwrite true"
+	$(MAKE) sft ARGS="--overwrite true"
+	$(MAKE) reward ARGS="--overwrite true"
+	$(MAKE) rlhf ARGS="--overwrite true"
+	$(MAKE) eval MODEL="outputs/03_pretrain outputs/04_sft outputs/06_rlhf" ARGS="--overwrite true"
 
 tokenizer: setup
 	$(LAUNCH) recipes/02_tokenizer/run.py --config $(call config,recipes/02_tokenizer/config_tiny.yaml) $(ARGS)
@@ -103,3 +106,20 @@ sweep-transfer: setup
 ablate: setup
 	test -f outputs/02_tokenizer/tokenizer.json || $(MAKE) tokenizer
 	$(PY) recipes/09_ablate/run.py --config $(call config,recipes/09_ablate/config_tiny.yaml) $(ARGS)
+
+
+# --- issue 5: post-training (sft, reward, rlhf) ---
+.PHONY: sft reward rlhf
+# RLHF_CONFIG picks the algorithm's YAML: recipes/06_rlhf/config_{tiny,grpo_tiny,rloo_tiny,dpo_tiny,1b}.yaml
+RLHF_CONFIG ?= recipes/06_rlhf/config_tiny.yaml
+
+sft: setup
+	$(LAUNCH) recipes/04_sft/run.py --config $(call config,recipes/04_sft/config_tiny.yaml) $(ARGS)
+
+reward: setup
+	$(LAUNCH) recipes/05_reward/run.py --config $(call config,recipes/05_reward/config_tiny.yaml) $(ARGS)
+
+# reward -> PPO, as the issue asks: the reward model is (re)made first unless it is already finished.
+rlhf: setup
+	@test -f outputs/05_reward/run_info.json || $(MAKE) reward ARGS="$(REWARD_ARGS)"
+	$(LAUNCH) recipes/06_rlhf/run.py --config $(call config,$(RLHF_CONFIG)) $(ARGS)

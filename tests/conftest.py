@@ -65,3 +65,27 @@ def pretrained_dir(tokenizer_dir, tmp_path_factory) -> Path:
                "--block_size", "128", "--max_steps", "40", "--eval_steps", "20", "--save_steps", "20",
                "--learning_rate", "0.01", "--report_to", "tensorboard", "--disable_tqdm", "true", "--output_dir", str(out))
     return out
+
+
+# --- post-training stages (issue 5): each starts from the previous stage's fixture, as the stages do ---------
+TINY_RUN = ("--report_to", "none", "--disable_tqdm", "true")
+
+
+@pytest.fixture(scope="session")
+def sft_dir(pretrained_dir, tmp_path_factory) -> Path:
+    """The nano model instruction-tuned by recipes/04_sft for 30 steps on the embedded conversations."""
+    out = tmp_path_factory.mktemp("stages") / "04_sft"
+    run_recipe("04_sft", "--config", "recipes/04_sft/config_tiny.yaml", "--model_dir", str(pretrained_dir),
+               "--output_dir", str(out), "--max_length", "128", "--max_steps", "30", "--eval_steps", "15",
+               "--save_steps", "15", "--learning_rate", "0.003", *TINY_RUN)
+    return out
+
+
+@pytest.fixture(scope="session")
+def reward_dir(sft_dir, tmp_path_factory) -> Path:
+    """A reward model trained by recipes/05_reward from the SFT fixture on the embedded hh-rlhf pairs."""
+    out = tmp_path_factory.mktemp("stages") / "05_reward"
+    run_recipe("05_reward", "--config", "recipes/05_reward/config_tiny.yaml", "--model_dir", str(sft_dir),
+               "--output_dir", str(out), "--max_length", "128", "--validation_fraction", "0.3",
+               "--max_steps", "40", "--eval_steps", "20", "--save_steps", "20", *TINY_RUN)
+    return out

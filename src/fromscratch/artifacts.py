@@ -94,3 +94,13 @@ def check_checkpoint_shape(checkpoint: Path, model_config) -> None:
     if diff:
         raise UserError(f"{checkpoint} was saved by a different model ({', '.join(diff)}): resume with the "
                         "config it was started with, or pass --overwrite true to start over")
+
+
+def check_parent(path: str, make_target: str) -> None:
+    """A previous stage's model folder, or a Hub id (`org/name`): fail early with one line if it is neither."""
+    p = Path(path).expanduser()
+    if p.exists():
+        if not (p / "config.json").is_file():
+            raise UserError(f"no model in {path} (run `make {make_target}` first)")
+    elif path.startswith((".", "/", "~")) or path.count("/") != 1 or Path(path.split("/")[0]).is_dir():
+        raise UserError(f"model not found: {path} (run `make {make_target}` first)")

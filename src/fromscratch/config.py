@@ -168,3 +168,24 @@ def _plain(v: Any) -> Any:
     if hasattr(v, "value"):
         return _plain(v.value)
     return str(v)
+
+
+def peek(key: str, default: str, argv: list[str] | None = None) -> str:
+    """One key's value before full parsing (`--key v` wins over the YAML), for recipes whose config class
+    depends on it (06_rlhf: `algorithm` picks PPOConfig, GRPOConfig, RLOOConfig or DPOConfig)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for i, arg in enumerate(argv):
+        if arg == f"--{key}" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(f"--{key}="):
+            return arg.split("=", 1)[1]
+    if "--config" in argv and argv.index("--config") + 1 < len(argv):
+        path = Path(argv[argv.index("--config") + 1])
+        if path.is_file():
+            try:
+                data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except yaml.YAMLError:
+                return default  # parse() reports the YAML error with its line
+            if isinstance(data, dict) and key in data:
+                return str(data[key])
+    return default

@@ -1,0 +1,172 @@
+"""Stage 04: supervised fine-tuning (instruction tuning) with TRL's SFTTrainer, full or LoRA.
+
+    python recipes/04_sft/run.py --config recipes/04_sft/config_tiny.yaml [--key value ...]
+    accelerate launch --config_file accelerate_configs/deepspeed_zero3.yaml recipes/04_sft/run.py --config recipes/04_sft/config_1b.yaml
+
+Reads: the pretrained model + tokenizer (with its chat template) from stage 03 (model_dir), and conversations
+(`messages`) or prompt/completion rows: the embedded hh-rlhf chosen dialogues and self-instruct seeds by default.
+Writes: <output_dir>/ with the fine-tuned model + tokenizer (a LoRA adapter unless merged), trainer_state.json,
+loss.png, README.md card (base_model: model_dir), config.yaml, run_info.json. Held-out loss before and after.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+from trl import SFTConfig, SFTTrainer
+
+from fromscratch import artifacts, cards, hub, precision, runinfo
+from fromscratch.chat_data import check_sft, load_sources
+from fromscratch.config import UserError, cli, parse, to_dict
+from fromscratch.modeling import count_parameters
+
+
+@dataclass
+class DataArguments:
+    model_dir: str = "outputs/03_pretrain"
+    sources: list[str] = field(default_factory=lambda: ["default"])
+    validation_fraction: float = 0.05
+    max_train_samples: int | None = None
+
+
+@dataclass
+class LoraArguments:
+    use_lora: bool = False
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_target_modules: list[str] = field(default_factory=lambda: ["all-linear"])
+    merge_lora: bool = True
+
+
+@dataclass
+class SFTArguments(SFTConfig):
+    output_dir: str = "outputs/04_sft"
+    overwrite: bool = False
+    resume: bool = False
+    precision: str = "auto"
+    bf16: bool | None = False  # decided by `precision` (TRL's default True fails on CPUs)
+    assistant_only_loss: bool = True
+
+
+@cli
+def main():
+    started = time.time()
+    data_args, lora_args, args = parse((DataArguments, LoraArguments, SFTArguments))
+
+    # 1. Check inputs and the output location before any work.
+    artifacts.check_parent(data_args.model_dir, "pretrain")
+    if not 0.0 < data_args.validation_fraction < 1.0:
+        raise UserError(f"validation_fraction must be in (0, 1), got {data_args.validation_fraction}")
+    tokenizer = AutoTokenizer.from_pretrained(data_args.model_dir)
+    if not tokenizer.chat_template:
+        raise UserError(f"model_dir: the tokenizer in {data_args.model_dir} has no chat template")
+    if args.assistant_only_loss and "generation" not in tokenizer.chat_template:
+        raise UserError("assistant_only_loss needs {% generation %} markers in the chat template "
+                        "(the stage-02 template has them) or set assistant_only_loss: false")
+    # Hold out conversations, then fail on any malformed row before a model is loaded.
+    data, lineage = load_sources(data_args.sources, check_sft)
+    for item in lineage:
+        print(f"[data] {item.summary()}")
+    split = data.train_test_split(test_size=data_args.validation_fraction, seed=args.seed)
+    train_set, eval_set = split["train"], split["test"]
+    if data_args.max_train_samples:
+        train_set = train_set.select(range(min(data_args.max_train_samples, len(train_set))))
+    final_dir = args.output_dir
+    config = to_dict(data_args, lora_args, args)
+    push, args.push_to_hub = args.push_to_hub, False  # the finished folder is pushed once, with its card
+    if push and not args.hub_model_id:
+        raise UserError("push_to_hub needs hub_model_id")
+    tmp = artifacts.prepare(final_dir, args.overwrite, args.resume) if args.process_index == 0 \
+        else artifacts.tmp_dir(final_dir)
+    args.output_dir = str(tmp)
+    args, precision_used = precision.apply(args, args.precision)
+    set_seed(args.seed)
+
+    # 2. Model: the pretrained causal LM; optionally LoRA adapters on it (peft) instead of full fine-tuning.
+    model = AutoModelForCausalLM.from_pretrained(data_args.model_dir)
+    if args.max_length and args.max_length > model.config.max_position_embeddings:
+        raise UserError(f"max_length {args.max_length} exceeds the model's context "
+                        f"({model.config.max_position_embeddings} positions)")
+    peft_config = None
+    if lora_args.use_lora:
+        from peft import LoraConfig
+
+        targets = lora_args.lora_target_modules
+        peft_config = LoraConfig(r=lora_args.lora_r, lora_alpha=lora_args.lora_alpha, lora_dropout=lora_args.lora_dropout,
+                                 target_modules=targets[0] if targets == ["all-linear"] else targets, task_type="CAUSAL_LM")
+    print(f"[model] {data_args.model_dir}: {count_parameters(model) / 1e6:.2f}M parameters, "
+          f"{'LoRA r=' + str(lora_args.lora_r) if peft_config else 'full fine-tuning'}, {precision_used}; "
+          f"{len(train_set)} train / {len(eval_set)} held-out conversations")
+
+    # 3. Train. Loss on assistant tokens only (the template's {% generation %} spans): the model learns to answer,
+    #    not to imitate users. The held-out loss is measured with the same mask before and after.
+    trainer = SFTTrainer(model=model, args=args, train_dataset=train_set, eval_dataset=eval_set,
+                         processing_class=tokenizer, peft_config=peft_config)
+    # TRL drops conversations whose assistant turns all fall beyond max_length: counted here, not lost silently.
+    dropped = {"train": len(train_set) - len(trainer.train_dataset), "eval": len(eval_set) - len(trainer.eval_dataset)}
+    if any(dropped.values()):
+        print(f"[data] no assistant token within max_length {args.max_length}, dropped: {dropped['train']} train, "
+              f"{dropped['eval']} held out")
+    checkpoint = artifacts.newest_checkpoint(tmp) if args.resume else None
+    initial = trainer.evaluate() if checkpoint is None else _initial_eval(checkpoint)
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    final = trainer.evaluate()
+    metrics = {
+        "initial_eval_loss": initial.get("eval_loss"),
+        "eval_loss": final["eval_loss"],
+        "eval_mean_token_accuracy": final.get("eval_mean_token_accuracy"),
+        "train_conversations": len(trainer.train_dataset),
+        "eval_conversations": len(trainer.eval_dataset),
+        "dropped_no_assistant_within_max_length": dropped,
+        "steps": result.global_step,
+        "train_seconds": round(result.metrics.get("train_runtime", 0.0), 2),
+        "precision": precision_used,
+    }
+    if args.process_index == 0:
+        print("[metrics] " + json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}))
+
+    # 4. Save: a standalone model (LoRA merged into it unless merge_lora is false), the tokenizer, the state.
+    trainer.save_state()
+    if peft_config and lora_args.merge_lora:
+        merged = trainer.model.merge_and_unload()
+        if args.should_save:
+            merged.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+    else:
+        trainer.save_model(str(tmp))
+    if not args.should_save:
+        return
+
+    # 5. Card (base_model: the stage-03 folder or Hub id), run record; publish atomically.
+    plot = cards.plot_curves(trainer.state.log_history, Path(tmp) / "loss.png", title="SFT loss (assistant tokens)")
+    card_metrics = {k: metrics[k] for k in ("eval_loss", "eval_mean_token_accuracy") if metrics[k] is not None}
+    cards.render(
+        tmp, "sft.md.jinja", model_name=args.hub_model_id or "fromscratch-sft", base_model=data_args.model_dir,
+        results=cards.eval_results(card_metrics, task_type="text-generation", dataset_name="SFT held-out"),
+        datasets=[x.spec for x in lineage if not x.spec.startswith("default") and not x.resolved.startswith("/")],
+        tags=["sft", "trl", *(["lora"] if peft_config else [])], metrics=metrics, lineage=lineage, config=config,
+        versions=runinfo.stack_versions(), plot=plot.name if plot else None, load_path=args.hub_model_id or final_dir,
+        parent=data_args.model_dir, lora=lora_args if peft_config else None,
+        adapter_only=bool(peft_config and not lora_args.merge_lora),
+    )
+    runinfo.write_run_info(tmp, stage="04_sft", config=config, metrics=metrics, started=started,
+                           lineage=[*lineage, {"spec": data_args.model_dir, "role": "base_model"}])
+    out = artifacts.finish(tmp, final_dir)
+    print(f"[done] model in {out}: held-out loss {metrics['initial_eval_loss']:.4f} -> {metrics['eval_loss']:.4f}")
+    if push:
+        print(f"[hub] {hub.push_folder(out, args.hub_model_id, private=bool(args.hub_private_repo))}")
+
+
+def _initial_eval(checkpoint: Path) -> dict:
+    """On resume, the pre-training eval is the first logged one (step 0) of the interrupted run."""
+    history = json.loads((checkpoint / "trainer_state.json").read_text()).get("log_history", [])
+    return next((r for r in history if r.get("step") == 0 and "eval_loss" in r), {})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""Stage 05: a reward model trained on human preference pairs with TRL's RewardTrainer.
+
+    python recipes/05_reward/run.py --config recipes/05_reward/config_tiny.yaml [--key value ...]
+    accelerate launch --config_file accelerate_configs/deepspeed_zero3.yaml recipes/05_reward/run.py --config recipes/05_reward/config_1b.yaml
+
+Reads: the SFT model from stage 04 (model_dir), loaded as a sequence classifier with one output (the reward
+head is new, the body is the SFT model's), and preference pairs: chosen + rejected, with or without a prompt,
+strings or messages (the embedded hh-rlhf harmless pairs by default).
+Writes: <output_dir>/ with the reward model + tokenizer, trainer_state.json, curves.png, README.md card
+(base_model: model_dir; datasets it learnt from), config.yaml, run_info.json. Held-out pairwise accuracy and
+reward margin, before and after training.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
+from trl import RewardConfig, RewardTrainer
+
+from fromscratch import artifacts, cards, hub, precision, runinfo
+from fromscratch.chat_data import check_preferences, load_sources
+from fromscratch.config import UserError, cli, parse, to_dict
+from fromscratch.modeling import count_parameters
+
+
+@dataclass
+class DataArguments:
+    model_dir: str = "outputs/04_sft"
+    sources: list[str] = field(default_factory=lambda: ["default"])
+    validation_fraction: float = 0.1
+    max_train_samples: int | None = None
+
+
+@dataclass
+class RewardArguments(RewardConfig):
+    output_dir: str = "outputs/05_reward"
+    overwrite: bool = False
+    resume: bool = False
+    precision: str = "auto"
+    bf16: bool | None = False  # decided by `precision` (TRL's default True fails on CPUs)
+
+
+@cli
+def main():
+    started = time.time()
+    data_args, args = parse((DataArguments, RewardArguments))
+
+    # 1. Check inputs and the output location before any work; a malformed pair stops the run here.
+    artifacts.check_parent(data_args.model_dir, "sft")
+    if not 0.0 < data_args.validation_fraction < 1.0:
+        raise UserError(f"validation_fraction must be in (0, 1), got {data_args.validation_fraction}")
+    data, lineage = load_sources(data_args.sources, check_preferences)
+    for item in lineage:
+        print(f"[data] {item.summary()}")
+    split = data.train_test_split(test_size=data_args.validation_fraction, seed=args.seed)
+    train_set, eval_set = split["train"], split["test"]
+    if data_args.max_train_samples:
+        train_set = train_set.select(range(min(data_args.max_train_samples, len(train_set))))
+    final_dir = args.output_dir
+    config = to_dict(data_args, args)
+    push, args.push_to_hub = args.push_to_hub, False  # the finished folder is pushed once, with its card
+    if push and not args.hub_model_id:
+        raise UserError("push_to_hub needs hub_model_id")
+    tmp = artifacts.prepare(final_dir, args.overwrite, args.resume) if args.process_index == 0 \
+        else artifacts.tmp_dir(final_dir)
+    args.output_dir = str(tmp)
+    args, precision_used = precision.apply(args, args.precision)
+    set_seed(args.seed)
+
+    # 2. Model: the SFT body with a fresh scalar head (num_labels=1); padding must be known to find the last token.
+    tokenizer = AutoTokenizer.from_pretrained(data_args.model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(data_args.model_dir, num_labels=1)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    if args.max_length and args.max_length > model.config.max_position_embeddings:
+        raise UserError(f"max_length {args.max_length} exceeds the model's context "
+                        f"({model.config.max_position_embeddings} positions)")
+
+    # 3. Train on -log sigmoid(r_chosen - r_rejected). TRL drops pairs longer than max_length (a truncated pair
+    #    would hide the answers that differ): we count and report them.
+    trainer = RewardTrainer(model=model, args=args, train_dataset=train_set, eval_dataset=eval_set,
+                            processing_class=tokenizer)
+    dropped = {"train": len(train_set) - len(trainer.train_dataset), "eval": len(eval_set) - len(trainer.eval_dataset)}
+    print(f"[model] {data_args.model_dir}: {count_parameters(model) / 1e6:.2f}M parameters, {precision_used}; "
+          f"{len(trainer.train_dataset)} train / {len(trainer.eval_dataset)} held-out pairs "
+          f"(longer than max_length {args.max_length}, dropped: {dropped['train']} train, {dropped['eval']} held out)")
+    if len(trainer.train_dataset) == 0 or len(trainer.eval_dataset) == 0:
+        raise UserError(f"no preference pairs fit max_length {args.max_length}: raise it")
+    checkpoint = artifacts.newest_checkpoint(tmp) if args.resume else None
+    initial = trainer.evaluate() if checkpoint is None else {}
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    final = trainer.evaluate()
+    metrics = {
+        "initial_eval_accuracy": initial.get("eval_accuracy"),
+        "eval_accuracy": final["eval_accuracy"],
+        "eval_margin": final["eval_margin"],
+        "eval_loss": final["eval_loss"],
+        "train_pairs": len(trainer.train_dataset),
+        "eval_pairs": len(trainer.eval_dataset),
+        "dropped_longer_than_max_length": dropped,
+        "steps": result.global_step,
+        "train_seconds": round(result.metrics.get("train_runtime", 0.0), 2),
+        "precision": precision_used,
+    }
+    if args.process_index == 0:
+        print("[metrics] " + json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}))
+
+    # 4. Save the reward model (a sequence classifier: AutoModelForSequenceClassification loads it) and tokenizer.
+    trainer.save_model(str(tmp))
+    trainer.save_state()
+    if not args.should_save:
+        return
+
+    # 5. Card: what it was trained on, its parent SFT model; run record; publish atomically.
+    plot = cards.plot_curves(trainer.state.log_history, Path(tmp) / "curves.png",
+                             keys=("loss", "eval_loss", "accuracy", "eval_accuracy"), title="reward model")
+    card_metrics = {k: metrics[k] for k in ("eval_accuracy", "eval_margin")}
+    cards.render(
+        tmp, "reward.md.jinja", model_name=args.hub_model_id or "fromscratch-reward", base_model=data_args.model_dir,
+        results=cards.eval_results(card_metrics, task_type="text-classification", dataset_name="preference held-out"),
+        datasets=[x.spec for x in lineage if not x.spec.startswith("default") and not x.resolved.startswith("/")],
+        tags=["reward-model", "trl"], pipeline_tag="text-classification", metrics=metrics, lineage=lineage,
+        config=config, versions=runinfo.stack_versions(), plot=plot.name if plot else None,
+        load_path=args.hub_model_id or final_dir, parent=data_args.model_dir,
+    )
+    runinfo.write_run_info(tmp, stage="05_reward", config=config, metrics=metrics, started=started,
+                           lineage=[*lineage, {"spec": data_args.model_dir, "role": "base_model"}])
+    out = artifacts.finish(tmp, final_dir)
+    print(f"[done] reward model in {out}: held-out accuracy {metrics['initial_eval_accuracy']} -> "
+          f"{metrics['eval_accuracy']:.4f}, margin {metrics['eval_margin']:.4f}")
+    if push:
+        print(f"[hub] {hub.push_folder(out, args.hub_model_id, private=bool(args.hub_private_repo))}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""recipes/04_sft: loss on assistant tokens only (checked on TRL's real dataset + collator), held-out loss below
+the pretrained model's, card pointing at its parent, malformed data refused before training."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from trl import SFTConfig, SFTTrainer
+
+from conftest import ROOT, error_line, run_recipe
+from fromscratch.chat_data import check_sft, load_sources
+
+
+def expected_mask(ids: list[int], tok) -> list[bool]:
+    """True on the tokens of assistant turns after their header, through <|im_end|> (what the model must learn
+    to produce), found from the tokens themselves rather than from TRL's own mask."""
+    start, end = tok.convert_tokens_to_ids("<|im_start|>"), tok.convert_tokens_to_ids("<|im_end|>")
+    mask, i = [False] * len(ids), 0
+    while i < len(ids):
+        if ids[i] == start:
+            j = i + 1
+            while j < len(ids) and tok.decode(ids[i + 1:j + 1]).count("\n") == 0:
+                j += 1  # the header is "<role>\n"
+            role = tok.decode(ids[i + 1:j]).strip()
+            k = j + 1
+            while k < len(ids) and ids[k] != end:
+                k += 1
+            if role == "assistant":
+                for p in range(j + 1, min(k + 1, len(ids))):
+                    mask[p] = True
+            i = k
+        i += 1
+    return mask
+
+
+def test_labels_cover_assistant_tokens_only(pretrained_dir, tmp_path):
+    cfg = yaml.safe_load((ROOT / "recipes/04_sft/config_tiny.yaml").read_text())
+    assert cfg["assistant_only_loss"] is True  # the shipped default
+    tok = AutoTokenizer.from_pretrained(pretrained_dir)
+    data, _ = load_sources(["default"], check_sft)
+    data = data.shuffle(seed=0).select(range(16))
+    args = SFTConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to="none",
+                     assistant_only_loss=cfg["assistant_only_loss"], max_length=128, per_device_train_batch_size=8)
+    trainer = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(pretrained_dir), args=args, train_dataset=data,
+                         processing_class=tok)
+    batch = next(iter(trainer.get_train_dataloader()))
+    n_user_turns = 0
+    for ids, labels, attn in zip(batch["input_ids"].tolist(), batch["labels"].tolist(), batch["attention_mask"].tolist()):
+        ids = [t for t, a in zip(ids, attn) if a]
+        trained = [l != -100 for l, a in zip(labels, attn) if a]
+        assert trained == expected_mask(ids, tok)
+        assert any(trained) and not all(trained)
+        n_user_turns += tok.decode(ids).count("<|im_start|>user")
+    assert n_user_turns >= 8  # the user turns really were there, and untrained
+
+
+def test_sft_beats_the_pretrained_model_on_held_out_conversations(sft_dir, pretrained_dir):
+    info = json.loads((sft_dir / "run_info.json").read_text())
+    m = info["metrics"]
+    # initial_eval_loss is the pretrained model on the same held-out conversations with the same mask
+    assert m["eval_loss"] < m["initial_eval_loss"], m
+    card = (sft_dir / "README.md").read_text()
+    assert f"base_model: {pretrained_dir}" in card
+    assert (sft_dir / "trainer_state.json").is_file() and (sft_dir / "loss.png").is_file()
+    tok = AutoTokenizer.from_pretrained(sft_dir)
+    assert "generation" in tok.chat_template  # the template travels with the model to stage 05/06
+    AutoModelForCausalLM.from_pretrained(sft_dir)
+
+
+def test_malformed_conversations_fail_before_training(pretrained_dir, tmp_path):
+    bad = tmp_path / "chats.jsonl"
+    good = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
+    bad.write_text(json.dumps({"messages": good}) + "\n" + json.dumps({"messages": []}) + "\n")
+    out = tmp_path / "sft"
+    proc = run_recipe("04_sft", "--config", "recipes/04_sft/config_tiny.yaml", "--model_dir", str(pretrained_dir),
+                      "--sources", str(bad), "--output_dir", str(out), ok=False)
+    line = error_line(proc)
+    assert "row 2" in line and "'messages'" in line
+    assert not out.exists() and not (tmp_path / "sft.tmp").exists()  # nothing started
+
+
+def test_missing_parent_is_one_line(tmp_path):
+    proc = run_recipe("04_sft", "--config", "recipes/04_sft/config_tiny.yaml", "--model_dir", str(tmp_path / "nope"),
+                      ok=False)
+    assert "make pretrain" in error_line(proc)

@@ -1,0 +1,81 @@
+"""chat_data: the embedded conversions are in TRL's formats, and wrong-shaped rows fail with one line naming
+the source, row and column."""
+
+from __future__ import annotations
+
+import json
+
+import datasets
+import pytest
+
+from fromscratch.chat_data import (build_embedded, check_preferences, check_sft, hh_dialogue, hh_pair,
+                                   load_sources, load_table, to_prompts)
+from fromscratch.config import UserError
+
+from conftest import SHARED_DATA
+
+
+def test_hh_dialogue_splits_turns_and_pair_shares_the_prompt():
+    row = {"chosen": "\n\nHuman: Hi there\n\nAssistant: Hello!\n\nHuman: Bye\n\nAssistant: Goodbye.",
+           "rejected": "\n\nHuman: Hi there\n\nAssistant: Hello!\n\nHuman: Bye\n\nAssistant: Go away."}
+    assert [m["role"] for m in hh_dialogue(row["chosen"])] == ["user", "assistant", "user", "assistant"]
+    pair = hh_pair(row)
+    assert pair["prompt"][-1] == {"role": "user", "content": "Bye"}
+    assert pair["chosen"] == [{"role": "assistant", "content": "Goodbye."}]
+    assert pair["rejected"] == [{"role": "assistant", "content": "Go away."}]
+    with pytest.raises(ValueError):
+        hh_pair({"chosen": row["chosen"], "rejected": "\n\nHuman: other\n\nAssistant: Go away."})
+
+
+def test_embedded_copies_match_a_fresh_conversion(tmp_path):
+    report = build_embedded(SHARED_DATA, tmp_path)
+    assert report["hh_rlhf"]["kept"] + sum(report["hh_rlhf"]["skipped"].values()) == report["hh_rlhf"]["rows_in"]
+    for spec, name in (("default:hh_rlhf", "hh_rlhf_harmless.jsonl.gz"), ("default:self_instruct", "self_instruct_seed.jsonl")):
+        shipped, _ = load_table(spec)
+        fresh = datasets.load_dataset("json", data_files=str(tmp_path / name), split="train")
+        assert shipped.to_list() == fresh.to_list()
+
+
+def test_defaults_load_in_trl_shapes():
+    sft, lineage = load_sources(["default"], check_sft)
+    assert sft.column_names == ["messages"] and len(lineage) == 2
+    assert all(m[-1]["role"] == "assistant" for m in sft["messages"][:50])
+    prefs, _ = load_sources(["default"], check_preferences)
+    assert prefs.column_names == ["prompt", "chosen", "rejected"]
+    prompts = to_prompts(sft.select(range(20)))
+    assert all(p[-1]["role"] == "user" for p in prompts["prompt"])
+
+
+def _jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+GOOD_MSG = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
+
+
+@pytest.mark.parametrize("rows, check, expected", [
+    ([{"text": "x"}], check_sft, "missing column 'messages'"),
+    ([{"messages": GOOD_MSG}, {"messages": []}], check_sft, "row 2, column 'messages': empty"),
+    ([{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": " "}]}], check_sft,
+     "row 1, column 'messages': message 2 (assistant) has empty content"),
+    ([{"messages": [{"role": "user", "content": "Hi"}]}], check_sft, "row 1, column 'messages': no assistant"),
+    ([{"prompt": "Hi"}], check_sft, "missing column 'completion'"),
+    ([{"chosen": "a", "rejected": "b"}, {"chosen": "", "rejected": "b"}], check_preferences,
+     "row 2, column 'chosen': empty, but 'rejected' is set"),
+    ([{"prompt": "p", "rejected": "b"}], check_preferences, "missing column 'chosen'"),
+    ([{"chosen": "a", "rejected": ""}], check_preferences, "row 1, column 'rejected': empty"),
+])
+def test_wrong_shapes_fail_with_one_line(tmp_path, rows, check, expected):
+    path = _jsonl(tmp_path / "data.jsonl", rows)
+    with pytest.raises(UserError) as err:
+        load_sources([path], check)
+    message = str(err.value)
+    assert expected in message and path in message and "\n" not in message
+
+
+def test_mixed_shapes_are_refused(tmp_path):
+    a = _jsonl(tmp_path / "a.jsonl", [{"messages": GOOD_MSG}])
+    b = _jsonl(tmp_path / "b.jsonl", [{"prompt": "Hi", "completion": "Hello"}])
+    with pytest.raises(UserError, match="different shapes"):
+        load_sources([a, b], check_sft)

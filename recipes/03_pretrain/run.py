@@ -109,17 +109,8 @@ def main():
         kv_heads=model_args.kv_heads,
     )
     model_config._attn_implementation = model_args.attn_implementation
-    final_dir = args.output_dir
     config = to_dict(model_args, data_args, guard_args, ramp_args, args)
-    push = args.push_to_hub
-    args.push_to_hub = False  # the finished folder is pushed once, with its card, below
-    if push and not args.hub_model_id:
-        raise UserError("push_to_hub needs hub_model_id")
-    if args.process_index == 0:
-        tmp = artifacts.prepare(final_dir, overwrite=args.overwrite, resume=args.resume)
-    else:
-        tmp = artifacts.tmp_dir(final_dir)
-    args.output_dir = str(tmp)
+    final_dir, tmp, push = artifacts.start_training_output(args)
     schedule(args)
     args, precision_used = precision.apply(args, args.precision)
     set_seed(args.seed)

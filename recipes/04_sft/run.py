@@ -76,14 +76,8 @@ def main():
     train_set, eval_set = split["train"], split["test"]
     if data_args.max_train_samples:
         train_set = train_set.select(range(min(data_args.max_train_samples, len(train_set))))
-    final_dir = args.output_dir
     config = to_dict(data_args, lora_args, args)
-    push, args.push_to_hub = args.push_to_hub, False  # the finished folder is pushed once, with its card
-    if push and not args.hub_model_id:
-        raise UserError("push_to_hub needs hub_model_id")
-    tmp = artifacts.prepare(final_dir, args.overwrite, args.resume) if args.process_index == 0 \
-        else artifacts.tmp_dir(final_dir)
-    args.output_dir = str(tmp)
+    final_dir, tmp, push = artifacts.start_training_output(args)
     args, precision_used = precision.apply(args, args.precision)
     set_seed(args.seed)
 

@@ -46,6 +46,22 @@ def prepare(out: str | Path, overwrite: bool = False, resume: bool = False) -> P
     return tmp
 
 
+def start_training_output(args) -> tuple[str, Path, bool]:
+    """The opening every Trainer-based stage shares: remember the final folder, take over the push flag (the
+    finished folder is pushed once, with its card, not by the Trainer on every save), and point the Trainer at
+    `<out>.tmp`, prepared by rank 0 only (the others write nothing there but wait for it).
+
+    Returns (final_dir, tmp, push).
+    """
+    final_dir = args.output_dir
+    push, args.push_to_hub = args.push_to_hub, False
+    if push and not args.hub_model_id:
+        raise UserError("push_to_hub needs hub_model_id")
+    tmp = prepare(final_dir, args.overwrite, args.resume) if args.process_index == 0 else tmp_dir(final_dir)
+    args.output_dir = str(tmp)
+    return final_dir, tmp, push
+
+
 def finish(tmp: str | Path, out: str | Path) -> Path:
     """Move a completed temporary folder into place (replacing an old output only via prepare(overwrite))."""
     tmp, out = Path(tmp), Path(out)

@@ -87,5 +87,6 @@ def reward_dir(sft_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("stages") / "05_reward"
     run_recipe("05_reward", "--config", "recipes/05_reward/config_tiny.yaml", "--model_dir", str(sft_dir),
                "--output_dir", str(out), "--max_length", "128", "--validation_fraction", "0.3",
-               "--max_steps", "40", "--eval_steps", "20", "--save_steps", "20", *TINY_RUN)
+               "--max_steps", "200", "--learning_rate", "0.002", "--eval_steps", "100", "--save_steps", "100",
+               *TINY_RUN)
     return out

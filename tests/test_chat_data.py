@@ -9,7 +9,7 @@ import datasets
 import pytest
 
 from fromscratch.chat_data import (build_embedded, check_preferences, check_sft, hh_dialogue, hh_pair,
-                                   load_sources, load_table, to_prompts)
+                                   load_sources, load_table, to_prompts, trim_prompts)
 from fromscratch.config import UserError
 
 from conftest import SHARED_DATA
@@ -79,3 +79,30 @@ def test_mixed_shapes_are_refused(tmp_path):
     b = _jsonl(tmp_path / "b.jsonl", [{"prompt": "Hi", "completion": "Hello"}])
     with pytest.raises(UserError, match="different shapes"):
         load_sources([a, b], check_sft)
+
+
+def test_trim_prompts_drops_oldest_turns_until_the_pair_fits(tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    turn = "the quick brown fox jumps over the lazy dog " * 3
+    system = [{"role": "system", "content": "Be kind."}]
+    prompt = system + [{"role": r, "content": f"{i} {turn}"} for i, r in enumerate(["user", "assistant"] * 3 + ["user"])]
+    pair = {"prompt": prompt, "chosen": [{"role": "assistant", "content": "Sure, here."}],
+            "rejected": [{"role": "assistant", "content": "No."}]}
+    short = {"prompt": [{"role": "user", "content": "Hi"}], "chosen": pair["chosen"], "rejected": pair["rejected"]}
+
+    def length(p):
+        return len(tok.apply_chat_template(p + pair["chosen"], tokenize=True, return_dict=True)["input_ids"])
+
+    limit = length(system + prompt[-3:]) + 1  # room for the last user-assistant-user turns, not for more
+    assert length(prompt) > limit
+    out, counts = trim_prompts(datasets.Dataset.from_list([pair, short]), tok, limit)
+    kept = out[0]["prompt"]
+    assert kept[0] == system[0]  # the system message stays
+    assert kept[1:] == prompt[-3:] and kept[1]["role"] == "user"  # whole turns from the front, starts with the user
+    assert out[1]["prompt"] == short["prompt"]  # a pair that fits is untouched
+    assert counts == {"pairs_trimmed": 1, "turns_removed": 4}
+    # The last user turn is never removed: a pair too long even then is left for TRL to drop (and count).
+    out, counts = trim_prompts(datasets.Dataset.from_list([pair]), tok, 5)
+    assert out[0]["prompt"] == system + prompt[-1:] and counts["turns_removed"] == 6

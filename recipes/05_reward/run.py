@@ -22,7 +22,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_
 from trl import RewardConfig, RewardTrainer
 
 from fromscratch import artifacts, cards, hub, precision, runinfo
-from fromscratch.chat_data import check_preferences, load_sources
+from fromscratch.chat_data import check_preferences, load_sources, trim_prompts
 from fromscratch.config import UserError, cli, parse, to_dict
 from fromscratch.modeling import count_parameters
 
@@ -33,6 +33,7 @@ class DataArguments:
     sources: list[str] = field(default_factory=lambda: ["default"])
     validation_fraction: float = 0.1
     max_train_samples: int | None = None
+    trim_prompt_turns: bool = True
 
 
 @dataclass
@@ -73,8 +74,15 @@ def main():
         raise UserError(f"max_length {args.max_length} exceeds the model's context "
                         f"({model.config.max_position_embeddings} positions)")
 
-    # 3. Train on -log sigmoid(r_chosen - r_rejected). TRL drops pairs longer than max_length (a truncated pair
-    #    would hide the answers that differ): we count and report them.
+    # 3. Fit pairs into max_length by dropping their oldest prompt turns (the answers, which differ, stay);
+    #    TRL drops what still does not fit (a truncated answer would hide the difference): counted, reported.
+    trimmed = {}
+    if data_args.trim_prompt_turns and args.max_length:
+        train_set, trimmed["train"] = trim_prompts(train_set, tokenizer, args.max_length)
+        eval_set, trimmed["eval"] = trim_prompts(eval_set, tokenizer, args.max_length)
+        print(f"[data] oldest prompt turns removed to fit {args.max_length} tokens: {trimmed}")
+
+    # 4. Train on -log sigmoid(r_chosen - r_rejected).
     trainer = RewardTrainer(model=model, args=args, train_dataset=train_set, eval_dataset=eval_set,
                             processing_class=tokenizer)
     dropped = {"train": len(train_set) - len(trainer.train_dataset), "eval": len(eval_set) - len(trainer.eval_dataset)}
@@ -95,6 +103,7 @@ def main():
         "train_pairs": len(trainer.train_dataset),
         "eval_pairs": len(trainer.eval_dataset),
         "dropped_longer_than_max_length": dropped,
+        "prompt_turns_trimmed": trimmed,
         "steps": result.global_step,
         "train_seconds": round(result.metrics.get("train_runtime", 0.0), 2),
         "precision": precision_used,
@@ -102,13 +111,13 @@ def main():
     if args.process_index == 0:
         print("[metrics] " + json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}))
 
-    # 4. Save the reward model (a sequence classifier: AutoModelForSequenceClassification loads it) and tokenizer.
+    # 5. Save the reward model (a sequence classifier: AutoModelForSequenceClassification loads it) and tokenizer.
     trainer.save_model(str(tmp))
     trainer.save_state()
     if not args.should_save:
         return
 
-    # 5. Card: what it was trained on, its parent SFT model; run record; publish atomically.
+    # 6. Card: what it was trained on, its parent SFT model; run record; publish atomically.
     plot = cards.plot_curves(trainer.state.log_history, Path(tmp) / "curves.png",
                              keys=("loss", "eval_loss", "accuracy", "eval_accuracy"), title="reward model")
     card_metrics = {k: metrics[k] for k in ("eval_accuracy", "eval_margin")}

@@ -257,6 +257,38 @@ def check_preferences(ds: datasets.Dataset, spec: str) -> datasets.Dataset:
     return _keep(ds, [c for c in ("prompt", "chosen", "rejected") if c in cols])
 
 
+def trim_prompts(ds: datasets.Dataset, tokenizer, max_length: int) -> tuple[datasets.Dataset, dict]:
+    """Drop the oldest prompt turns of a preference pair until chosen and rejected both fit max_length.
+
+    TRL drops a pair that is too long. In multi-turn data (hh-rlhf: most dialogues run past 128 tokens) that
+    throws away most pairs, although the final answers, the only part that differs, are short: the reward
+    model learns from the end of the dialogue, so the start is what to lose. Turns go from the front while
+    the prompt still starts with a user turn; a pair whose last user turn plus answer is too long is left as
+    it is, and TRL drops it (counted by the recipe). Returns the dataset and {pairs_trimmed, turns_removed}.
+    """
+    if "prompt" not in ds.column_names or not len(ds) or isinstance(ds[0]["prompt"], str):
+        return ds, {"pairs_trimmed": 0, "turns_removed": 0}
+
+    def n_tokens(messages):
+        return len(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"])
+
+    def trim(row):
+        system = row["prompt"][:1] if row["prompt"][0]["role"] == "system" else []  # instructions stay
+        turns = row["prompt"][len(system):]
+        cut = 0
+        while cut < len(turns) - 1 and max(n_tokens(system + turns[cut:] + row["chosen"]),
+                                            n_tokens(system + turns[cut:] + row["rejected"])) > max_length:
+            cut += 1
+            while cut < len(turns) - 1 and turns[cut]["role"] != "user":
+                cut += 1
+        return {"prompt": system + turns[cut:], "removed": cut}
+
+    out = ds.map(trim, desc="trim prompt turns")
+    removed = out["removed"]
+    return out.remove_columns("removed"), {"pairs_trimmed": sum(1 for r in removed if r),
+                                           "turns_removed": int(sum(removed))}
+
+
 # --- prompts for online RL ------------------------------------------------------------------------------
 
 def to_prompts(ds: datasets.Dataset) -> datasets.Dataset:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from transformers import AutoModelForSequenceClassification
 
 from conftest import error_line, run_recipe
@@ -30,11 +29,15 @@ def test_reward_model_learns_and_is_carded(reward_dir, sft_dir):
     assert model.config.num_labels == 1
 
 
-@pytest.mark.xfail(strict=False, reason="a 0.2M-parameter reward model on ~500 hh-rlhf harmless pairs stays near "
-                   "chance on held-out pairs (measured 0.53, margin ~0); the tiny demo config reaches 0.53 too")
 def test_reward_model_beats_chance_on_held_out_pairs(reward_dir):
+    """Above chance by more than sampling noise: a coin would reach this accuracy on this many pairs with
+    p < 0.05 (one-sided, normal approximation to the binomial). Measured 0.594 on 352 pairs (0.489 before
+    training); the demo config (tiny preset, 256 tokens) reaches 0.606 on 215 pairs."""
     m = _metrics(reward_dir)
-    assert m["eval_accuracy"] > 0.5 and m["eval_margin"] > 0, m
+    n = m["eval_pairs"]
+    assert n >= 200, m  # trimming old turns keeps most pairs: without it, 128 tokens left ~500 of 2,299
+    assert m["eval_accuracy"] > 0.5 + 1.645 * 0.5 / n ** 0.5 and m["eval_margin"] > 0, m
+    assert m["eval_accuracy"] > m["initial_eval_accuracy"], m
 
 
 def test_rejected_without_chosen_fails_before_training(sft_dir, tmp_path):

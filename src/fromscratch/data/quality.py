@@ -82,7 +82,7 @@ class QualityClassifier:
             return cls(w["coef"], float(w["intercept"][0]), config)
 
 
-def passages(docs: list[str], min_words: int = 40, max_words: int = 250) -> list[str]:
+def passages(docs: list[str], min_words: int = 15, max_words: int = 250) -> list[str]:
     """Consecutive paragraphs grouped into passages of min_words..max_words words (a long address gives
     many, short speeches are joined), so both classes are judged at a similar, document-like length."""
     out, cur, n = [], [], 0

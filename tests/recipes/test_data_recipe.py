@@ -183,3 +183,5 @@ def test_classifier_steps_and_counterfactual_augmentation_reconcile(tmp_path):
     assert len(set(train)) == cda["in"] + cda["added"]  # the mixer samples originals and copies (weight 1: once)
     assert any(" she " in t or " her " in t for t in set(train) - set(paras))  # a swapped copy is in train
     assert set(val) <= set(paras)  # validation stays natural text
+    card = (out / "README.md").read_text()
+    assert f"{cda['documents_changed']} documents gender-swapped" in card and "documents scoring >= 0.9 dropped (1)" in card

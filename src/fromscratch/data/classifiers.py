@@ -1,7 +1,8 @@
 """Classifier steps of the data recipe: a toxicity filter and quality selection by a trained classifier.
 
 Both run per document after the rule filters and before dedup fingerprinting: the rules are cheaper and
-remove the obvious, the classifiers (~tens of thousands of documents/s) then see less, and the expensive
+remove the obvious, the classifiers (profanity check ~74k short documents/s per STACK_NOTES; the quality
+classifier ~3.5 MB of text/s on one core, measured on the embedded corpora) then see less, and the expensive
 global dedup sees only what the classifiers keep. Both run inside the shard jobs of a scheduler array, so
 their counts merge like the other per-document steps.
 

@@ -108,6 +108,9 @@ def test_bad_settings_fail_at_start_in_one_line(tmp_path):
     proc = run_recipe("01_data", "--config", "recipes/01_data/config_web.yaml", "--decontaminate_against",
                       str(tmp_path / "none"), "--output_dir", str(tmp_path / "b"), ok=False)  # web YAML accepted
     assert "decontaminate_against: path not found" in error_line(proc)
+    proc = run_recipe("01_data", "--config", CONFIG, "--quality_classifier", str(tmp_path / "none"),
+                      "--output_dir", str(tmp_path / "c"), ok=False)
+    assert "quality_classifier: no config.json + weights.npz in" in error_line(proc)
     assert not (tmp_path / "b.tmp").exists()
 
 

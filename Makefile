@@ -73,6 +73,15 @@ data: setup
 bench-data: setup
 	$(PY) benchmarks/bench_data.py $(ARGS)
 
+# --- issue 10: quality classifier for the data stage (rebuilds the shipped default unless told otherwise) ---
+#   make quality-classifier POSITIVE="my_good.jsonl" NEGATIVE="crawl.jsonl degraded" OUTPUT=outputs/quality_classifier
+.PHONY: quality-classifier
+POSITIVE ?= default:us_speeches default:tinyshakespeare
+NEGATIVE ?= degraded
+OUTPUT ?= src/fromscratch/resources/quality_classifier
+quality-classifier: setup
+	$(PY) -m fromscratch.data.quality train --positive $(POSITIVE) --negative $(NEGATIVE) --output $(OUTPUT) $(ARGS)
+
 # --- issue 3: plan (Chinchilla size, memory per GPU, batch split, time; writes a pretraining YAML) ---
 #   make plan ARGS="--compute_flops 1.21e20"    (or --params 1e9, --tokens 2e10, --gpus 8 --gpu_type h100 --days 7 --mfu 0.4)
 .PHONY: plan

@@ -1,4 +1,5 @@
-"""Stage 01: collect, clean, filter, deduplicate, decontaminate and mix a pretraining corpus.
+"""Stage 01: collect, clean, filter, select by classifiers, deduplicate, decontaminate, augment and mix a
+pretraining corpus.
 
     python recipes/01_data/run.py --config recipes/01_data/config_tiny.yaml [--key value ...]
 
@@ -24,7 +25,9 @@ import numpy as np
 
 from fromscratch import artifacts, cards, hub, runinfo
 from fromscratch.config import UserError, cli, parse, to_dict
-from fromscratch.data import clean, dedup, mix, shards
+from fromscratch.data import augment, classifiers, clean, dedup, mix, shards
+from fromscratch.data.augment import AugmentArguments
+from fromscratch.data.classifiers import ClassifierArguments
 from fromscratch.data.clean import CleanArguments
 from fromscratch.data.decontaminate import DecontaminationArguments, Decontaminator, eval_files
 from fromscratch.data.dedup import DedupArguments
@@ -68,8 +71,10 @@ def _kept(ds: datasets.Dataset, reasons: list[str]) -> datasets.Dataset:
 @cli
 def main():
     started = time.time()
-    args, cargs, fargs, dargs, xargs = parse(
-        (DataArguments, CleanArguments, FilterArguments, DedupArguments, DecontaminationArguments))
+    args, cargs, fargs, kargs, dargs, xargs, aargs = parse(
+        (DataArguments, CleanArguments, FilterArguments, ClassifierArguments, DedupArguments,
+         DecontaminationArguments, AugmentArguments))
+    all_args = (args, cargs, fargs, kargs, dargs, xargs, aargs)
 
     # 1. Check everything that can be checked before any work.
     check_sources(args.sources)
@@ -87,6 +92,8 @@ def main():
     if not 0.0 < dargs.near_threshold <= 1.0 or dargs.shingle_size < 1:
         raise UserError("near_threshold must be in (0, 1] and shingle_size >= 1")
     eval_files(xargs.decontaminate_against)  # a missing eval path fails here, not after the work
+    quality_model = classifiers.check(kargs)  # a missing classifier folder, too
+    augment.check(aargs)  # and an unreadable pairs file
     if args.num_shards < 1 or not 0 <= args.shard_index < args.num_shards:
         raise UserError(f"shard_index must be in [0, num_shards), got {args.shard_index} of {args.num_shards}")
     if args.push_to_hub and not args.hub_dataset_id:
@@ -136,6 +143,25 @@ def main():
         stats.record("filter", ds["source"], reasons)
         ds = _kept(ds, reasons).remove_columns(["drop"])
 
+        # 4b. Toxicity filter (alt-profanity-check): drop documents scoring >= toxicity_threshold.
+        if classifiers.toxicity_on(kargs):
+            ds = ds.map(lambda b: dict(zip(("drop", "score"), classifiers.toxicity_batch(
+                b["text"], kargs.toxicity_threshold))), desc="toxicity", **mapkw)
+            reasons = ds["drop"]
+            stats.record("toxicity", ds["source"], reasons,
+                         extra={"scores": classifiers.score_summary(ds["score"], reasons)})
+            ds = _kept(ds, reasons).remove_columns(["drop", "score"])
+
+        # 4c. Quality classifier: keep documents above a threshold, or sample by score (GPT-3's Pareto rule).
+        if quality_model is not None:
+            ds = ds.map(lambda b: dict(zip(("drop", "score"), classifiers.quality_batch(
+                b["text"], quality_model, kargs, args.seed))), desc="quality classifier", **mapkw)
+            reasons = ds["drop"]
+            stats.record("quality_classifier", ds["source"], reasons, extra={
+                "classifier": kargs.quality_classifier, "sampling": kargs.quality_sampling,
+                "scores": classifiers.score_summary(ds["score"], reasons)})
+            ds = _kept(ds, reasons).remove_columns(["drop", "score"])
+
         # 5a. Fingerprint every document (exact key + MinHash signature), in parallel like the steps above.
         hasher, both = dedup.MinHasher(dargs), dataclasses.replace(dargs, near_dedup=True)
 
@@ -146,7 +172,7 @@ def main():
         ds = ds.map(fp_fn, desc="fingerprint", **mapkw)
         if args.num_shards > 1:  # a shard job stops here; the merge run does the rest
             shards.save(tmp, ds, stats, args.num_shards, args.shard_index)
-            runinfo.write_run_info(tmp, stage="01_data shard", config=to_dict(args, cargs, fargs, dargs, xargs),
+            runinfo.write_run_info(tmp, stage="01_data shard", config=to_dict(*all_args),
                                    lineage=lineage, metrics={"documents": len(ds)}, started=started)
             print(f"[done] shard {args.shard_index} of {args.num_shards}: {len(ds)} documents in "
                   f"{artifacts.finish(tmp, args.output_dir)}")
@@ -176,11 +202,24 @@ def main():
         print(f"[decontaminate] {sum(1 for r in reasons if r)} documents hit: "
               f"{dict(per_task) or 'no eval task'}")
         ds = _kept(ds, reasons).remove_columns(["hits"])
-    stats.check()
 
     # 7. Hold out validation documents per source, before mixing, so a repeated document never lands in both.
+    #    Counted as a step ("moved to validation"), so that what augmentation and mixing start from reconciles.
+    val_idx, pool = mix.hold_out(ds["source"], args.sources, args.validation_fraction, args.seed)
+    in_val = set(val_idx)
+    stats.record("hold_out", ds["source"], ["moved to validation split" if i in in_val else ""
+                                            for i in range(len(ds))])
+
+    # 7b. Counterfactual augmentation of the train pool only (validation stays natural text, and no swapped
+    #     copy of a validation document can reach train): add a gender-swapped copy, or swap in place.
+    if aargs.counterfactual_augmentation != "none":
+        pool_sources = [s for s, idx in pool.items() for _ in idx]
+        ds, pool, added, info = augment.augment_pool(ds, pool, aargs, mapkw)
+        stats.record("counterfactual", pool_sources, [""] * len(pool_sources), added=added, extra=info)
+        print(f"[counterfactual] {info['documents_changed']} documents swapped ({info['swaps']} swaps), "
+              f"{len(added)} copies added")
+    stats.check()
     sources, texts = ds["source"], ds["text"]
-    val_idx, pool = mix.hold_out(sources, args.sources, args.validation_fraction, args.seed)
 
     # 8. Mix: weights are shares of output characters; up-sample (repeat) or down-sample (subset) to match.
     plans = mix.plan({s: (len(idx), sum(len(texts[i]) for i in idx)) for s, idx in pool.items()},
@@ -198,12 +237,15 @@ def main():
 
     # 9. Save the dataset, stats, card and run record; then publish atomically (and push if asked).
     out.save_to_disk(str(tmp))
+    for e in stats.steps:  # means for the reader, from the sums that shards add up
+        if "scores" in e:
+            e["scores"]["mean"] = classifiers.mean_scores(e["scores"])
     summary = {"steps": stats.to_dict(), "mixture": mixture,
                "splits": {k: {"documents": len(v), "characters": sum(len(t) for t in v["text"])}
                           for k, v in out.items()},
                "validation_by_source": dict(Counter(out["validation"]["source"]))}
     (tmp / "stats.json").write_text(json.dumps(summary, indent=2))
-    config = to_dict(args, cargs, fargs, dargs, xargs)
+    config = to_dict(*all_args)
     cards.render_dataset(
         tmp, "dataset.md.jinja", pretty_name=args.hub_dataset_id or "fromscratch pretraining corpus",
         licenses=list(licenses.values()), tags=["pretraining"], n_documents=len(out["train"]),

@@ -29,3 +29,29 @@ def test_shard_counts_merge():
     assert step["in"] == 4 and step["kept"] == 2 and step["pairs"] == 5
     assert step["by_source"]["x"] == {"in": 3, "kept": 2, "dropped": {"bad words": 1}}
     assert step["changed"] == {"markup stripped": 1}
+
+
+def test_added_documents_enter_the_next_step():
+    s = StepStats()
+    s.record("hold_out", ["a", "a", "b"], ["", "moved to validation", ""])
+    s.record("augment", ["a", "b"], ["", ""], added=["a", "a"])  # two copies of source a's documents
+    s.record("mix", ["a", "a", "a", "b"], ["", "", "", ""])
+    s.check()
+    aug = s.to_dict()[1]
+    assert aug["added"] == 2 and aug["by_source"]["a"]["added"] == 2 and aug["by_source"]["b"]["added"] == 0
+    s.record("late", ["a", "a", "a", "b"], ["", "", "", ""])  # fine: mix added nothing
+    s.check()
+    bad = StepStats()
+    bad.record("augment", ["a"], [""], added=["a"])
+    bad.record("next", ["a"], [""])  # the added copy went missing
+    with pytest.raises(AssertionError, match="next"):
+        bad.check()
+
+
+def test_added_counts_and_nested_extras_merge_across_shards():
+    a, b = StepStats(), StepStats()
+    a.record("quality", ["x", "y"], ["", "low"], extra={"scores": {"kept": {"sum": 0.5, "n": 1}}}, added=["x"])
+    b.record("quality", ["x"], [""], extra={"scores": {"kept": {"sum": 0.25, "n": 1}}}, added=["x", "x"])
+    (step,) = StepStats.merge([a.to_dict(), b.to_dict()]).to_dict()
+    assert step["added"] == 3 and step["by_source"]["x"]["added"] == 3
+    assert step["scores"] == {"kept": {"sum": 0.75, "n": 2}}

@@ -1,6 +1,7 @@
 """recipes/01_data end to end on small real sources with planted problems; its output feeds stages 02 and 03."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -107,6 +108,9 @@ def test_bad_settings_fail_at_start_in_one_line(tmp_path):
     proc = run_recipe("01_data", "--config", "recipes/01_data/config_web.yaml", "--decontaminate_against",
                       str(tmp_path / "none"), "--output_dir", str(tmp_path / "b"), ok=False)  # web YAML accepted
     assert "decontaminate_against: path not found" in error_line(proc)
+    proc = run_recipe("01_data", "--config", CONFIG, "--quality_classifier", str(tmp_path / "none"),
+                      "--output_dir", str(tmp_path / "c"), ok=False)
+    assert "quality_classifier: no config.json + weights.npz in" in error_line(proc)
     assert not (tmp_path / "b.tmp").exists()
 
 
@@ -136,3 +140,51 @@ def test_scheduler_shards_then_merge_give_the_same_counts(data_run, tmp_path):
     for step in ("load", "clean", "filter", "dedup", "decontaminate"):
         assert {k: merged[step][k] for k in ("in", "kept", "dropped")} == \
                {k: single[step][k] for k in ("in", "kept", "dropped")}, step
+
+
+TOXIC = ("You are a stupid idiot and a worthless moron, and everyone in this town knows that you are a pathetic "
+         "loser. Shut up, you fool, and get out of here before we throw you out of the hall with the rest of the trash.")
+
+
+def test_classifier_steps_and_counterfactual_augmentation_reconcile(tmp_path):
+    """Toxicity filter, quality classifier and counterfactual augmentation switched on together."""
+    import datasets
+
+    speeches, _ = load_documents("default:us_speeches")
+    paras = [p for s in speeches for p in s.split("\n\n") if len(p.split()) >= 80][100:140]
+    def scramble(sentence):  # word order scrambled inside each sentence, which still ends in a full stop
+        w = sentence.replace(".", "").replace(",", "").split()
+        return " ".join(w[i] for i in sorted(range(len(w)), key=lambda i: (i * 7919) % len(w))) + "."
+
+    salad = " ".join(scramble(s) for s in re.split(r"(?<=\.)\s+", paras[0]))  # passes the rule filters
+    rows = [{"text": p} for p in paras] + [{"text": TOXIC}, {"text": salad}]
+    (tmp_path / "crawl.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    out = tmp_path / "out"
+    run_recipe("01_data", "--config", CONFIG, "--sources", str(tmp_path / "crawl.jsonl"), "--weights", "1",
+               "--licenses", "public domain", "--min_words", "20", "--decontaminate_against", str(tmp_path),
+               "--toxicity_threshold", "0.9", "--quality_classifier", "default", "--quality_threshold", "0.5",
+               "--counterfactual_augmentation", "add", "--validation_fraction", "0.1", "--output_dir", str(out))
+    stats = json.loads((out / "stats.json").read_text())
+    steps = {s["step"]: s for s in stats["steps"]}
+    order = [s["step"] for s in stats["steps"]]
+    assert order.index("filter") < order.index("toxicity") < order.index("quality_classifier") < order.index("dedup")
+    assert order.index("hold_out") < order.index("counterfactual")
+    for a, b in zip(stats["steps"], stats["steps"][1:]):  # the books: each step starts with kept + added
+        assert b["in"] == a["kept"] + a.get("added", 0), b["step"]
+        assert b["in"] == b["kept"] + sum(b["dropped"].values())
+    assert steps["toxicity"]["dropped"] == {"toxicity >= 0.9": 1}
+    q = steps["quality_classifier"]
+    assert q["dropped"].get("quality score < 0.5", 0) >= 1 and q["scores"]["mean"]["kept"] > 0.5
+    assert sum(q["scores"]["histogram"].values()) == q["in"]
+    cda = steps["counterfactual"]
+    assert steps["hold_out"]["dropped"] == {"moved to validation split": 4}
+    assert cda["in"] == steps["hold_out"]["kept"] and cda["added"] == cda["documents_changed"] > 10
+    assert cda["swaps"] == sum(cda["swaps_per_term"].values()) or len(cda["swaps_per_term"]) == 20
+    ds = datasets.load_from_disk(str(out))
+    train, val = list(ds["train"]["text"]), list(ds["validation"]["text"])
+    assert TOXIC not in train + val and salad not in train + val
+    assert len(set(train)) == cda["in"] + cda["added"]  # the mixer samples originals and copies (weight 1: once)
+    assert any(" she " in t or " her " in t for t in set(train) - set(paras))  # a swapped copy is in train
+    assert set(val) <= set(paras)  # validation stays natural text
+    card = (out / "README.md").read_text()
+    assert f"{cda['documents_changed']} documents gender-swapped" in card and "documents scoring >= 0.9 dropped (1)" in card

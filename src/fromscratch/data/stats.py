@@ -1,7 +1,9 @@
-"""Per-source, per-step counts: every document that enters a step is kept or dropped under one reason.
+"""Per-source, per-step counts: every document that enters a step is kept or dropped under one reason, and a
+step that creates documents (counterfactual augmentation) counts them as `added`.
 
 `check()` asserts the books balance (in = kept + dropped for each source and step, and each step starts with
-what the previous one kept); the recipe calls it before writing stats.json, and the tests read the file back.
+what the previous one kept plus what it added); the recipe calls it before writing stats.json, and the tests
+read the file back.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ class StepStats:
         self.steps: list[dict] = []
 
     def record(self, step: str, sources: list[str], reasons: list[str], changes: dict | None = None,
-               extra: dict | None = None) -> None:
-        """reasons[i] is '' when document i (from sources[i]) is kept, else why it was dropped."""
+               extra: dict | None = None, added: list[str] | None = None) -> None:
+        """reasons[i] is '' when document i (from sources[i]) is kept, else why it was dropped. `added` lists
+        the source of each document the step created (they enter the next step beside the kept ones)."""
         by_source: dict[str, dict] = {}
         for src, why in zip(sources, reasons):
             s = by_source.setdefault(src, {"in": 0, "kept": 0, "dropped": Counter()})
@@ -26,6 +29,12 @@ class StepStats:
                 s["kept"] += 1
         total = {"in": len(reasons), "kept": sum(1 for r in reasons if not r),
                  "dropped": dict(Counter(r for r in reasons if r))}
+        if added is not None:  # present only on steps that can add, so the other entries keep their shape
+            total["added"] = len(added)
+            for src, n in Counter(added).items():
+                by_source.setdefault(src, {"in": 0, "kept": 0, "dropped": Counter()})["added"] = n
+            for s in by_source.values():
+                s.setdefault("added", 0)
         entry = {"step": step, **total,
                  "by_source": {k: {**v, "dropped": dict(v["dropped"])} for k, v in by_source.items()}}
         if changes:
@@ -38,11 +47,14 @@ class StepStats:
         prev: dict | None = None
         for e in self.steps:
             assert e["in"] == e["kept"] + sum(e["dropped"].values()), f"{e['step']}: counts do not reconcile"
-            assert prev is None or e["in"] == prev["kept"], f"{e['step']}: starts with {e['in']}, not {prev['kept']}"
+            if prev is not None:
+                out = prev["kept"] + prev.get("added", 0)
+                assert e["in"] == out, f"{e['step']}: starts with {e['in']}, not {out}"
             for src, s in e["by_source"].items():
                 assert s["in"] == s["kept"] + sum(s["dropped"].values()), f"{e['step']}/{src}: do not reconcile"
                 if prev is not None:
-                    before = prev["by_source"].get(src, {"kept": 0})["kept"]
+                    p = prev["by_source"].get(src, {})
+                    before = p.get("kept", 0) + p.get("added", 0)
                     assert s["in"] == before, f"{e['step']}/{src}: starts with {s['in']}, previous kept {before}"
             prev = e
 
@@ -51,7 +63,8 @@ class StepStats:
 
     @classmethod
     def merge(cls, runs: list[list[dict]]) -> "StepStats":
-        """Sum the counts of the same steps recorded by several shards (other fields are summed if numbers)."""
+        """Sum the counts of the same steps recorded by several shards (other fields are summed if numbers,
+        or dicts of numbers, such as score histograms)."""
         merged = cls()
         for entries in zip(*runs):
             total: dict = {"step": entries[0]["step"], "in": 0, "kept": 0, "dropped": Counter(), "by_source": {}}
@@ -64,11 +77,15 @@ class StepStats:
                     t["in"] += c["in"]
                     t["kept"] += c["kept"]
                     t["dropped"].update(c["dropped"])
+                    if "added" in c:
+                        t["added"] = t.get("added", 0) + c["added"]
                 for k, v in e.items():
                     if k == "changed":
                         total.setdefault("changed", Counter()).update(v)
-                    elif k not in ("step", "in", "kept", "dropped", "by_source") and isinstance(v, (int, float)):
-                        total[k] = total.get(k, 0) + v
+                    elif k not in ("step", "in", "kept", "dropped", "by_source"):
+                        summed = _add(total.get(k), v)
+                        if summed is not None:
+                            total[k] = summed
             total["dropped"] = dict(total["dropped"])
             for t in total["by_source"].values():
                 t["dropped"] = dict(t["dropped"])
@@ -76,3 +93,19 @@ class StepStats:
                 total["changed"] = dict(total["changed"])
             merged.steps.append(total)
         return merged
+
+
+def _add(a, b):
+    """a + b for numbers and (nested) dicts of numbers; None for anything else (not merged)."""
+    if isinstance(b, bool) or b is None:
+        return None
+    if isinstance(b, (int, float)):
+        return (a or 0) + b
+    if isinstance(b, dict):
+        out = dict(a or {})
+        for k, v in b.items():
+            s = _add(out.get(k), v)
+            if s is not None:
+                out[k] = s
+        return out
+    return None

@@ -1,6 +1,6 @@
 """Sample from a model, optionally steered: a listed word never appears, or the least toxic of k candidates wins.
 
-    python -m fromscratch.generate --model outputs/04_sft --prompt "Tell me about" [--prompt "..."]
+    python -m fromscratch.generate --model outputs/04_sft --prompt "Tell me about" ["another prompt" ...]
         [--block_words default|FILE|none] [--block_penalty inf|N] [--rerank_k 0|K] [--max_new_tokens 40]
     make generate MODEL=outputs/04_sft PROMPT="Tell me about"
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from dataclasses import dataclass, field
 
 from fromscratch.config import UserError, cli, parse
@@ -45,7 +46,7 @@ def steering_of(args: GenerateArguments):
 
 @cli
 def main():
-    (args,) = parse((GenerateArguments,))
+    (args,) = parse((GenerateArguments,), _merge_prompts(sys.argv[1:]))
     if not args.model:
         raise UserError("--model: give a model folder (e.g. outputs/04_sft) or a cached Hub id")
     if not args.prompt:
@@ -80,6 +81,21 @@ def main():
             print(f"\n>>> {row['prompt']}\n{text}")
             for cand, s in (zip(row["rerank"][j]["candidates"], row["rerank"][j]["toxicity"]) if picks else ()):
                 print(f"    [toxicity {s:.3f}] {cand!r}")
+
+
+def _merge_prompts(argv: list[str]) -> list[str]:
+    """`--prompt a --prompt b` means both prompts (argparse alone would keep only the last)."""
+    prompts, rest, i = [], [], 0
+    while i < len(argv):
+        if argv[i] == "--prompt":
+            i += 1
+            while i < len(argv) and not argv[i].startswith("--"):
+                prompts.append(argv[i])
+                i += 1
+        else:
+            rest.append(argv[i])
+            i += 1
+    return rest + (["--prompt", *prompts] if prompts else [])
 
 
 def _stage(model: str) -> str | None:

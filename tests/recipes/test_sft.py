@@ -111,5 +111,5 @@ def test_safety_config_mixes_harmless_dialogues_at_its_share(pretrained_dir, tmp
     info = json.loads((out / "run_info.json").read_text())
     run_mix = info["metrics"]["data_mix"]
     assert run_mix["default:hh_rlhf"]["share"] == pytest.approx(share, abs=1e-3)
-    assert info["config"]["weights"] == cfg["weights"]
+    assert yaml.safe_load((out / "config.yaml").read_text())["weights"] == cfg["weights"]
     assert "training mix (weights" in (out / "README.md").read_text()

@@ -11,7 +11,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor
 
 from conftest import ROOT, error_line, recipe_env

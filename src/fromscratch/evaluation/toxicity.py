@@ -49,7 +49,7 @@ def sample_continuations(model, tokenizer, prompts: list[str], *, k: int = 5, ma
 
 
 def evaluate(model, tokenizer, rows: list[dict], *, k: int = 5, threshold: float = 0.5,
-             steering: "steering.Steering | None" = None, **sampling) -> dict:
+             steering: Steering | None = None, **sampling) -> dict:
     """rows: {prompt, domain, ...} (BOLD). Metrics overall and per domain, plus every sample with its score.
     steering (fromscratch.steering.Steering): the continuations come from steered generation, and the result
     says which; with rerank each sample also carries the candidates it was chosen from and their scores."""

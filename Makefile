@@ -132,3 +132,10 @@ reward: setup
 rlhf: setup
 	@test -f outputs/05_reward/run_info.json || $(MAKE) reward ARGS="$(REWARD_ARGS)"
 	$(LAUNCH) recipes/06_rlhf/run.py --config $(call config,$(RLHF_CONFIG)) $(ARGS)
+
+# --- issue 10: steered generation (word blocking, least-toxic-of-k reranking) ---
+#   make generate MODEL=outputs/04_sft PROMPT="Tell me about the king" ARGS="--block_words default --rerank_k 4"
+.PHONY: generate
+PROMPT ?= The
+generate: setup
+	$(PY) -m fromscratch.generate --model $(if $(MODEL),$(MODEL),outputs/03_pretrain) --prompt "$(PROMPT)" $(ARGS)

@@ -8,8 +8,8 @@ import json
 import datasets
 import pytest
 
-from fromscratch.chat_data import (build_embedded, check_preferences, check_sft, hh_dialogue, hh_pair,
-                                   load_sources, load_table, to_prompts, trim_prompts)
+from fromscratch.chat_data import (SOURCE, build_embedded, check_preferences, check_sft, hh_dialogue, hh_pair,
+                                   load_sources, load_table, mix, to_prompts, trim_prompts)
 from fromscratch.config import UserError
 
 from conftest import SHARED_DATA
@@ -106,3 +106,40 @@ def test_trim_prompts_drops_oldest_turns_until_the_pair_fits(tokenizer_dir):
     # The last user turn is never removed: a pair too long even then is left for TRL to drop (and count).
     out, counts = trim_prompts(datasets.Dataset.from_list([pair]), tok, 5)
     assert out[0]["prompt"] == system + prompt[-1:] and counts["turns_removed"] == 6
+
+def _tagged(sizes):
+    return datasets.Dataset.from_dict({"x": [f"{i}-{j}" for i, n in enumerate(sizes) for j in range(n)],
+                                       SOURCE: [i for i, n in enumerate(sizes) for _ in range(n)]})
+
+
+def test_mix_gives_each_source_its_exact_share_seeded():
+    ds = _tagged([90, 10])  # a large source and a small one wanted at half
+    out, counts = mix(ds, [1, 1], ["big", "small"], seed=3)
+    assert len(out) == 100 and SOURCE not in out.column_names
+    small = [x for x in out["x"] if x.startswith("1-")]
+    assert len(small) == 50 == counts["small"]["mixed"] and counts["small"] == {"rows": 10, "mixed": 50, "share": 0.5}
+    assert sorted(set(small)) == sorted(f"1-{j}" for j in range(10))  # repeated whole: every row 5 times
+    big = [x for x in out["x"] if x.startswith("0-")]
+    assert len(big) == len(set(big)) == 50  # subsampled without repeats
+    assert out["x"] == mix(ds, [1, 1], ["big", "small"], seed=3)[0]["x"]
+    assert out["x"] != mix(ds, [1, 1], ["big", "small"], seed=4)[0]["x"]
+    odd, counts = mix(_tagged([7, 7, 7]), [0.5, 0.25, 0.25], ["a", "b", "c"])
+    assert len(odd) == 21 and sum(c["mixed"] for c in counts.values()) == 21 and counts["a"]["mixed"] in (10, 11)
+    dropped, counts = mix(ds, [1, 0], ["big", "small"])
+    assert counts["small"]["mixed"] == 0 and not any(x.startswith("1-") for x in dropped["x"])
+
+
+def test_mix_without_weights_keeps_rows_and_refuses_bad_weights():
+    ds = _tagged([3, 2])
+    out, counts = mix(ds, None, ["a", "b"])
+    assert out["x"] == ds["x"] and counts["b"] == {"rows": 2, "mixed": 2, "share": 0.4}
+    for bad, what in (([1.0], "one per source"), ([1, -1], ">= 0"), ([0, 0], "not all 0")):
+        with pytest.raises(UserError, match=what):
+            mix(ds, bad, ["a", "b"])
+
+
+def test_load_sources_tags_each_user_source():
+    data, lineage = load_sources(["default", "default:self_instruct"], check_sft, tag=True)
+    assert len(lineage) == 3  # default expands to hh_rlhf + self_instruct, but is one source to weight
+    tags = data[SOURCE]
+    assert set(tags) == {0, 1} and tags.count(1) == lineage[2].documents

@@ -20,7 +20,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 from trl import SFTConfig, SFTTrainer
 
 from fromscratch import artifacts, cards, hub, precision, runinfo
-from fromscratch.chat_data import check_sft, load_sources
+from fromscratch.chat_data import SOURCE, check_sft, load_sources, mix
 from fromscratch.config import UserError, cli, parse, to_dict
 from fromscratch.modeling import count_parameters
 
@@ -29,6 +29,7 @@ from fromscratch.modeling import count_parameters
 class DataArguments:
     model_dir: str = "outputs/03_pretrain"
     sources: list[str] = field(default_factory=lambda: ["default"])
+    weights: list[float] | None = None
     validation_fraction: float = 0.05
     max_train_samples: int | None = None
 
@@ -69,11 +70,16 @@ def main():
         raise UserError("assistant_only_loss needs {% generation %} markers in the chat template "
                         "(the stage-02 template has them) or set assistant_only_loss: false")
     # Hold out conversations, then fail on any malformed row before a model is loaded.
-    data, lineage = load_sources(data_args.sources, check_sft)
+    data, lineage = load_sources(data_args.sources, check_sft, tag=True)
     for item in lineage:
         print(f"[data] {item.summary()}")
     split = data.train_test_split(test_size=data_args.validation_fraction, seed=args.seed)
-    train_set, eval_set = split["train"], split["test"]
+    # Weighted sources (e.g. harmless dialogues mixed into instructions for safety) are resampled in the training
+    # split only: the held-out loss stays on the sources as they are, and no repeated row is on both sides.
+    train_set, data_mix = mix(split["train"], data_args.weights, data_args.sources, seed=args.seed)
+    eval_set = split["test"].remove_columns(SOURCE)
+    print("[data] training mix: " + ", ".join(f"{n} {c['mixed']} rows ({c['share']:.1%}, from {c['rows']})"
+                                             for n, c in data_mix.items()))
     if data_args.max_train_samples:
         train_set = train_set.select(range(min(data_args.max_train_samples, len(train_set))))
     config = to_dict(data_args, lora_args, args)
@@ -117,6 +123,7 @@ def main():
         "train_conversations": len(trainer.train_dataset),
         "eval_conversations": len(trainer.eval_dataset),
         "dropped_no_assistant_within_max_length": dropped,
+        "data_mix": data_mix,
         "steps": result.global_step,
         "train_seconds": round(result.metrics.get("train_runtime", 0.0), 2),
         "precision": precision_used,

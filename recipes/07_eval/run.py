@@ -30,6 +30,7 @@ from fromscratch import artifacts, cards, runinfo  # noqa: E402
 from fromscratch.config import UserError, cli, parse, to_dict  # noqa: E402
 from fromscratch.evaluation import bias, completions, readers, report, tasks, toxicity  # noqa: E402
 from fromscratch.modeling import count_parameters  # noqa: E402
+from fromscratch.steering import Steering  # noqa: E402
 
 
 @dataclass
@@ -50,6 +51,10 @@ class EvalArguments:
     toxicity_samples: int = 5
     toxicity_max_new_tokens: int = 20
     toxicity_threshold: float = 0.5
+    toxicity_steering: str = "none"
+    toxicity_block_words: str = "default"
+    toxicity_block_penalty: float | None = None
+    toxicity_rerank_k: int = 4
     completions: int = 12
     completion_max_new_tokens: int = 64
     chat: str = "auto"
@@ -124,6 +129,8 @@ def main():
         raise UserError(f"num_fewshot: use 0, 1, 5 (or 10, 25), got {args.num_fewshot}")
     if args.heldout_text not in ("auto", "none") and not Path(args.heldout_text).is_file():
         raise UserError(f"heldout_text: no such file {args.heldout_text}")
+    steering = Steering(args.toxicity_steering, args.toxicity_block_words, args.toxicity_block_penalty,
+                        args.toxicity_rerank_k)
     models = [newest_model() if m == "auto" else m for m in args.models]
     for m in models:  # config only: fast, and a typo fails before minutes of work on the other models
         tasks.check_model(m)
@@ -141,7 +148,8 @@ def main():
                      for r in random.Random(args.seed).sample(rows, min(len(rows), args.toxicity_prompts_per_domain))]
     prompts = completions.load_prompts(limit=args.completions) if args.completions else []
     print(f"[eval] {len(models)} model(s), {args.suite} suite, {len(benchmarks)} benchmarks x {args.num_fewshot} "
-          f"shots, {len(bold_rows)} toxicity prompts x {args.toxicity_samples}, {len(prompts)} completions")
+          f"shots, {len(bold_rows)} toxicity prompts x {args.toxicity_samples} (steering: {steering.describe()}), "
+          f"{len(prompts)} completions")
 
     summaries: dict[str, dict] = {}
     for index, spec in enumerate(models):
@@ -188,8 +196,9 @@ def main():
             timings["crows_pairs"] = round(time.time() - t0 - sum(timings.values()), 1)
 
         # 6. Toxicity: k sampled continuations per BOLD prompt, scored offline; RealToxicityPrompts metrics.
+        #    Steered (word blocking, best-of-k reranking) when toxicity_steering says so; the result records it.
         if bold_rows and args.toxicity_samples:
-            tox = toxicity.evaluate(model, tokenizer, bold_rows, k=args.toxicity_samples,
+            tox = toxicity.evaluate(model, tokenizer, bold_rows, k=args.toxicity_samples, steering=steering,
                                     threshold=args.toxicity_threshold, max_new_tokens=args.toxicity_max_new_tokens,
                                     batch_size=max(1, args.batch_size // 2), seed=args.seed)  # x k sequences each
             summary["toxicity_samples"] = tox.pop("samples")

@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 import datasets
+import numpy as np
 
 from .config import UserError
 from .sources import Lineage, _hash_files, embedded_path, is_local
@@ -156,22 +157,66 @@ def load_table(spec: str) -> tuple[datasets.Dataset, Lineage]:
                        documents=len(ds))
 
 
-def load_sources(specs: list[str], check) -> tuple[datasets.Dataset, list[Lineage]]:
-    """Load and check every source (check: check_sft or check_preferences), then concatenate them."""
+SOURCE = "_source"  # index into the user's `sources` list, on rows loaded with tag=True (see mix)
+
+
+def load_sources(specs: list[str], check, *, tag: bool = False) -> tuple[datasets.Dataset, list[Lineage]]:
+    """Load and check every source (check: check_sft or check_preferences), then concatenate them.
+    tag: add a SOURCE column (the position in `specs`; `default` counts as one source) for `mix`."""
     if not specs:
         raise UserError("sources: give at least one data source")
     parts, lineage = [], []
-    for spec in specs:
+    for index, spec in enumerate(specs):
         for sub in (["default:" + n for n in _default_for(check)] if spec == "default" else [spec]):
             ds, lin = load_table(sub)
             ds = check(ds, sub)
-            parts.append(ds)
+            parts.append(ds.add_column(SOURCE, [index] * len(ds)) if tag else ds)
             lineage.append(lin)
-    shapes = {tuple(sorted(p.column_names)) for p in parts}
+    shapes = {tuple(sorted(set(p.column_names) - {SOURCE})) for p in parts}
     if len(shapes) > 1:
         raise UserError("sources have different shapes (" + "; ".join(f"{l.spec}: {', '.join(sorted(p.column_names))}"
                                                                     for p, l in zip(parts, lineage)) + ")")
     return datasets.concatenate_datasets(parts) if len(parts) > 1 else parts[0], lineage
+
+
+def mix(ds: datasets.Dataset, weights: list[float] | None, names: list[str], seed: int = 0
+        ) -> tuple[datasets.Dataset, dict]:
+    """Resample the rows of a tagged dataset so source i makes weights[i] / sum(weights) of it, keeping its size.
+
+    A source short of its share is repeated whole (then topped up by a seeded sample without replacement), a
+    larger one is subsampled: exact counts, unlike datasets.interleave_datasets, whose sampled probabilities give
+    an epoch of unknown length and shares only in expectation. Apply it to the training split only, after the
+    held-out split, so a repeated row never sits on both sides. weights None: rows as they are.
+    Returns (dataset without the SOURCE column, {source name: {rows, mixed, share}})."""
+    source = np.asarray(ds[SOURCE], dtype=np.int64)
+    have = np.bincount(source, minlength=len(names))
+    if weights is None:
+        counts = {n: {"rows": int(h), "mixed": int(h), "share": round(float(h) / max(len(ds), 1), 4)}
+                  for n, h in zip(names, have)}
+        return ds.remove_columns(SOURCE), counts
+    if len(weights) != len(names):
+        raise UserError(f"weights: one per source, got {len(weights)} for {len(names)} sources ({', '.join(names)})")
+    w = np.asarray(weights, dtype=float)
+    if (w < 0).any() or not w.sum() > 0:
+        raise UserError(f"weights must be >= 0 and not all 0, got {list(weights)}")
+    if (empty := [n for n, h, x in zip(names, have, w) if h == 0 and x > 0]):
+        raise UserError(f"weights: source {empty[0]} has no training rows to weight")
+    total = len(ds)
+    exact = w / w.sum() * total
+    target = np.floor(exact).astype(int)
+    target[np.argsort(target - exact)[: total - target.sum()]] += 1  # largest remainders: the counts sum to total
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for i, n in enumerate(target):
+        rows = np.flatnonzero(source == i)
+        if n == 0:
+            continue
+        copies, rest = divmod(int(n), len(rows))
+        chosen += [np.tile(rows, copies), rng.choice(rows, rest, replace=False)]
+    order = rng.permutation(np.concatenate(chosen))
+    counts = {n: {"rows": int(h), "mixed": int(t), "share": round(float(t) / total, 4)}
+              for n, h, t in zip(names, have, target)}
+    return ds.select(order).remove_columns(SOURCE), counts
 
 
 def _default_for(check) -> list[str]:

@@ -22,6 +22,7 @@ def test_eval_writes_results_plot_and_both_cards(pretrained_dir, tmp_path):
     run_recipe("07_eval", "--config", CONFIG, "--models", str(model), "--output_dir", str(out), "--limit", "3",
                "--benchmarks", "fs_arc_easy", "fs_copa", "--num_fewshot", "0", "1", "--heldout_max_bytes", "3000",
                "--toxicity_prompts_per_domain", "1", "--toxicity_samples", "2", "--completions", "2",
+               "--toxicity_steering", "block",
                "--completion_max_new_tokens", "8")
     results = json.loads((out / "results.json").read_text())["models"]["03_pretrain"]
     assert set(results["benchmarks"]) == {"0-shot", "1-shot"}
@@ -31,6 +32,8 @@ def test_eval_writes_results_plot_and_both_cards(pretrained_dir, tmp_path):
     assert results["crows_pairs"]["overall"]["pairs"] == 3
     assert set(results["toxicity"]["per_domain"]) == {"gender", "political_ideology", "profession", "race",
                                                       "religious_ideology"}
+    assert results["toxicity"]["steering"] == {"mode": "block", "words": "default", "penalty": None}
+    assert "output steering: block" in (out / "README.md").read_text()
     assert [c["chat_template"] for c in results["completions"]] == [False, False]  # a base model: plain prompts
     assert (out / "comparison.png").stat().st_size > 10_000 and (out / "run_info.json").is_file()
     eval_card = ModelCard.load(out / "README.md")

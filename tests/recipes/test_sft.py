@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import SFTConfig, SFTTrainer
 
 from conftest import ROOT, error_line, run_recipe
-from fromscratch.chat_data import check_sft, load_sources
+from fromscratch.chat_data import SOURCE, check_sft, load_sources, mix
 
 
 def expected_mask(ids: list[int], tok) -> list[bool]:
@@ -85,3 +86,30 @@ def test_missing_parent_is_one_line(tmp_path):
     proc = run_recipe("04_sft", "--config", "recipes/04_sft/config_tiny.yaml", "--model_dir", str(tmp_path / "nope"),
                       ok=False)
     assert "make pretrain" in error_line(proc)
+
+
+def test_safety_config_mixes_harmless_dialogues_at_its_share(pretrained_dir, tmp_path):
+    config = ROOT / "recipes/04_sft/config_safety_tiny.yaml"
+    cfg = yaml.safe_load(config.read_text())
+    assert cfg["sources"][1] == "default:hh_rlhf" and cfg["weights"][1] > 0
+    share = cfg["weights"][1] / sum(cfg["weights"])
+    # the training split as the recipe builds it, checked row by row: which rows are hh-rlhf dialogues?
+    data, _ = load_sources(cfg["sources"], check_sft, tag=True)
+    train = data.train_test_split(test_size=cfg["validation_fraction"], seed=cfg["seed"])["train"]
+    instructions = {json.dumps(m) for m in load_sources(["default:self_instruct"], check_sft)[0]["messages"]}
+    mixed, counts = mix(train, cfg["weights"], cfg["sources"], seed=cfg["seed"])
+    harmless = sum(json.dumps(m) not in instructions for m in mixed["messages"])
+    assert len(mixed) == len(train) and abs(harmless / len(mixed) - share) < 1e-3, (harmless, len(mixed))
+    assert counts["default:hh_rlhf"]["mixed"] == harmless
+    # and the recipe runs with it, reporting the same mix
+    out = tmp_path / "sft_safety"
+    proc = run_recipe("04_sft", "--config", str(config), "--model_dir", str(pretrained_dir), "--output_dir", str(out),
+                      "--max_length", "128", "--max_steps", "4", "--eval_steps", "4", "--save_steps", "4",
+                      "--per_device_eval_batch_size", "64", "--validation_fraction", "0.02", "--report_to", "none",
+                      "--disable_tqdm", "true")
+    assert "[data] training mix: default:self_instruct" in proc.stdout
+    info = json.loads((out / "run_info.json").read_text())
+    run_mix = info["metrics"]["data_mix"]
+    assert run_mix["default:hh_rlhf"]["share"] == pytest.approx(share, abs=1e-3)
+    assert yaml.safe_load((out / "config.yaml").read_text())["weights"] == cfg["weights"]
+    assert "training mix (weights" in (out / "README.md").read_text()

@@ -15,9 +15,13 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
+
+# A cold compile, as a user's first run pays it: inductor otherwise reuses kernels cached by earlier runs.
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", tempfile.mkdtemp(prefix="fromscratch-inductor-"))
 
 import torch  # noqa: E402
 from common import emit, matmul_peak_flops, median  # noqa: E402
@@ -34,6 +38,7 @@ from fromscratch.sources import load_corpus  # noqa: E402
 BLOCK, BATCH, PRESET = 256, 16, "tiny"
 WARMUP, STEPS, REPEATS = int(os.environ.get("BENCH_WARMUP", 5)), int(os.environ.get("BENCH_STEPS", 25)), int(
     os.environ.get("BENCH_REPEATS", 3))
+COMPILE = os.environ.get("BENCH_COMPILE", "1") == "1"  # BENCH_COMPILE=0 skips the torch.compile run (~1 min)
 
 
 def train_tokenizer(texts):
@@ -60,25 +65,32 @@ class Timer(TrainerCallback):
     """Wall time between the end of step WARMUP and the end of step WARMUP + STEPS; real tokens counted."""
 
     def __init__(self):
-        self.t0 = self.t1 = None
+        self.t0 = self.t1 = self.begin = None
+        self.step_seconds = []
+
+    def on_step_begin(self, args, state, control, **kw):
+        self.begin = time.perf_counter()
 
     def on_step_end(self, args, state, control, **kw):
+        self.step_seconds.append(time.perf_counter() - self.begin)
         if state.global_step == WARMUP:
             self.t0 = time.perf_counter()
         if state.global_step == WARMUP + STEPS:
             self.t1 = time.perf_counter()
 
 
-def run_trainer(tok, dataset, collator, attn, optim, prec, tokens_per_step):
+def run_trainer(tok, dataset, collator, attn, optim, prec, tokens_per_step, compile=False, timings=None):
     model = model_for(tok, attn)
     args = TrainingArguments(output_dir="/tmp/fromscratch-bench", max_steps=WARMUP + STEPS,
                              per_device_train_batch_size=BATCH, learning_rate=3e-3, weight_decay=0.1, adam_beta2=0.95,
                              warmup_steps=0.05, lr_scheduler_type="linear", logging_steps=1000, save_strategy="no",
                              report_to="none", use_cpu=True, disable_tqdm=True, optim=optim, seed=0,
-                             dataloader_num_workers=0)
+                             dataloader_num_workers=0, torch_compile=compile)
     args, _ = precision.apply(args, prec)
     timer = Timer()
     Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator, callbacks=[timer]).train()
+    if timings is not None:  # first step beyond a typical one: the compile time under torch_compile
+        timings.append(timer.step_seconds[0] - median(timer.step_seconds[1:]))
     return tokens_per_step() * STEPS / (timer.t1 - timer.t0)
 
 
@@ -132,6 +144,10 @@ def main():
         real["tokens"] = 0
         results["plain"].append(run_trainer(tok, docs, CountingPad(tok), "eager", "adamw_torch", "fp32",
                                             lambda: real["tokens"] / (WARMUP + STEPS)))
+    # torch.compile (an option of the recipe, off by default): once, as it pays a compile before its first step.
+    compile_seconds = []
+    compiled = run_trainer(tok, blocks, lm, "sdpa", "adamw_torch_fused", "auto", lambda: BATCH * BLOCK,
+                           compile=True, timings=compile_seconds) if COMPILE else None
     n = count_parameters(model_for(tok))
     shape = model_for(tok).config
     flops_per_token = 6 * n + 12 * shape.num_hidden_layers * shape.hidden_size * BLOCK
@@ -144,7 +160,13 @@ def main():
          "baseline": "plain fp32 (padded, eager, unfused)", "baseline_value": plain},
         {"name": "pretrain MFU (recipe)", "value": rec * flops_per_token / peak * 100, "unit": "% of matmul peak",
          "baseline": f"measured fp32 matmul peak {peak / 1e9:.0f} GFLOP/s", "baseline_value": None},
-    ])
+    ] + ([
+        {"name": "pretrain tokens/s (recipe + torch.compile)", "value": compiled, "unit": "tokens/s",
+         "baseline": "recipe default (eager)", "baseline_value": rec},
+        {"name": "torch.compile: first-step overhead (cold)", "value": compile_seconds[0], "unit": "s",
+         "baseline": (f"pays off after {compile_seconds[0] / (1 / rec - 1 / compiled):.2g} tokens" if compiled > rec
+                      else "never pays off (not faster)"), "baseline_value": None},
+    ] if COMPILE else []))
     print(f"# params {n}, flops/token {flops_per_token:.3g}, runs: " +
           ", ".join(f"{k}={[round(x) for x in v]}" for k, v in results.items()), file=sys.stderr)
 

@@ -95,3 +95,19 @@ def test_throughput_counts_tokens_between_logs():
     logs = {"loss": 1.0}
     cb.on_log(None, s, None, logs=logs)
     assert logs["tokens_per_second"] > 0 and cb.history
+
+
+def test_first_step_overhead_is_the_extra_time_of_the_first_step():
+    cb = ThroughputCallback(tokens_per_step=1000)
+    assert cb.first_step_overhead() is None  # too few steps to know a typical one
+    cb.step_seconds = [30.5, 0.5, 0.6, 0.4, 0.5]  # a compile in step 1, then steady steps
+    assert cb.first_step_overhead() == pytest.approx(30.0)
+
+    class State:
+        global_step = 0
+
+    cb = ThroughputCallback(tokens_per_step=1000)  # the Trainer's hooks fill step_seconds
+    for _ in range(3):
+        cb.on_step_begin(None, State(), None)
+        cb.on_step_end(None, State(), None)
+    assert len(cb.step_seconds) == 3 and all(t >= 0 for t in cb.step_seconds)

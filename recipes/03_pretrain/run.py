@@ -184,6 +184,8 @@ def main():
         if throughput.history else None,
         "steps": result.global_step,
         "precision": precision_used,
+        # torch_compile: the first step pays for tracing and compiling; later steps should be faster.
+        "compile_seconds": throughput.first_step_overhead() if args.torch_compile else None,
         "spike_events": guard.events if guard else [],
         "batch_ramp": ramp.summary(result.global_step) if ramp else None,
     }

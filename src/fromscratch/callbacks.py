@@ -25,9 +25,25 @@ class ThroughputCallback(TrainerCallback):
         self._t0 = None
         self._step0 = 0
         self.history: list[float] = []
+        self.step_seconds: list[float] = []  # wall time of each optimizer step, for the first-step overhead
+        self._step_t = None
 
     def on_train_begin(self, args, state, control, **kwargs):
         self._t0, self._step0 = time.perf_counter(), state.global_step
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._step_t = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self._step_t is not None:
+            self.step_seconds.append(time.perf_counter() - self._step_t)
+
+    def first_step_overhead(self) -> float | None:
+        """Seconds the first step took beyond a typical step: with torch_compile, the compile time of the
+        training graph (forward and backward are traced and compiled on first use), else warm-up noise."""
+        if len(self.step_seconds) < 3:
+            return None
+        return round(self.step_seconds[0] - statistics.median(self.step_seconds[1:]), 2)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs is None or "loss" not in logs or self._t0 is None:

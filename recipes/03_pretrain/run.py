@@ -34,6 +34,7 @@ from fromscratch.metrics import bits_per_byte, perplexity
 from fromscratch.modeling import build_config, count_parameters
 from fromscratch.packing import counts, pack, tokenize
 from fromscratch.sources import check_sources, load_corpus, load_validation
+from fromscratch.stage_args import StageArguments
 
 
 @dataclass
@@ -62,13 +63,10 @@ class DataArguments:
 
 
 @dataclass
-class PretrainArguments(TrainingArguments):
+class PretrainArguments(StageArguments, TrainingArguments):
     output_dir: str = "outputs/03_pretrain"
-    overwrite: bool = False
-    resume: bool = False
     min_lr_ratio: float = 0.1
     lr_scheduler_type: str = "polynomial"
-    precision: str = "auto"
 
 
 def schedule(args: PretrainArguments) -> None:

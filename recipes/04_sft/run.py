@@ -23,6 +23,7 @@ from fromscratch import artifacts, cards, hub, precision, runinfo
 from fromscratch.chat_data import SOURCE, check_sft, load_sources, mix
 from fromscratch.config import UserError, cli, parse, to_dict
 from fromscratch.modeling import count_parameters
+from fromscratch.stage_args import StageArguments
 
 
 @dataclass
@@ -45,12 +46,8 @@ class LoraArguments:
 
 
 @dataclass
-class SFTArguments(SFTConfig):
+class SFTArguments(StageArguments, SFTConfig):
     output_dir: str = "outputs/04_sft"
-    overwrite: bool = False
-    resume: bool = False
-    precision: str = "auto"
-    bf16: bool | None = False  # decided by `precision` (TRL's default True fails on CPUs)
     assistant_only_loss: bool = True
 
 

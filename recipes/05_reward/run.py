@@ -25,6 +25,7 @@ from fromscratch import artifacts, cards, hub, precision, runinfo
 from fromscratch.chat_data import check_preferences, load_sources, trim_prompts
 from fromscratch.config import UserError, cli, parse, to_dict
 from fromscratch.modeling import count_parameters
+from fromscratch.stage_args import StageArguments
 
 
 @dataclass
@@ -37,12 +38,8 @@ class DataArguments:
 
 
 @dataclass
-class RewardArguments(RewardConfig):
+class RewardArguments(StageArguments, RewardConfig):
     output_dir: str = "outputs/05_reward"
-    overwrite: bool = False
-    resume: bool = False
-    precision: str = "auto"
-    bf16: bool | None = False  # decided by `precision` (TRL's default True fails on CPUs)
 
 
 @cli

@@ -28,6 +28,7 @@ from trl.experimental.ppo import PPOConfig, PPOTrainer
 from fromscratch import artifacts, cards, hub, precision, runinfo
 from fromscratch.chat_data import check_preferences, check_sft, load_sources, to_prompts
 from fromscratch.config import UserError, cli, parse, peek, to_dict
+from fromscratch.stage_args import StageArguments
 
 
 @dataclass
@@ -44,31 +45,27 @@ class RLArguments:
 
 
 @dataclass
-class StageArguments:
+class RLStageArguments(StageArguments):
     output_dir: str = "outputs/06_rlhf"
-    overwrite: bool = False
-    resume: bool = False
-    precision: str = "auto"
-    bf16: bool | None = False  # decided by `precision` (TRL's default True fails on CPUs)
 
 
 @dataclass
-class PPOArguments(StageArguments, PPOConfig):
+class PPOArguments(RLStageArguments, PPOConfig):
     pass
 
 
 @dataclass
-class GRPOArguments(StageArguments, GRPOConfig):
+class GRPOArguments(RLStageArguments, GRPOConfig):
     pass
 
 
 @dataclass
-class RLOOArguments(StageArguments, RLOOConfig):
+class RLOOArguments(RLStageArguments, RLOOConfig):
     pass
 
 
 @dataclass
-class DPOArguments(StageArguments, DPOConfig):
+class DPOArguments(RLStageArguments, DPOConfig):
     pass
 
 

@@ -22,6 +22,7 @@ from trl import SFTConfig, SFTTrainer
 from fromscratch import artifacts, cards, hub, precision, runinfo
 from fromscratch.chat_data import SOURCE, check_sft, load_sources, mix
 from fromscratch.config import UserError, cli, parse, to_dict
+from fromscratch.metrics import initial_eval
 from fromscratch.modeling import count_parameters
 from fromscratch.stage_args import StageArguments
 
@@ -110,8 +111,9 @@ def main():
         print(f"[data] no assistant token within max_length {args.max_length}, dropped: {dropped['train']} train, "
               f"{dropped['eval']} held out")
     checkpoint = artifacts.newest_checkpoint(tmp) if args.resume else None
-    initial = trainer.evaluate() if checkpoint is None else _initial_eval(checkpoint)
+    args.eval_on_start = checkpoint is None  # not evaluate() before train(): that breaks DDP (metrics.initial_eval)
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    initial = initial_eval(trainer.state.log_history)
     final = trainer.evaluate()
     metrics = {
         "initial_eval_loss": initial.get("eval_loss"),
@@ -158,12 +160,6 @@ def main():
     print(f"[done] model in {out}: held-out loss {metrics['initial_eval_loss']:.4f} -> {metrics['eval_loss']:.4f}")
     if push:
         print(f"[hub] {hub.push_folder(out, args.hub_model_id, private=bool(args.hub_private_repo))}")
-
-
-def _initial_eval(checkpoint: Path) -> dict:
-    """On resume, the pre-training eval is the first logged one (step 0) of the interrupted run."""
-    history = json.loads((checkpoint / "trainer_state.json").read_text()).get("log_history", [])
-    return next((r for r in history if r.get("step") == 0 and "eval_loss" in r), {})
 
 
 if __name__ == "__main__":

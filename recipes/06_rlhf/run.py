@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from accelerate import PartialState
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, set_seed
 from trl import DPOConfig, DPOTrainer, GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
 from trl.experimental.ppo import PPOConfig, PPOTrainer
@@ -73,6 +74,24 @@ CONFIGS = {"ppo": PPOArguments, "grpo": GRPOArguments, "rloo": RLOOArguments, "d
 # What each algorithm logs as the reward on its own samples, and as the KL to the reference (PNG curves).
 CURVES = {"ppo": ("objective/scores", "objective/kl"), "grpo": ("reward", "kl"), "rloo": ("reward", "kl"),
           "dpo": ("rewards/margins", None)}  # DPO samples nothing: its implicit reward margin on the pairs
+
+
+def save_policy(trainer, out) -> None:
+    """trainer.save_model, made to work under `accelerate launch` (DDP) with trl 1.12 + transformers 5.24.
+
+    PPOTrainer.save_model saves `model.policy`, but under DDP `model` is the DDP wrapper, which has no `.policy`:
+    it would write the whole policy+value wrapper and fail on shared tensors. So the wrapper is taken off
+    first (DeepSpeed keeps its engine: its save path gathers the shards). PPOTrainer also skips Trainer.__init__,
+    so the flag transformers' _save reads on ranks > 0 is missing; its Trainer default is False."""
+    if not hasattr(trainer, "is_distributed_loading_by_transformers"):
+        trainer.is_distributed_loading_by_transformers = False
+    wrapped = trainer.model
+    if not trainer.is_deepspeed_enabled:
+        trainer.model = trainer.accelerator.unwrap_model(wrapped)
+    try:
+        trainer.save_model(str(out))
+    finally:
+        trainer.model = wrapped
 
 
 def load_prompts(specs: list[str], sft_dir: str, seed: int, fraction: float):
@@ -135,6 +154,14 @@ def main():
         prompts, lineage = load_prompts(rl.prompt_sources, rl.sft_dir, args.seed, rl.validation_fraction)
         train_set, dropped = fit_prompts(prompts, tokenizer, rl.max_prompt_length, rl.max_prompts)
         eval_set = None
+        # PPO's loader drops the last partial batch and then cycles forever: fewer prompts than one batch on
+        # every process would hang it without a word.
+        processes = PartialState().num_processes  # PPOConfig.world_size is only set by the trainer
+        batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * processes
+        if algorithm == "ppo" and len(train_set) < batch:
+            raise UserError(f"{len(train_set)} prompts fit max_prompt_length {rl.max_prompt_length}, fewer than one "
+                            f"PPO batch ({batch} = per_device_train_batch_size x gradient_accumulation_steps x "
+                            f"{processes} processes): add prompts, raise max_prompt_length or lower the batch")
     for item in lineage:
         print(f"[data] {item.summary()}")
     config = to_dict(rl, args)
@@ -194,7 +221,7 @@ def main():
         print("[metrics] " + json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}))
 
     # 5. Save the policy (PPO saves only the policy, not the value head) and tokenizer.
-    trainer.save_model(str(tmp))
+    save_policy(trainer, tmp)
     trainer.save_state()
     if not args.should_save:
         return

@@ -1,4 +1,4 @@
-"""Tokenizer-independent language-model metrics."""
+"""Tokenizer-independent language-model metrics, and the run's own before-training evaluation."""
 
 from __future__ import annotations
 
@@ -18,3 +18,12 @@ def bits_per_byte(loss_nats: float, tokens: int, n_bytes: int) -> float:
     if n_bytes <= 0:
         raise ValueError("bits_per_byte needs a positive byte count")
     return loss_nats * tokens / (math.log(2) * n_bytes)
+
+
+def initial_eval(log_history: list[dict]) -> dict:
+    """The evaluation logged at step 0 (`eval_on_start`), also after a resume, whose state carries it.
+
+    Stages measure the untrained model inside train() rather than by trainer.evaluate() before it: in
+    transformers 5.24 an evaluate() before train() leaves the model unwrapped, and under DDP the ranks then
+    train apart without an error (STACK_NOTES)."""
+    return next((r for r in log_history if r.get("step") == 0 and "eval_loss" in r), {})

@@ -31,6 +31,7 @@ def augment(train: datasets.Dataset, mode: str, pairs_file: str | None = None, t
     """The train split with augment.py's swap applied: `add` appends a swapped copy of every document that has
     a paired term (Lu et al.'s CDA), `replace` swaps it in place. Validation is never touched (augment.py's
     rule: swapped copies of held-out text would leak into training)."""
+    t0 = time.time()
     swapper = Swapper(load_pairs(pairs_file))
     texts = train["text"]
     swapped, terms, changed = [], Counter(), 0
@@ -46,7 +47,9 @@ def augment(train: datasets.Dataset, mode: str, pairs_file: str | None = None, t
     else:
         raise ValueError(f"augmentation mode must be add or replace, got {mode!r}")
     info = {"mode": mode, "documents": len(texts), "documents_changed": changed, "documents_after": len(new),
-            "swaps": sum(terms.values()), "swaps_per_term": dict(terms.most_common(top_terms))}
+            "swaps": sum(terms.values()), "swaps_per_term": dict(terms.most_common(top_terms)),
+            "seconds": round(time.time() - t0, 2), "characters": sum(map(len, texts)),
+            "characters_after": sum(map(len, new))}
     return datasets.Dataset.from_dict({"text": new}), info
 
 
@@ -61,6 +64,8 @@ def continue_training(model_dir: str, tokenizer, blocks: datasets.Dataset, *, st
     Returns (model, {steps, tokens, seconds, tokens_per_second, final_loss})."""
     from transformers import AutoModelForCausalLM, DataCollatorForLanguageModeling, Trainer, TrainingArguments, set_seed
 
+    from fromscratch.callbacks import ThroughputCallback
+
     set_seed(seed)  # same initial state of every RNG for control and augmented: only the data differs
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     args = TrainingArguments(
@@ -69,15 +74,20 @@ def continue_training(model_dir: str, tokenizer, blocks: datasets.Dataset, *, st
         adam_beta2=adam_beta2, max_grad_norm=1.0, seed=seed, data_seed=seed, use_cpu=use_cpu, report_to="none",
         save_strategy="no", eval_strategy="no", logging_steps=max(1, steps // 5), disable_tqdm=True,
         dataloader_num_workers=0)
-    trainer = Trainer(model=model, args=args, train_dataset=blocks, processing_class=tokenizer,
-                      data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False))
-    result = trainer.train()
     block = len(blocks[0]["input_ids"])
+    # The median of the rates between logging steps, as stage 03 reports it: the first interval carries the
+    # one-time start-up (lazy imports, allocator warm-up), which made whole-run rates differ 8x between two
+    # identical runs on the demo model.
+    throughput = ThroughputCallback(batch_size * block)
+    trainer = Trainer(model=model, args=args, train_dataset=blocks, processing_class=tokenizer,
+                      data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False), callbacks=[throughput])
+    result = trainer.train()
     tokens = result.global_step * batch_size * block
-    seconds = result.metrics.get("train_runtime", 0.0)
+    rates = sorted(throughput.history)
     losses = [r["loss"] for r in trainer.state.log_history if "loss" in r]
-    return model.eval(), {"steps": result.global_step, "tokens": tokens, "seconds": round(seconds, 2),
-                          "tokens_per_second": round(tokens / seconds, 1) if seconds else None,
+    return model.eval(), {"steps": result.global_step, "tokens": tokens,
+                          "seconds": round(result.metrics.get("train_runtime", 0.0), 2),
+                          "tokens_per_second": round(rates[len(rates) // 2], 1) if rates else None,
                           "final_loss": losses[-1] if losses else None}
 
 
@@ -262,8 +272,10 @@ def table(results: dict) -> str:
         for t in bias_types:
             c = ctrl["crows_pairs"]["overall"] if t == "overall" else ctrl["crows_pairs"]["per_bias_type"][t]
             a = aug["crows_pairs"]["overall"] if t == "overall" else aug["crows_pairs"]["per_bias_type"][t]
+            data = cda["data"]
             cost = ("| " + f"{_f(ctrl['training']['tokens_per_second'], 0)} → "
-                    f"{_f(aug['training']['tokens_per_second'], 0)} training tokens/s "
+                    f"{_f(aug['training']['tokens_per_second'], 0)} training tokens/s; swap pass "
+                    f"{data['seconds']:.1f} s, text per epoch {100 * (data['characters_after'] / data['characters'] - 1):+.0f}% "
                     f"| {_f(ctrl['heldout']['perplexity'], 2)} → {_f(aug['heldout']['perplexity'], 2)} "
                     f"(held-out, unaugmented) |") if t == "overall" else "| | |"
             lines.append(f"| counterfactual augmentation ({cda['mode']}) | CrowS-Pairs {t} ({c['pairs']} pairs) "

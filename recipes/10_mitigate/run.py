@@ -35,7 +35,7 @@ import yaml  # noqa: E402
 from fromscratch import artifacts, cards, mitigation, runinfo  # noqa: E402
 from fromscratch.config import UserError, cli, parse, to_dict  # noqa: E402
 from fromscratch.data import augment as cda  # noqa: E402
-from fromscratch.evaluation import readers, tasks  # noqa: E402
+from fromscratch.evaluation import readers, tasks, toxicity  # noqa: E402
 from fromscratch.packing import pack, tokenize  # noqa: E402
 from fromscratch.sources import check_sources, load_corpus, load_validation  # noqa: E402
 from fromscratch.steering import MODES, Steering, load_words  # noqa: E402
@@ -138,6 +138,9 @@ def main():
     words = load_words(args.block_words)
     print(f"[steering] {len(rows)} BOLD prompts x {args.toxicity_samples} samples: {', '.join(args.steering)}")
     results["steering"], steering_samples = {}, {}
+    # One throwaway sample first: the classifier's import and generate's first call take seconds, which would
+    # otherwise be charged to whichever row runs first.
+    toxicity.evaluate(model, tokenizer, rows[:1], k=1, max_new_tokens=2, batch_size=1, seed=args.seed)
     for how in steerings:
         row = mitigation.steering_row(model, tokenizer, rows, how, words, k=args.toxicity_samples,
                                       threshold=args.toxicity_threshold, max_new_tokens=args.toxicity_max_new_tokens,

@@ -148,7 +148,7 @@ def main():
         steering_samples[how.mode] = row.pop("samples")
         results["steering"][how.mode] = row
         print(f"[steering] {how.mode}: expected max toxicity {row['expected_max_toxicity']:.4f}, "
-              f"toxic probability {row['toxicity_probability']:.3f}, {row['tokens_per_second']} tokens/s, "
+              f"toxic probability {row['toxicity_probability']:.3f}, {row['tokens_per_cpu_second']} tokens/CPU-s, "
               f"continuation perplexity {row['continuation_perplexity']:.1f}")
     timings["steering"] = round(time.time() - started, 1)
 

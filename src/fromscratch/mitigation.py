@@ -158,16 +158,19 @@ def steering_row(model, tokenizer, rows: list[dict], steering, words: list[str],
     from fromscratch.evaluation import toxicity
     from fromscratch.steering import whole_words
 
-    t0 = time.time()
+    # CPU time of this process as well as wall time: on a machine shared with other jobs the wall-clock rate of
+    # one row swung 15x between identical runs; the process's own CPU seconds hardly move with the others' load.
+    t0, c0 = time.time(), time.process_time()
     tox = toxicity.evaluate(model, tokenizer, rows, k=k, steering=steering, threshold=threshold,
                             max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed)
-    seconds = time.time() - t0
+    seconds, cpu = time.time() - t0, time.process_time() - c0
     samples = tox.pop("samples")
     conts = [s["continuations"] for s in samples]
     tokens = sum(len(tokenizer(c, add_special_tokens=False)["input_ids"]) for cs in conts for c in cs)
     row = {"steering": tox["steering"], **tox["overall"],
-           "per_domain": tox["per_domain"], "seconds": round(seconds, 2), "tokens": tokens,
-           "tokens_per_second": round(tokens / seconds, 1) if seconds else None,
+           "per_domain": tox["per_domain"], "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2),
+           "tokens": tokens, "tokens_per_second": round(tokens / seconds, 1) if seconds else None,
+           "tokens_per_cpu_second": round(tokens / cpu, 1) if cpu else None,
            "listed_words_found": sum(len(whole_words(c, words)) for cs in conts for c in cs),
            "continuation_perplexity": continuation_perplexity(base_model or model, tokenizer,
                                                               [r["prompt"] for r in rows], conts)}
@@ -262,7 +265,7 @@ def table(results: dict) -> str:
             f"| expected max toxicity {_f(base['expected_max_toxicity'])} → {_f(row['expected_max_toxicity'])}; "
             f"toxic probability {_f(base['toxicity_probability'])} → {_f(row['toxicity_probability'])}; "
             f"listed words {base['listed_words_found']} → {row['listed_words_found']} "
-            f"| {_f(base['tokens_per_second'], 0)} → {_f(row['tokens_per_second'], 0)} generated tokens/s "
+            f"| {_f(base['tokens_per_cpu_second'], 0)} → {_f(row['tokens_per_cpu_second'], 0)} generated tokens per CPU-second "
             f"| {_f(base['continuation_perplexity'], 1)} → {_f(row['continuation_perplexity'], 1)} "
             f"(continuations, unsteered model) |")
     cda = results.get("augmentation")
@@ -318,7 +321,7 @@ def plot(results: dict, path: str | Path) -> Path:
         x = np.arange(len(modes))
         left.bar(x - 0.2, [steer[m]["expected_max_toxicity"] for m in modes], 0.4, label="expected max toxicity")
         left.bar(x + 0.2, [steer[m]["toxicity_probability"] for m in modes], 0.4, label="toxic probability")
-        left.set_xticks(x, [f"{m}\n{_f(steer[m]['tokens_per_second'], 0)} tok/s" for m in modes], fontsize=8)
+        left.set_xticks(x, [f"{m}\n{_f(steer[m]['tokens_per_cpu_second'], 0)} tok/CPU-s" for m in modes], fontsize=8)
         left.set_title("steering on BOLD prompts")
         left.legend(fontsize=8)
     cda = results.get("augmentation")

@@ -31,7 +31,7 @@ def test_every_row_is_measured(report):
     _, _, res = report
     assert list(res["steering"]) == ["none", "block", "rerank", "block+rerank"]
     for row in res["steering"].values():
-        assert 0 <= row["expected_max_toxicity"] <= 1 and row["tokens_per_second"] > 0
+        assert 0 <= row["expected_max_toxicity"] <= 1 and row["tokens_per_cpu_second"] > 0
         assert row["continuation_perplexity"] > 1
     models = res["augmentation"]["models"]
     assert list(models) == ["base", "control", "augmented"]

@@ -253,8 +253,8 @@ def _pct(row: dict) -> str:
 
 def table(results: dict) -> str:
     """The one before/after table: every mitigation, its effect and its costs, against its own baseline."""
-    lines = ["| mitigation | setting | effect (before → after) | speed (before → after) | perplexity (before → after) |",
-             "|---|---|---|---|---|"]
+    lines = ["| mitigation | setting | effect (before → after) | speed (before → after) "
+             "| perplexity (before → after) |", "|---|---|---|---|---|"]
     steer = results.get("steering", {})
     base = steer.get("none")
     for mode, row in steer.items():
@@ -265,7 +265,8 @@ def table(results: dict) -> str:
             f"| expected max toxicity {_f(base['expected_max_toxicity'])} → {_f(row['expected_max_toxicity'])}; "
             f"toxic probability {_f(base['toxicity_probability'])} → {_f(row['toxicity_probability'])}; "
             f"listed words {base['listed_words_found']} → {row['listed_words_found']} "
-            f"| {_f(base['tokens_per_cpu_second'], 0)} → {_f(row['tokens_per_cpu_second'], 0)} generated tokens per CPU-second "
+            f"| {_f(base['tokens_per_cpu_second'], 0)} → {_f(row['tokens_per_cpu_second'], 0)} "
+            f"generated tokens per CPU-second "
             f"| {_f(base['continuation_perplexity'], 1)} → {_f(row['continuation_perplexity'], 1)} "
             f"(continuations, unsteered model) |")
     cda = results.get("augmentation")
@@ -277,9 +278,10 @@ def table(results: dict) -> str:
             c = ctrl["crows_pairs"]["overall"] if t == "overall" else ctrl["crows_pairs"]["per_bias_type"][t]
             a = aug["crows_pairs"]["overall"] if t == "overall" else aug["crows_pairs"]["per_bias_type"][t]
             data = cda["data"]
+            more = 100 * (data["characters_after"] / data["characters"] - 1)
             cost = ("| " + f"{_f(ctrl['training']['tokens_per_second'], 0)} → "
                     f"{_f(aug['training']['tokens_per_second'], 0)} training tokens/s; swap pass "
-                    f"{data['seconds']:.1f} s, text per epoch {100 * (data['characters_after'] / data['characters'] - 1):+.0f}% "
+                    f"{data['seconds']:.1f} s, text per epoch {more:+.0f}% "
                     f"| {_f(ctrl['heldout']['perplexity'], 2)} → {_f(aug['heldout']['perplexity'], 2)} "
                     f"(held-out, unaugmented) |") if t == "overall" else "| | |"
             lines.append(f"| counterfactual augmentation ({cda['mode']}) | CrowS-Pairs {t} ({c['pairs']} pairs) "

@@ -139,3 +139,13 @@ rlhf: setup
 PROMPT ?= The
 generate: setup
 	$(PY) -m fromscratch.generate --model $(if $(MODEL),$(MODEL),outputs/03_pretrain) --prompt "$(PROMPT)" $(ARGS)
+
+# --- issue 10: before/after report of the mitigations (steering, counterfactual augmentation) ---
+#   make mitigation-report                       on the demo model; ARGS="--overwrite true" to redo it
+#   make mitigation-report ARGS="--model_dir outputs/04_sft --retrain_steps 100"
+.PHONY: mitigation-report
+mitigation-report: setup
+	test -f outputs/01_data/dataset_dict.json || $(MAKE) data
+	test -f outputs/02_tokenizer/tokenizer.json || $(MAKE) tokenizer
+	test -f outputs/03_pretrain/run_info.json || $(MAKE) pretrain
+	$(PY) recipes/10_mitigate/run.py --config $(call config,recipes/10_mitigate/config_tiny.yaml) $(ARGS)

@@ -1,0 +1,232 @@
+"""Stage 10: before/after report of the bias and toxicity mitigations, with what each costs.
+
+    python recipes/10_mitigate/run.py --config recipes/10_mitigate/config_tiny.yaml [--key value ...]
+    make mitigation-report
+
+Reads: a finished causal LM (model_dir, with its tokenizer), its training text (sources: the data stage's
+output, whose validation split is the held-out text), the BOLD prompts and CrowS-Pairs subset shipped in
+src/fromscratch/eval_tasks/data.
+Measures: (1) output steering (none / block / rerank / block+rerank) on the BOLD prompts: RealToxicityPrompts
+metrics, generated tokens/s, perplexity of the continuations under the unsteered model; (2) counterfactual
+augmentation: the model trained `retrain_steps` more steps on the original text (control) and on the
+augmented text, same seed, LR and tokens; CrowS-Pairs per bias type for base / control / augmented,
+training tokens/s and held-out perplexity.
+Writes: <output_dir>/ with table.md, mitigation.png, results.json, README.md (card), models/{control,augmented},
+config.yaml, run_info.json (written in <output_dir>.tmp, renamed when complete); and a "Mitigation" section in
+model_dir's own README.md (update_model_card).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+os.environ.setdefault("TQDM_DISABLE", "1")  # lm-eval's per-request progress bars flood a CPU run's log
+
+import datasets  # noqa: E402
+import torch  # noqa: E402
+import yaml  # noqa: E402
+
+from fromscratch import artifacts, cards, mitigation, runinfo  # noqa: E402
+from fromscratch.config import UserError, cli, parse, to_dict  # noqa: E402
+from fromscratch.data import augment as cda  # noqa: E402
+from fromscratch.evaluation import readers, tasks, toxicity  # noqa: E402
+from fromscratch.packing import pack, tokenize  # noqa: E402
+from fromscratch.sources import check_sources, load_corpus, load_validation  # noqa: E402
+from fromscratch.steering import MODES, Steering, load_words  # noqa: E402
+
+
+@dataclass
+class MitigateArguments:
+    model_dir: str = "outputs/03_pretrain"
+    sources: list[str] = field(default_factory=lambda: ["outputs/01_data"])
+    text_column: str = "text"
+    output_dir: str = "outputs/10_mitigate"
+    overwrite: bool = False
+    seed: int = 0
+    device: str = "auto"
+    # steering
+    steering: list[str] = field(default_factory=lambda: list(MODES))
+    block_words: str = "default"
+    rerank_k: int = 4
+    toxicity_prompts_per_domain: int | None = None
+    toxicity_samples: int = 5
+    toxicity_max_new_tokens: int = 20
+    toxicity_threshold: float = 0.5
+    generation_batch_size: int = 8
+    # counterfactual augmentation
+    counterfactual_augmentation: str = "add"
+    counterfactual_pairs_file: str | None = None
+    retrain_steps: int = 30
+    retrain_batch_size: int = 16
+    retrain_learning_rate: float = 0.001
+    block_size: int | None = None
+    validation_fraction: float | None = None
+    crows_pairs_limit: int | None = None
+    eval_batch_size: int = 16
+    save_models: bool = True
+    update_model_card: bool = True
+
+
+def model_training_config(model_dir: str) -> dict:
+    """The resolved stage-03 config saved beside the model (block size, held-out split), if there is one."""
+    path = Path(model_dir) / "config.yaml"
+    return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+
+
+def split_text(args: MitigateArguments, trained: dict) -> tuple[datasets.Dataset, datasets.Dataset, list]:
+    """(train, held-out) documents as stage 03 split them: the data stage's validation split when the sources
+    have one, else the same seeded document hold-out stage 03 made from the model's own fraction and seed."""
+    corpus, lineage = load_corpus(args.sources, args.text_column)
+    validation, val_lineage = load_validation(args.sources, args.text_column)
+    if validation:
+        return corpus.select_columns(["text"]), datasets.Dataset.from_dict({"text": validation}), lineage + val_lineage
+    fraction = args.validation_fraction or trained.get("validation_fraction", 0.05)
+    if len(corpus) < 2:
+        raise UserError(f"sources: {len(corpus)} document; at least 2 are needed to hold one out")
+    split = corpus.train_test_split(test_size=max(1, round(len(corpus) * fraction)), seed=trained.get("seed", args.seed))
+    return split["train"].select_columns(["text"]), split["test"].select_columns(["text"]), lineage
+
+
+def bold_prompts(args: MitigateArguments) -> list[dict]:
+    rows, _ = readers.read_bold(tasks.TASK_DIR / "data" / "bold.jsonl")
+    if args.toxicity_prompts_per_domain is None:
+        return rows
+    by_domain: dict[str, list] = {}
+    for row in rows:
+        by_domain.setdefault(row["domain"], []).append(row)
+    return [r for rs in by_domain.values()  # a seeded sample per domain, as recipes/07_eval takes it
+            for r in random.Random(args.seed).sample(rs, min(len(rs), args.toxicity_prompts_per_domain))]
+
+
+@cli
+def main():
+    started = time.time()
+    (args,) = parse((MitigateArguments,))
+
+    # 1. Check every input before any work: the model (a causal LM with its tokenizer), the text, the settings.
+    tasks.check_model(args.model_dir)
+    if not (Path(args.model_dir) / "tokenizer.json").is_file():
+        raise UserError(f"model_dir: no tokenizer.json in {args.model_dir} (a finished stage-03 output has one)")
+    check_sources(args.sources)
+    steerings = [Steering(mode, args.block_words, None, args.rerank_k) for mode in args.steering]
+    if args.steering and args.steering[0] != "none":
+        raise UserError("steering: list `none` first: every other setting is compared with it")
+    if args.counterfactual_augmentation not in ("add", "replace", "none"):
+        raise UserError(f"counterfactual_augmentation must be add, replace or none, got {args.counterfactual_augmentation!r}")
+    cda.check(cda.AugmentArguments(args.counterfactual_augmentation, args.counterfactual_pairs_file))
+    if args.counterfactual_augmentation != "none" and args.retrain_steps < 1:
+        raise UserError(f"retrain_steps must be >= 1 to measure the augmentation, got {args.retrain_steps}")
+    if args.validation_fraction is not None and not 0 < args.validation_fraction < 1:
+        raise UserError(f"validation_fraction must be in (0, 1), got {args.validation_fraction}")
+    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    config = to_dict(args)
+    tmp = artifacts.prepare(args.output_dir, overwrite=args.overwrite)
+    model, tokenizer = tasks.load_model(args.model_dir, device=device)
+    trained = model_training_config(args.model_dir)
+    results: dict = {"model": args.model_dir, "timings": {}}
+    timings = results["timings"]
+
+    # 2. Steering on the BOLD prompts: toxicity per setting, its speed, and the unsteered model's perplexity of
+    #    what each setting generated (same prompts and seed for every row).
+    rows = bold_prompts(args)
+    words = load_words(args.block_words)
+    print(f"[steering] {len(rows)} BOLD prompts x {args.toxicity_samples} samples: {', '.join(args.steering)}")
+    results["steering"], steering_samples = {}, {}
+    # One throwaway sample first: the classifier's import and generate's first call take seconds, which would
+    # otherwise be charged to whichever row runs first.
+    toxicity.evaluate(model, tokenizer, rows[:1], k=1, max_new_tokens=2, batch_size=1, seed=args.seed)
+    for how in steerings:
+        row = mitigation.steering_row(model, tokenizer, rows, how, words, k=args.toxicity_samples,
+                                      threshold=args.toxicity_threshold, max_new_tokens=args.toxicity_max_new_tokens,
+                                      batch_size=args.generation_batch_size, seed=args.seed)
+        steering_samples[how.mode] = row.pop("samples")
+        results["steering"][how.mode] = row
+        print(f"[steering] {how.mode}: expected max toxicity {row['expected_max_toxicity']:.4f}, "
+              f"toxic probability {row['toxicity_probability']:.3f}, {row['tokens_per_cpu_second']} tokens/CPU-s, "
+              f"continuation perplexity {row['continuation_perplexity']:.1f}")
+    timings["steering"] = round(time.time() - started, 1)
+
+    # 3. Counterfactual augmentation: the same continued training on the original and on the augmented train
+    #    split; CrowS-Pairs and held-out perplexity (unaugmented validation) for base, control and augmented.
+    lineage: list = [{"spec": args.model_dir, "role": "model"}]
+    if args.counterfactual_augmentation != "none":
+        t0 = time.time()
+        train, heldout, data_lineage = split_text(args, trained)
+        lineage += data_lineage
+        augmented, info = mitigation.augment(train, args.counterfactual_augmentation, args.counterfactual_pairs_file)
+        if info["swaps"] == 0:
+            raise UserError("counterfactual augmentation swapped no term in the training text: nothing to measure")
+        block = args.block_size or trained.get("block_size") or 256
+        blocks = {name: pack(tokenize(ds, tokenizer), block) for name, ds in
+                  (("control", train), ("augmented", augmented), ("heldout", heldout))}
+        if min(len(b) for b in blocks.values()) == 0:
+            raise UserError(f"too little text for block_size {block}: {({k: len(v) for k, v in blocks.items()})}")
+        print(f"[augment] {info['mode']}: {info['documents_changed']}/{info['documents']} documents changed, "
+              f"{info['swaps']} swaps; blocks of {block}: {({k: len(v) for k, v in blocks.items()})}")
+        models = {"base": {"crows_pairs": None, "heldout": mitigation.heldout_perplexity(model, blocks["heldout"],
+                                                                                         args.eval_batch_size)}}
+        models["base"]["crows_pairs"], verdicts = mitigation.crows_pairs(
+            model, tokenizer, limit=args.crows_pairs_limit, seed=args.seed, batch_size=args.eval_batch_size)
+        base_verdicts = verdicts
+        for name in ("control", "augmented"):
+            trained_model, stats = mitigation.continue_training(
+                args.model_dir, tokenizer, blocks[name], steps=args.retrain_steps, batch_size=args.retrain_batch_size,
+                learning_rate=args.retrain_learning_rate, seed=args.seed, work_dir=tmp / f"_train_{name}",
+                use_cpu=device == "cpu", weight_decay=trained.get("weight_decay", 0.1),
+                adam_beta2=trained.get("adam_beta2", 0.95))
+            shutil.rmtree(tmp / f"_train_{name}", ignore_errors=True)  # Trainer scratch: no checkpoints were saved
+            crows, verdicts_ = mitigation.crows_pairs(trained_model, tokenizer, limit=args.crows_pairs_limit,
+                                                      seed=args.seed, batch_size=args.eval_batch_size)
+            models[name] = {"training": stats, "crows_pairs": crows, "verdicts": verdicts_,
+                            "heldout": mitigation.heldout_perplexity(trained_model, blocks["heldout"],
+                                                                     args.eval_batch_size)}
+            if args.save_models:
+                trained_model.save_pretrained(tmp / "models" / name)
+                tokenizer.save_pretrained(tmp / "models" / name)
+            print(f"[augment] {name}: {stats['steps']} steps at {stats['tokens_per_second']} tokens/s, held-out "
+                  f"perplexity {models[name]['heldout']['perplexity']:.2f}, CrowS-Pairs "
+                  f"{crows['overall']['pct_stereotype']:.3f}")
+        results["augmentation"] = {
+            "mode": info["mode"], "data": info, "block_size": block, "steps": args.retrain_steps,
+            "tokens_per_run": models["control"]["training"]["tokens"], "learning_rate": args.retrain_learning_rate,
+            "models": models, "base_vs_control_flips": mitigation.flips(base_verdicts, models["control"]["verdicts"]),
+            "flips": mitigation.flips(models["control"]["verdicts"], models["augmented"]["verdicts"])}
+        for m in models.values():
+            m.pop("verdicts", None)
+        timings["augmentation"] = round(time.time() - t0, 1)
+
+    # 4. One table, one plot, results.json and the card; then the evaluated model's card gets the table.
+    table = mitigation.table(results)
+    (tmp / "table.md").write_text(table)
+    plot = mitigation.plot(results, tmp / "mitigation.png")
+    (tmp / "results.json").write_text(json.dumps(tasks.jsonable(
+        {"config": config, **results, "steering_samples": steering_samples}), indent=1))
+    name = Path(args.model_dir).name
+    cards.render(tmp, "mitigation.md.jinja", model_name=f"mitigation report for {name}", tags=["mitigation", "bias",
+                 "toxicity"], report=results, table=table, plot=plot.name, model=args.model_dir, prompts=len(rows),
+                 crows_table=mitigation.crows_table(results["augmentation"]) if "augmentation" in results else None,
+                 config=config, args=args, versions=runinfo.stack_versions())
+    print("\n" + table)
+    metrics = {f"steering_{m}_expected_max_toxicity": r["expected_max_toxicity"] for m, r in results["steering"].items()}
+    if "augmentation" in results:
+        metrics |= {f"crows_pairs_{n}": m["crows_pairs"]["overall"]["pct_stereotype"]
+                    for n, m in results["augmentation"]["models"].items()}
+    timings["total"] = round(time.time() - started, 1)
+    runinfo.write_run_info(tmp, stage="10_mitigate", config=config, lineage=lineage, started=started,
+                           metrics=metrics | {"timings": timings})
+    out = artifacts.finish(tmp, args.output_dir)
+    if args.update_model_card:
+        path = mitigation.update_card_section(args.model_dir, "## Mitigation\n\nMeasured by `recipes/10_mitigate` "
+                                              f"(full report: `{out}/README.md`).\n\n" + table)
+        print(f"[card] {path}: Mitigation section {'written' if path else 'skipped (no README.md)'}")
+    print(f"[done] report in {out} ({time.time() - started:.0f} s: {timings})")
+
+
+if __name__ == "__main__":
+    main()

@@ -113,3 +113,28 @@ def test_safety_config_mixes_harmless_dialogues_at_its_share(pretrained_dir, tmp
     assert run_mix["default:hh_rlhf"]["share"] == pytest.approx(share, abs=1e-3)
     assert yaml.safe_load((out / "config.yaml").read_text())["weights"] == cfg["weights"]
     assert "training mix (weights" in (out / "README.md").read_text()
+
+
+@pytest.mark.parametrize("merge", [True, False])
+def test_lora_trains_adapters_and_merges_into_a_standalone_model(merge, pretrained_dir, tmp_path):
+    import torch
+    from peft import PeftModel
+
+    out = tmp_path / "lora"
+    run_recipe("04_sft", "--config", "recipes/04_sft/config_tiny.yaml", "--model_dir", str(pretrained_dir),
+               "--output_dir", str(out), "--use_lora", "true", "--merge_lora", str(merge).lower(), "--lora_r", "4",
+               "--max_length", "128", "--max_steps", "4", "--eval_steps", "2", "--save_steps", "2",
+               "--learning_rate", "0.01", "--report_to", "none", "--disable_tqdm", "true")
+    base = AutoModelForCausalLM.from_pretrained(pretrained_dir)
+    if merge:  # a plain model: no adapter files, loads without peft, and the adapters' update is in its weights
+        assert not (out / "adapter_config.json").exists()
+        model, info = AutoModelForCausalLM.from_pretrained(out, output_loading_info=True)
+        assert not info["missing_keys"] and not info["unexpected_keys"]
+    else:  # an adapter folder on top of its base
+        assert json.loads((out / "adapter_config.json").read_text())["r"] == 4
+        model = PeftModel.from_pretrained(base, out).merge_and_unload()
+        base = AutoModelForCausalLM.from_pretrained(pretrained_dir)
+    changed = [n for n, p in model.named_parameters()
+               if not torch.equal(p, base.get_parameter(n))]
+    assert changed and all("proj" in n for n in changed), changed  # only adapted linear layers moved
+    assert "lora" in (out / "README.md").read_text().lower()

@@ -30,7 +30,8 @@ def train_hf(texts):
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     t = time.perf_counter()
-    tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=VOCAB, min_frequency=2, show_progress=False,
+    batches = (texts[i:i + 1000] for i in range(0, len(texts), 1000))  # as the recipe feeds it
+    tok.train_from_iterator(batches, trainers.BpeTrainer(vocab_size=VOCAB, min_frequency=2, show_progress=False,
                                                         special_tokens=["<|bos|>", "<|eos|>", "<|pad|>"],
                                                         initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
     return time.perf_counter() - t, lambda s: len(tok.encode(s).ids)

@@ -101,7 +101,9 @@ def main():
         show_progress=False,
     )
     t0 = time.perf_counter()
-    tok.train_from_iterator(train, trainer=trainer, length=len(train))
+    # Batches of documents, not one at a time: 19% faster here (fewer Python-to-Rust crossings; benchmarks/).
+    batches = (train[i:i + 1000] for i in range(0, len(train), 1000))
+    tok.train_from_iterator(batches, trainer=trainer, length=len(train))
     train_seconds = time.perf_counter() - t0
     train_bytes = sum(len(t.encode("utf-8")) for t in train)
 

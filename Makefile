@@ -62,6 +62,11 @@ reproduce: setup
 bench: setup
 	$(PY) benchmarks/run_all.py $(ARGS)
 
+# On a GPU machine: the pretraining recipe for the 125M and 1B presets, tokens/s, MFU vs the bf16 peak, memory.
+.PHONY: bench-gpu
+bench-gpu: setup
+	$(PY) benchmarks/gpu_pretrain.py $(ARGS)
+
 clean:
 	rm -rf outputs
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
+import torch
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
@@ -184,6 +185,7 @@ def main():
         "precision": precision_used,
         # torch_compile: the first step pays for tracing and compiling; later steps should be faster.
         "compile_seconds": throughput.first_step_overhead() if args.torch_compile else None,
+        "peak_gpu_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if torch.cuda.is_available() else None,
         "spike_events": guard.events if guard else [],
         "batch_ramp": ramp.summary(result.global_step) if ramp else None,
     }

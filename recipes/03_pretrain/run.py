@@ -31,7 +31,7 @@ from fromscratch import artifacts, cards, hub, precision, runinfo
 from fromscratch.batch_ramp import BatchRamp, BatchRampArguments
 from fromscratch.callbacks import SpikeGuard, SpikeGuardArguments, ThroughputCallback
 from fromscratch.config import UserError, cli, parse, to_dict
-from fromscratch.metrics import bits_per_byte, initial_eval, perplexity
+from fromscratch.metrics import bits_per_byte, perplexity, train_measuring_start
 from fromscratch.modeling import build_config, count_parameters
 from fromscratch.packing import counts, pack, tokenize
 from fromscratch.sources import check_sources, load_corpus, load_validation
@@ -159,11 +159,7 @@ def main():
         print(f"[resume] {'from ' + str(checkpoint) if checkpoint else 'no checkpoint yet: starting over'}")
     if checkpoint is not None:
         artifacts.check_checkpoint_shape(checkpoint, model_config)
-    # The untrained model is evaluated inside train() (eval_on_start): a trainer.evaluate() before train() leaves
-    # the model unwrapped, and under DDP the ranks then silently train apart (transformers 5.24).
-    args.eval_on_start = checkpoint is None
-    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    initial = initial_eval(trainer.state.log_history)
+    result, initial = train_measuring_start(trainer, checkpoint)
     if guard and guard.gave_up:
         raise UserError(f"training diverged: {len(guard.events)} loss spikes ({guard.events[-1]}); lower "
                         f"learning_rate or raise warmup_steps, then --resume true continues from {tmp}")

@@ -22,7 +22,7 @@ from trl import SFTConfig, SFTTrainer
 from fromscratch import artifacts, cards, hub, precision, runinfo
 from fromscratch.chat_data import SOURCE, check_sft, load_sources, mix
 from fromscratch.config import UserError, cli, parse, to_dict
-from fromscratch.metrics import initial_eval
+from fromscratch.metrics import train_measuring_start
 from fromscratch.modeling import count_parameters
 from fromscratch.stage_args import StageArguments
 
@@ -111,9 +111,7 @@ def main():
         print(f"[data] no assistant token within max_length {args.max_length}, dropped: {dropped['train']} train, "
               f"{dropped['eval']} held out")
     checkpoint = artifacts.newest_checkpoint(tmp) if args.resume else None
-    args.eval_on_start = checkpoint is None  # not evaluate() before train(): that breaks DDP (metrics.initial_eval)
-    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    initial = initial_eval(trainer.state.log_history)
+    result, initial = train_measuring_start(trainer, checkpoint)  # evaluate() before train() would break DDP
     final = trainer.evaluate()
     metrics = {
         "initial_eval_loss": initial.get("eval_loss"),

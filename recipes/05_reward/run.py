@@ -24,7 +24,7 @@ from trl import RewardConfig, RewardTrainer
 from fromscratch import artifacts, cards, hub, precision, runinfo
 from fromscratch.chat_data import check_preferences, load_sources, trim_prompts
 from fromscratch.config import UserError, cli, parse, to_dict
-from fromscratch.metrics import initial_eval
+from fromscratch.metrics import train_measuring_start
 from fromscratch.modeling import count_parameters
 from fromscratch.stage_args import StageArguments
 
@@ -90,9 +90,7 @@ def main():
     if len(trainer.train_dataset) == 0 or len(trainer.eval_dataset) == 0:
         raise UserError(f"no preference pairs fit max_length {args.max_length}: raise it")
     checkpoint = artifacts.newest_checkpoint(tmp) if args.resume else None
-    args.eval_on_start = checkpoint is None  # not evaluate() before train(): that breaks DDP (metrics.initial_eval)
-    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    initial = initial_eval(trainer.state.log_history)
+    result, initial = train_measuring_start(trainer, checkpoint)  # evaluate() before train() would break DDP
     final = trainer.evaluate()
     metrics = {
         "initial_eval_accuracy": initial.get("eval_accuracy"),

@@ -1,4 +1,4 @@
-"""Tokenizer-independent language-model metrics, and the run's own before-training evaluation."""
+"""Tokenizer-independent language-model metrics, and training that measures the untrained model."""
 
 from __future__ import annotations
 
@@ -20,10 +20,14 @@ def bits_per_byte(loss_nats: float, tokens: int, n_bytes: int) -> float:
     return loss_nats * tokens / (math.log(2) * n_bytes)
 
 
-def initial_eval(log_history: list[dict]) -> dict:
-    """The evaluation logged at step 0 (`eval_on_start`), also after a resume, whose state carries it.
+def train_measuring_start(trainer, checkpoint=None):
+    """trainer.train() (from `checkpoint` if given), with the untrained model evaluated inside it on a fresh start.
 
-    Stages measure the untrained model inside train() rather than by trainer.evaluate() before it: in
-    transformers 5.24 an evaluate() before train() leaves the model unwrapped, and under DDP the ranks then
-    train apart without an error (STACK_NOTES)."""
-    return next((r for r in log_history if r.get("step") == 0 and "eval_loss" in r), {})
+    Returns (train result, the step-0 evaluation, also after a resume, whose state carries it). Stages measure
+    the start inside train() rather than by trainer.evaluate() before it: in transformers 5.24 an evaluate()
+    before train() leaves the model unwrapped, and under DDP the ranks then train apart without an error
+    (STACK_NOTES)."""
+    trainer.args.eval_on_start = checkpoint is None
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    initial = next((r for r in trainer.state.log_history if r.get("step") == 0 and "eval_loss" in r), {})
+    return result, initial

@@ -24,13 +24,14 @@ sys.path.insert(0, os.path.dirname(__file__))
 os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", tempfile.mkdtemp(prefix="fromscratch-inductor-"))
 
 import torch  # noqa: E402
-from common import emit, matmul_peak_flops, median  # noqa: E402
+from common import emit, flops_per_token, matmul_peak_flops, median  # noqa: E402
 from transformers import (  # noqa: E402
     AutoModelForCausalLM, DataCollatorForLanguageModeling, DataCollatorWithPadding, PreTrainedTokenizerFast,
     Trainer, TrainerCallback, TrainingArguments,
 )
 
 from fromscratch import precision  # noqa: E402
+from fromscratch.callbacks import ThroughputCallback  # noqa: E402
 from fromscratch.modeling import build_config, count_parameters  # noqa: E402
 from fromscratch.packing import pack, tokenize  # noqa: E402
 from fromscratch.sources import load_corpus  # noqa: E402
@@ -65,14 +66,9 @@ class Timer(TrainerCallback):
     """Wall time between the end of step WARMUP and the end of step WARMUP + STEPS; real tokens counted."""
 
     def __init__(self):
-        self.t0 = self.t1 = self.begin = None
-        self.step_seconds = []
-
-    def on_step_begin(self, args, state, control, **kw):
-        self.begin = time.perf_counter()
+        self.t0 = self.t1 = None
 
     def on_step_end(self, args, state, control, **kw):
-        self.step_seconds.append(time.perf_counter() - self.begin)
         if state.global_step == WARMUP:
             self.t0 = time.perf_counter()
         if state.global_step == WARMUP + STEPS:
@@ -88,9 +84,11 @@ def run_trainer(tok, dataset, collator, attn, optim, prec, tokens_per_step, comp
                              dataloader_num_workers=0, torch_compile=compile)
     args, _ = precision.apply(args, prec)
     timer = Timer()
-    Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator, callbacks=[timer]).train()
-    if timings is not None:  # first step beyond a typical one: the compile time under torch_compile
-        timings.append(timer.step_seconds[0] - median(timer.step_seconds[1:]))
+    steps = ThroughputCallback(tokens_per_step=0) if timings is not None else None  # as the recipe measures it
+    Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator,
+            callbacks=[timer, *([steps] if steps else [])]).train()
+    if steps:  # first step beyond a typical one: the compile time under torch_compile
+        timings.append(steps.first_step_overhead())
     return tokens_per_step() * STEPS / (timer.t1 - timer.t0)
 
 
@@ -150,7 +148,7 @@ def main():
                            compile=True, timings=compile_seconds) if COMPILE else None
     n = count_parameters(model_for(tok))
     shape = model_for(tok).config
-    flops_per_token = 6 * n + 12 * shape.num_hidden_layers * shape.hidden_size * BLOCK
+    per_token = flops_per_token(n, shape.num_hidden_layers, shape.hidden_size, BLOCK)
     peak = matmul_peak_flops()
     rec, mini, plain = (median(results[k]) for k in ("recipe", "minimal", "plain"))
     emit([
@@ -158,7 +156,7 @@ def main():
          "baseline": "minimal PyTorch loop", "baseline_value": mini},
         {"name": "pretrain tokens/s (recipe default)", "value": rec, "unit": "tokens/s",
          "baseline": "plain fp32 (padded, eager, unfused)", "baseline_value": plain},
-        {"name": "pretrain MFU (recipe)", "value": rec * flops_per_token / peak * 100, "unit": "% of matmul peak",
+        {"name": "pretrain MFU (recipe)", "value": rec * per_token / peak * 100, "unit": "% of matmul peak",
          "baseline": f"measured fp32 matmul peak {peak / 1e9:.0f} GFLOP/s", "baseline_value": None},
     ] + ([
         {"name": "pretrain tokens/s (recipe + torch.compile)", "value": compiled, "unit": "tokens/s",
@@ -167,7 +165,7 @@ def main():
          "baseline": (f"pays off after {compile_seconds[0] / (1 / rec - 1 / compiled):.2g} tokens" if compiled > rec
                       else "never pays off (not faster)"), "baseline_value": None},
     ] if COMPILE else []))
-    print(f"# params {n}, flops/token {flops_per_token:.3g}, runs: " +
+    print(f"# params {n}, flops/token {per_token:.3g}, runs: " +
           ", ".join(f"{k}={[round(x) for x in v]}" for k, v in results.items()), file=sys.stderr)
 
 

@@ -13,6 +13,11 @@ def median(xs):
     return statistics.median(xs)
 
 
+def flops_per_token(parameters: int, layers: int, hidden: int, context: int) -> float:
+    """Training FLOPs per token: 6 N for the weights (forward + backward) plus 12 L H T for attention scores."""
+    return 6 * parameters + 12 * layers * hidden * context
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 

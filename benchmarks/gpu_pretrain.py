@@ -25,6 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from common import flops_per_token  # noqa: E402
 from fromscratch import planning  # noqa: E402
 from fromscratch.modeling import PRESETS  # noqa: E402
 
@@ -80,11 +83,11 @@ def main() -> None:
             info = json.loads((out / "run_info.json").read_text())
             m, cfg = info["metrics"], json.loads((out / "config.json").read_text())
             layers, hidden, block = cfg["num_hidden_layers"], cfg["hidden_size"], cfg["max_position_embeddings"]
-            flops_per_token = 6 * m["parameters"] + 12 * layers * hidden * block
             tps = m["tokens_per_second"]
+            per_token = flops_per_token(m["parameters"], layers, hidden, block)
             rows.append({
                 "preset": preset, "parameters": m["parameters"], "precision": m["precision"], "block_size": block,
-                "tokens_per_second": tps, "mfu": tps * flops_per_token / peak if peak and tps else None,
+                "tokens_per_second": tps, "mfu": tps * per_token / peak if peak and tps else None,
                 "peak_gpu_memory_gib": m.get("peak_gpu_memory_gib"), "compile_seconds": m.get("compile_seconds"),
                 "steps": m["steps"], "wall_seconds": round(time.perf_counter() - t, 1),
                 "shape": f"{layers}x{hidden}", "known_preset": preset in PRESETS,

@@ -1,0 +1,83 @@
+"""Where corpus-sized work runs: one YAML key picks a datatrove executor (local, Slurm or Ray).
+
+The data and tokenize stages describe their work as datatrove pipelines over file shards; this module only
+turns `ExecutorArguments` into the executor that runs them. Every executor writes a completion marker per task
+under its logging folder, so a rerun after a kill redoes only the tasks that had not finished.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from fromscratch.config import UserError
+
+EXECUTORS = ("local", "slurm", "ray")
+
+
+@dataclass
+class ExecutorArguments:
+    executor: str = field(default="local", metadata={"help": "local | slurm | ray: where the pipeline's tasks run"})
+    tasks: int | None = field(default=None, metadata={
+        "help": "tasks the work is split into (a killed task is redone whole: prefer many small ones); "
+                "null = one per input file, at most 4x the workers"})
+    workers: int | None = field(default=None, metadata={
+        "help": "tasks running at once (local, ray); null = the cores of this machine"})
+    slurm_partition: str | None = field(default=None, metadata={"help": "Slurm partition (executor: slurm)"})
+    slurm_time: str = field(default="04:00:00", metadata={"help": "Slurm time limit per job array element"})
+    slurm_cpus_per_task: int = field(default=1, metadata={"help": "CPUs per Slurm task"})
+    slurm_mem_per_cpu_gb: int = field(default=2, metadata={"help": "memory per CPU in GB (Slurm and Ray)"})
+    slurm_qos: str = field(default="normal", metadata={"help": "Slurm quality of service"})
+    slurm_env_command: str | None = field(default=None, metadata={
+        "help": "shell line run before each Slurm task, e.g. `source .venv/bin/activate`"})
+
+
+def check(args: ExecutorArguments) -> None:
+    """Fail at start, in one line, on a setting no executor can run."""
+    if args.executor not in EXECUTORS:
+        raise UserError(f"executor: must be one of {', '.join(EXECUTORS)}, got {args.executor!r}")
+    if args.tasks is not None and args.tasks < 1:
+        raise UserError(f"tasks must be >= 1, got {args.tasks}")
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"workers must be >= 1, got {args.workers}")
+    if args.executor == "slurm" and not args.slurm_partition:
+        raise UserError("executor: slurm needs slurm_partition")
+    if args.executor == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise UserError("executor: ray needs the ray package (pip install 'ray==2.60.0')") from None
+
+
+def default_workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def build(pipeline: list, args: ExecutorArguments, logging_dir: str, *, name: str, tasks: int | None = None,
+          depends=None):
+    """The datatrove executor for `pipeline` with `tasks` tasks (default: args.tasks, else the workers).
+
+    `depends` chains stages (a Slurm job waits for the previous array; locally the previous stage runs first).
+    """
+    tasks = tasks or args.tasks or args.workers or default_workers()
+    workers = min(args.workers or default_workers(), tasks)
+    if args.executor == "local":
+        from datatrove.executor import LocalPipelineExecutor
+
+        # fork, not forkserver: steps hold our own objects, and forking keeps start-up to milliseconds per task
+        return LocalPipelineExecutor(pipeline, tasks=tasks, workers=workers, logging_dir=logging_dir,
+                                     depends=depends, skip_completed=True, start_method="fork")
+    if args.executor == "slurm":
+        from datatrove.executor import SlurmPipelineExecutor
+
+        # requeue on SIGUSR1: Slurm sends it before the time limit or on preemption; finished tasks are kept
+        return SlurmPipelineExecutor(
+            pipeline, tasks=tasks, time=args.slurm_time, partition=args.slurm_partition,
+            cpus_per_task=args.slurm_cpus_per_task, mem_per_cpu_gb=args.slurm_mem_per_cpu_gb, qos=args.slurm_qos,
+            job_name=f"fromscratch-{name}", env_command=args.slurm_env_command, logging_dir=logging_dir,
+            depends=depends, skip_completed=True, requeue_signals=("SIGUSR1",), requeue=True,
+            workers=args.workers or -1)
+    from datatrove.executor import RayPipelineExecutor
+
+    return RayPipelineExecutor(pipeline, tasks=tasks, workers=workers, logging_dir=logging_dir, depends=depends,
+                               skip_completed=True, cpus_per_task=1, mem_per_cpu_gb=args.slurm_mem_per_cpu_gb)

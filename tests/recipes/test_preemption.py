@@ -48,9 +48,10 @@ def _losses(out):
     return {r["step"]: r["loss"] for r in history if "loss" in r}
 
 
-def _signal_after_steps(cmd, steps, sig, target):
+def _signal_after_steps(cmd, steps, sig, target, env=None):
     """Run `cmd`, and once `steps` losses are logged send `sig` to one process (`target(proc)` picks it)."""
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=recipe_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    env = {"PYTHONUNBUFFERED": "1", **(env or {})}  # each step's log line the moment it is printed
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=recipe_env(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     seen, lines, deadline = 0, [], time.time() + 600
     for line in proc.stdout:
@@ -117,3 +118,13 @@ def test_resume_auto_starts_fresh_without_an_unfinished_run(corpus, tokenizer_di
     proc = run_recipe("03_pretrain", *args, "--resume", "auto")
     assert "no checkpoint yet: starting over" in proc.stdout
     assert json.loads((out / "run_info.json").read_text())["metrics"]["steps"] == 2
+
+
+def test_sigterm_to_the_launcher_reaches_every_rank_as_launch_slurm_sends_it(corpus, tokenizer_dir, tmp_path):
+    """launch.slurm turns Slurm's USR1 into TERM for the launcher, which forwards it to every rank."""
+    out = tmp_path / "term"
+    cmd = [*_launcher(2), str(ROOT / "recipes/03_pretrain/run.py"), *_args(corpus, tokenizer_dir, out)]
+    code, log = _signal_after_steps(cmd, 4, signal.SIGTERM, lambda p: p)
+    assert code != 0 and "[preempted] SIGTERM: checkpoint at step" in log, log[-3000:]
+    (ckpt,) = out.with_name("term.tmp").glob("checkpoint-*")
+    assert {p.name for p in ckpt.glob("rng_state*")} == {"rng_state_0.pth", "rng_state_1.pth"}

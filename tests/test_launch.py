@@ -60,3 +60,47 @@ def test_deepspeed_config_uses_the_standard_multinode_launcher(tmp_path):
 def test_missing_arguments_print_usage(tmp_path):
     proc = subprocess.run(["bash", str(ROOT / "accelerate_configs/launch.slurm")], capture_output=True, text=True)
     assert proc.returncode == 2 and "usage" in proc.stderr
+
+
+# A run that takes signals like the real ones: srun forwards USR1/TERM to its task, the task (the recipe under
+# accelerate) checkpoints and exits when it gets one.
+SIGNAL_STUBS = {
+    "scontrol": 'if [ "$1" = requeue ]; then echo "requeue $2" >> "$CALLS"; else printf "node-a\\n"; fi',
+    "srun": ('while [[ $1 == --* ]]; do shift; done\nSLURM_NODEID=0 "$@" & child=$!\n'
+             "trap 'kill -USR1 $child' USR1\ntrap 'kill -TERM $child' TERM\n"
+             "while kill -0 $child 2>/dev/null; do wait $child; done"),
+    "accelerate": ("trap 'echo \"checkpointed after USR1\" >> \"$CALLS\"; exit 0' USR1\n"
+                   "trap 'echo \"checkpointed after TERM\" >> \"$CALLS\"; exit 0' TERM\n"
+                   'echo started >> "$CALLS"\nwhile :; do sleep 0.05; done'),
+}
+
+
+@pytest.mark.parametrize("sig, requeued", [("USR1", True), ("TERM", False)])
+def test_time_limit_signal_reaches_the_run_and_requeues_the_job(tmp_path, sig, requeued):
+    import signal
+    import time
+
+    bin_dir, venv = tmp_path / "bin", tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    bin_dir.mkdir()
+    stubs = {**STUBS, **SIGNAL_STUBS}
+    for name, body in stubs.items():
+        path = (venv / "bin" if name == "accelerate" else bin_dir) / name
+        path.write_text("#!/bin/bash\n" + body + "\n")
+        path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    calls = tmp_path / "calls.txt"
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", VENV=str(venv), CALLS=str(calls),
+               SLURM_NNODES="1", SLURM_JOB_NODELIST="node-a", SLURM_JOB_ID="1234", GPUS_PER_NODE="8")
+    proc = subprocess.Popen(["bash", str(ROOT / "accelerate_configs/launch.slurm"), "recipes/03_pretrain/run.py",
+                             "c.yaml"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    while not (calls.exists() and "started" in calls.read_text()):
+        assert time.time() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(getattr(signal, f"SIG{sig}"))
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    lines = calls.read_text().splitlines()
+    # the run got TERM through srun (the launcher would die of USR1 instead of forwarding it)
+    assert "checkpointed after TERM" in lines
+    assert ("requeue 1234" in lines) == requeued, (lines, out)

@@ -199,7 +199,7 @@ def pretrain_yaml(args: PlanArguments, r: dict, shape, choice: memory.Fit | None
         "# Training (transformers TrainingArguments)",
         f"output_dir: {args.pretrain_output_dir}  # final folder; the run works in <output_dir>.tmp until finished",
         "overwrite: false               # replace a finished output",
-        "resume: false                  # continue the newest checkpoint in <output_dir>.tmp",
+        "resume: auto                   # continue the newest checkpoint in <output_dir>.tmp if any (requeued after preemption)",
         "use_cpu: false                 # train on the GPUs",
         "precision: auto                # bf16 where the hardware has it natively (every recent GPU)",
         "seed: 0                        # model init, data order, validation split",

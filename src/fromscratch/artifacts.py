@@ -24,8 +24,12 @@ def is_finished(out: str | Path) -> bool:
     return (Path(out) / FINISHED_MARKER).is_file()
 
 
-def prepare(out: str | Path, overwrite: bool = False, resume: bool = False) -> Path:
-    """Check the output location before any work; return the temporary folder to write into."""
+def prepare(out: str | Path, overwrite: bool = False, resume: bool | str = False) -> Path:
+    """Check the output location before any work; return the temporary folder to write into.
+
+    resume: True continues `<out>.tmp` (which must exist), "auto" continues it when it exists and starts fresh
+    otherwise (a requeued job runs the same command every time), False refuses to touch it.
+    """
     out = Path(out)
     tmp = tmp_dir(out)
     if out.exists() and not overwrite:
@@ -40,7 +44,7 @@ def prepare(out: str | Path, overwrite: bool = False, resume: bool = False) -> P
             raise UserError(
                 f"{tmp} holds an unfinished run: pass --resume true to continue it, or --overwrite true to start over"
             )
-    if resume and not tmp.exists():
+    if resume is True and not tmp.exists():
         raise UserError(f"--resume: no unfinished run to continue in {tmp}")
     tmp.mkdir(parents=True, exist_ok=True)
     return tmp

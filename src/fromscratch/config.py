@@ -25,9 +25,18 @@ class UserError(Exception):
     """A mistake in the user's input (config, path, data). Shown as one line, never a traceback."""
 
 
+class EarlyExit(Exception):
+    """A run that stops on purpose before its end (preempted): its one line is printed, the exit status is `code`."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
 def cli(main: Callable[[], Any]) -> Callable[[], Any]:
     """Decorate a recipe's main(): a UserError prints `error: ...` on one line and exits with status 2.
-    Under a distributed launch, every rank waits for the others to finish, then closes the process group."""
+    An EarlyExit prints its line and exits with its code. Under a distributed launch, every rank waits for the
+    others to finish, then closes the process group."""
 
     @functools.wraps(main)
     def wrapper():
@@ -36,6 +45,10 @@ def cli(main: Callable[[], Any]) -> Callable[[], Any]:
         except UserError as err:
             print(f"error: {err}", file=sys.stderr, flush=True)
             raise SystemExit(2) from None
+        except EarlyExit as stop:
+            _close_process_group()
+            print(str(stop), flush=True)
+            raise SystemExit(stop.code) from None
         _close_process_group()
         return result
 

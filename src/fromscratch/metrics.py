@@ -1,4 +1,5 @@
-"""Tokenizer-independent language-model metrics, and training that measures the untrained model."""
+"""Tokenizer-independent language-model metrics, and training that measures the untrained model (and stops
+cleanly when the cluster preempts it)."""
 
 from __future__ import annotations
 
@@ -26,8 +27,16 @@ def train_measuring_start(trainer, checkpoint=None):
     Returns (train result, the step-0 evaluation, also after a resume, whose state carries it). Stages measure
     the start inside train() rather than by trainer.evaluate() before it: in transformers 5.24 an evaluate()
     before train() leaves the model unwrapped, and under DDP the ranks then train apart without an error
-    (STACK_NOTES)."""
+    (STACK_NOTES).
+
+    Preemption-safe: a SIGTERM or SIGUSR1 during training makes every rank checkpoint at the same step, and the
+    run then exits with EarlyExit (nothing published) instead of returning; `--resume auto` continues it."""
+    from fromscratch.preemption import PreemptionCallback
+
+    preemption = PreemptionCallback()
+    trainer.add_callback(preemption)
     trainer.args.eval_on_start = checkpoint is None
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    preemption.exit_if_stopped(trainer.args.output_dir)
     initial = next((r for r in trainer.state.log_history if r.get("step") == 0 and "eval_loss" in r), {})
     return result, initial

@@ -1,0 +1,115 @@
+"""What the three bias and toxicity probes (ethos, stereoset, rtp) share: reading a Hub id or a local path,
+scoring (context, continuation) pairs through lm-eval's model wrapper, and turning their summaries into
+model-index entries, headline figures and before/after table rows.
+
+Each probe is off unless its key names a source (`ethos_source`, `stereoset_source`, `rtp_source`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fromscratch.config import UserError
+from fromscratch.sources import is_local
+
+
+def load_split(spec: str, *, config: str | None, split: str, key: str, local_files: list[str] | None = None):
+    """One split of a dataset named by a Hub id or a local path, as a datasets.Dataset.
+
+    A local folder laid out like the Hub repo (README.md with `configs:`, parquet/jsonl files) loads through
+    the same `datasets.load_dataset` call as the Hub id, so a fixture in the Hub's format tests the real path.
+    `local_files`: file names to try inside a plain local folder (e.g. prompts.jsonl)."""
+    import datasets
+
+    try:
+        if is_local(spec):
+            path = Path(os.path.expanduser(spec))
+            if not path.exists():
+                raise UserError(f"{key}: no such path {spec}")
+            if path.is_file() or (local_files and any((path / f).is_file() for f in local_files)):
+                file = path if path.is_file() else next(path / f for f in local_files if (path / f).is_file())
+                kind = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}.get(file.suffix)
+                if kind is None:
+                    raise UserError(f"{key}: cannot read {file.name} (use .jsonl, .json, .parquet or .csv)")
+                return datasets.load_dataset(kind, data_files=str(file), split="train")
+            return datasets.load_dataset(str(path), config, split=split)
+        return datasets.load_dataset(spec, config, split=split)
+    except UserError:
+        raise
+    except Exception as err:  # offline, not found, wrong config: one line with the library's own reason
+        reason = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
+        raise UserError(f"{key}: cannot load {spec}{f' ({config})' if config else ''}: {reason}") from None
+
+
+def loglikelihoods(lm, pairs: list[tuple[str, str]]) -> list[float]:
+    """Summed log-probability of each continuation after its context, by lm-eval's HFLM (its batching,
+    truncation from the left and empty-context handling). Word-boundary spaces belong to the continuation."""
+    from lm_eval.api.instance import Instance
+
+    if not pairs:
+        return []
+    requests = [Instance("loglikelihood", {}, (c, x), i) for i, (c, x) in enumerate(pairs)]
+    return [float(ll) for ll, _ in lm.loglikelihood(requests, disable_tqdm=True)]
+
+
+def continuation_tokens(lm, context: str, continuation: str) -> int:
+    """How many tokens lm-eval scores for this continuation (the denominator of a per-token average)."""
+    if not context:
+        ids = lm.tok_encode(continuation, add_special_tokens=False)
+        return max(1, len(ids) - (1 if ids and ids[0] == lm.prefix_token_id else 0))
+    return max(1, len(lm._encode_pair(context, continuation)[1]))
+
+
+def on(source: str | None) -> bool:
+    """A probe runs when its key names a source; None, "" and "none" leave it off."""
+    return bool(source) and str(source).lower() not in ("none", "null", "off")
+
+
+# --- results: model-index entries, headline figures ---------------------------------------------------------
+
+
+def card_results(summary: dict, tag: str = "") -> list:
+    """The probes' figures as EvalResults (each metric its own dataset_type, see cards.eval_results)."""
+    from fromscratch import cards
+
+    out = []
+    for shots, row in ((k, v) for k, v in summary.get("ethos", {}).items() if k.endswith("-shot")):
+        out += cards.eval_results({m: row["binary"][m] for m in ("accuracy", "f1")}, task_type="text-classification",
+                                  dataset_name=f"ETHOS binary{tag} {shots}", split="train")
+        if "multilabel" in row:
+            metrics = {f"f1_{label}": v["f1"] for label, v in row["multilabel"].items() if label != "macro_f1"}
+            out += cards.eval_results(metrics | {"macro_f1": row["multilabel"]["macro_f1"]},
+                                      task_type="text-classification", dataset_name=f"ETHOS multilabel{tag} {shots}",
+                                      split="train")
+    for config, row in summary.get("stereoset", {}).items():
+        if config in ("intrasentence", "intersentence"):
+            metrics = {m: row["overall"][m] for m in ("ss", "lms", "icat")}
+            metrics |= {f"icat_{t}": v["icat"] for t, v in row["per_bias_type"].items()}
+            out += cards.eval_results(metrics, task_type="text-generation", dataset_name=f"StereoSet {config}{tag}")
+    for subset in ("challenging", "random"):
+        if row := summary.get("rtp", {}).get(subset):
+            metrics = {m: row["overall"][m] for m in ("expected_max_toxicity", "toxicity_probability")}
+            for kind, v in row["per_prompt_kind"].items():
+                slug = kind.replace(" prompts", "").replace("-", "_")
+                metrics |= {f"expected_max_toxicity_{slug}": v["expected_max_toxicity"],
+                            f"toxicity_probability_{slug}": v["toxicity_probability"]}
+            out += cards.eval_results(metrics, task_type="text-generation",
+                                      dataset_name=f"RealToxicityPrompts {subset}{tag}", split="train")
+    return out
+
+
+def headline(summary: dict) -> dict[str, float]:
+    """One figure or two per probe for logs, run_info and the card's headline table."""
+    out = {}
+    for shots, row in ((k, v) for k, v in summary.get("ethos", {}).items() if k.endswith("-shot")):
+        out[f"ethos_{shots}_f1"] = round(row["binary"]["f1"], 4)
+        out[f"ethos_{shots}_accuracy"] = round(row["binary"]["accuracy"], 4)
+    for config, row in summary.get("stereoset", {}).items():
+        if config in ("intrasentence", "intersentence"):
+            out[f"stereoset_{config}_ss"] = round(row["overall"]["ss"], 2)
+            out[f"stereoset_{config}_icat"] = round(row["overall"]["icat"], 2)
+    for subset in ("challenging", "random"):
+        if row := summary.get("rtp", {}).get(subset):
+            out[f"rtp_{subset}_expected_max_toxicity"] = round(row["overall"]["expected_max_toxicity"], 4)
+    return out

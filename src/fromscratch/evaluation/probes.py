@@ -113,3 +113,62 @@ def headline(summary: dict) -> dict[str, float]:
         if row := summary.get("rtp", {}).get(subset):
             out[f"rtp_{subset}_expected_max_toxicity"] = round(row["overall"]["expected_max_toxicity"], 4)
     return out
+
+
+# --- recipes/10_mitigate: the probes before and after a mitigation ------------------------------------------
+
+
+def measure_bias(model, tokenizer, data: dict, *, ethos_shots: list[int], ethos_limit: int | None,
+                 stereoset_limit: int | None, seed: int, batch_size: int = 16) -> dict:
+    """ETHOS and StereoSet (those present in `data`) on one model, for the base / control / augmented rows."""
+    from fromscratch.evaluation import ethos, stereoset, tasks
+
+    if not ({"ethos", "stereoset"} & set(data)):
+        return {}
+    lm = tasks.harness(model, tokenizer, batch_size=batch_size)
+    out = {}
+    if "ethos" in data:
+        out["ethos"] = ethos.evaluate(lm, data["ethos"], shots=ethos_shots, limit=ethos_limit, seed=seed)
+    if "stereoset" in data:
+        out["stereoset"] = stereoset.evaluate(lm, data["stereoset"], limit=stereoset_limit, seed=seed)
+    return out
+
+
+def _f(x, digits: int = 3) -> str:
+    return "n/a" if x is None or x != x else f"{x:.{digits}f}"
+
+
+def mitigation_rows(results: dict) -> list[str]:
+    """Before/after table rows: RealToxicityPrompts per steering setting against none; StereoSet and ETHOS of
+    the augmented model against the control run (the same retraining on the original text)."""
+    lines = []
+    rtp_rows = results.get("rtp", {})
+    for mode, row in rtp_rows.items():
+        if mode == "none" or "none" not in rtp_rows:
+            continue
+        for subset in ("challenging", "random"):
+            before, after = rtp_rows["none"].get(subset), row.get(subset)
+            if before and after:
+                b, a = before["overall"], after["overall"]
+                lines.append(f"| steering | {mode} | RealToxicityPrompts {subset} ({a['prompts']} prompts): expected max "
+                             f"toxicity {_f(b['expected_max_toxicity'])} → {_f(a['expected_max_toxicity'])}; toxic "
+                             f"probability {_f(b['toxicity_probability'])} → {_f(a['toxicity_probability'])} | | |")
+    models = results.get("augmentation", {}).get("models", {})
+    ctrl, aug = models.get("control", {}), models.get("augmented", {})
+    mode = results.get("augmentation", {}).get("mode")
+    for config, b in ctrl.get("stereoset", {}).items():
+        if config in ("intrasentence", "intersentence"):
+            b, a = b["overall"], aug["stereoset"][config]["overall"]
+            lines.append(f"| counterfactual augmentation ({mode}) | StereoSet {config} ({b['items']} items) | SS "
+                         f"{_f(b['ss'], 1)} → {_f(a['ss'], 1)}; LMS {_f(b['lms'], 1)} → {_f(a['lms'], 1)}; ICAT "
+                         f"{_f(b['icat'], 1)} → {_f(a['icat'], 1)} | | |")
+    for shots, b in ctrl.get("ethos", {}).items():
+        if shots.endswith("-shot"):
+            a = aug["ethos"][shots]
+            cells = (f"F1 {_f(b['binary']['f1'])} → {_f(a['binary']['f1'])}; accuracy "
+                     f"{_f(b['binary']['accuracy'])} → {_f(a['binary']['accuracy'])}")
+            if "multilabel" in b:
+                cells += f"; multi-label macro F1 {_f(b['multilabel']['macro_f1'])} → {_f(a['multilabel']['macro_f1'])}"
+            lines.append(f"| counterfactual augmentation ({mode}) | ETHOS {shots} ({b['binary']['items']} items) "
+                         f"| {cells} | | |")
+    return lines

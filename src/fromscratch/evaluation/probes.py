@@ -7,6 +7,7 @@ Each probe is off unless its key names a source (`ethos_source`, `stereoset_sour
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -50,7 +51,31 @@ def loglikelihoods(lm, pairs: list[tuple[str, str]]) -> list[float]:
     if not pairs:
         return []
     requests = [Instance("loglikelihood", {}, (c, x), i) for i, (c, x) in enumerate(pairs)]
-    return [float(ll) for ll, _ in lm.loglikelihood(requests, disable_tqdm=True)]
+    # lm-eval warns once per request that is longer than the model's window (few-shot ETHOS on a small model:
+    # hundreds of lines); count them instead and say it once.
+    truncated = _CountTruncations()
+    logger = logging.getLogger("lm_eval.models.huggingface")
+    logger.addFilter(truncated)
+    try:
+        out = [float(ll) for ll, _ in lm.loglikelihood(requests, disable_tqdm=True)]
+    finally:
+        logger.removeFilter(truncated)
+    if truncated.count:
+        print(f"[probes] {truncated.count} of {len(pairs)} requests longer than the model's window "
+              f"({getattr(lm, 'max_length', '?')} tokens): their start was cut (lm-eval truncates from the left)")
+    return out
+
+
+class _CountTruncations(logging.Filter):
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "exceeds model's maximum length" in record.getMessage():
+            self.count += 1
+            return False
+        return True
 
 
 def continuation_tokens(lm, context: str, continuation: str) -> int:

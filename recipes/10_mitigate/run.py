@@ -136,6 +136,8 @@ def main():
         raise UserError(f"validation_fraction must be in (0, 1), got {args.validation_fraction}")
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     probe_data, probe_skipped = {}, {}  # read before any work, so that a wrong path or Hub id fails first
+    if any(n < 0 for n in args.ethos_num_fewshot):
+        raise UserError(f"ethos_num_fewshot must be >= 0, got {args.ethos_num_fewshot}")
     if probes.on(args.rtp_source):
         probe_data["rtp"], probe_skipped["rtp"] = rtp.load(
             args.rtp_source, sample_size=args.rtp_random_prompts, challenging_size=args.rtp_challenging_prompts,

@@ -133,7 +133,8 @@ def write_ethos(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     rows = "".join(f"{t};{v}\n" for t, v in ETHOS_BINARY) + "a row with an unreadable label;n/a\n"
     (folder / "Ethos_Dataset_Binary.csv").write_text("comment;isHate\n" + rows)
-    header = "comment;violence;directed_vs_generalized;gender;race;national_origin;disability;religion;sexual_orientation\n"
+    header = ";".join(["comment", "violence", "directed_vs_generalized", "gender", "race", "national_origin",
+                       "disability", "religion", "sexual_orientation"]) + "\n"
     (folder / "Ethos_Dataset_Multi_Label.csv").write_text(
         header + "".join(f"{t};{';'.join(str(v) for v in vs)}\n" for t, vs in ETHOS_MULTI))
     return folder

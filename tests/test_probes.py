@@ -207,3 +207,21 @@ def test_card_entries_and_headline_name_each_probe():
     assert probes.headline(summary) == {"ethos_0-shot_f1": 0.5, "ethos_0-shot_accuracy": 0.6,
                                         "stereoset_intrasentence_ss": 60.0, "stereoset_intrasentence_icat": 64.0,
                                         "rtp_challenging_expected_max_toxicity": 0.3}
+
+
+def test_mitigation_rows_compare_each_setting_with_its_own_baseline():
+    def tox(emt, prob):
+        return {"challenging": {"overall": {"expected_max_toxicity": emt, "toxicity_probability": prob, "prompts": 2}}}
+
+    def eth(f1, acc, macro):
+        return {"ethos": {"0-shot": {"binary": {"f1": f1, "accuracy": acc, "items": 4},
+                                     "multilabel": {"macro_f1": macro}}}}
+
+    results = {"rtp": {"none": tox(0.2, 0.1), "block": tox(0.1, 0.0)},
+               "augmentation": {"mode": "add", "models": {"base": eth(0.9, 0.9, 0.9), "control": eth(0.5, 0.6, 0.1),
+                                                          "augmented": eth(0.4, 0.7, 0.2)}}}
+    assert probes.mitigation_rows(results) == [
+        "| steering | block | RealToxicityPrompts challenging (2 prompts): expected max toxicity 0.200 → 0.100; "
+        "toxic probability 0.100 → 0.000 | | |",
+        "| counterfactual augmentation (add) | ETHOS 0-shot (4 items) | F1 0.500 → 0.400; accuracy 0.600 → 0.700; "
+        "multi-label macro F1 0.100 → 0.200 | | |"]

@@ -68,7 +68,8 @@ def load(spec: str) -> tuple[dict[str, list[dict]], list[str]]:
     if is_local(spec):
         folder = Path(spec).expanduser()
         if not (folder / BINARY_FILE).is_file():
-            raise UserError(f"ethos_source: no {BINARY_FILE} in {spec} (a folder with the ETHOS CSVs, or the Hub id ethos)")
+            raise UserError(f"ethos_source: no {BINARY_FILE} in {spec} "
+                            "(a folder with the ETHOS CSVs, or the Hub id ethos)")
         binary, bad = _read_csv(folder / BINARY_FILE, ["comment", "isHate"])
         skipped += bad
         binary = [{"text": r["text"], "label": r["isHate"]} for r in binary]

@@ -175,9 +175,10 @@ def mitigation_rows(results: dict) -> list[str]:
             before, after = rtp_rows["none"].get(subset), row.get(subset)
             if before and after:
                 b, a = before["overall"], after["overall"]
-                lines.append(f"| steering | {mode} | RealToxicityPrompts {subset} ({a['prompts']} prompts): expected max "
-                             f"toxicity {_f(b['expected_max_toxicity'])} → {_f(a['expected_max_toxicity'])}; toxic "
-                             f"probability {_f(b['toxicity_probability'])} → {_f(a['toxicity_probability'])} | | |")
+                lines.append(f"| steering | {mode} | RealToxicityPrompts {subset} ({a['prompts']} prompts): "
+                             f"expected max toxicity {_f(b['expected_max_toxicity'])} → "
+                             f"{_f(a['expected_max_toxicity'])}; toxic probability "
+                             f"{_f(b['toxicity_probability'])} → {_f(a['toxicity_probability'])} | | |")
     models = results.get("augmentation", {}).get("models", {})
     ctrl, aug = models.get("control", {}), models.get("augmented", {})
     mode = results.get("augmentation", {}).get("mode")
@@ -193,7 +194,8 @@ def mitigation_rows(results: dict) -> list[str]:
             cells = (f"F1 {_f(b['binary']['f1'])} → {_f(a['binary']['f1'])}; accuracy "
                      f"{_f(b['binary']['accuracy'])} → {_f(a['binary']['accuracy'])}")
             if "multilabel" in b:
-                cells += f"; multi-label macro F1 {_f(b['multilabel']['macro_f1'])} → {_f(a['multilabel']['macro_f1'])}"
+                before, after = b["multilabel"]["macro_f1"], a["multilabel"]["macro_f1"]
+                cells += f"; multi-label macro F1 {_f(before)} → {_f(after)}"
             lines.append(f"| counterfactual augmentation ({mode}) | ETHOS {shots} ({b['binary']['items']} items) "
                          f"| {cells} | | |")
     return lines

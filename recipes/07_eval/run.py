@@ -29,6 +29,7 @@ import yaml  # noqa: E402
 from fromscratch import artifacts, cards, runinfo  # noqa: E402
 from fromscratch.config import UserError, cli, parse, to_dict  # noqa: E402
 from fromscratch.evaluation import bias, completions, readers, report, tasks, toxicity  # noqa: E402
+from fromscratch.evaluation import ethos, probes, rtp, stereoset  # noqa: E402
 from fromscratch.modeling import count_parameters  # noqa: E402
 from fromscratch.steering import Steering  # noqa: E402
 
@@ -64,6 +65,18 @@ class EvalArguments:
     dtype: str = "float32"
     seed: int = 0
     update_model_cards: bool = True
+    # Bias and toxicity probes read from a Hub id or a local path; none (the default) leaves each off.
+    ethos_source: str | None = None
+    ethos_num_fewshot: list[int] = field(default_factory=lambda: [0, 5])
+    ethos_limit: int | None = None
+    stereoset_source: str | None = None
+    stereoset_configs: list[str] = field(default_factory=lambda: ["intrasentence", "intersentence"])
+    stereoset_limit: int | None = None
+    rtp_source: str | None = None
+    rtp_challenging_prompts: int | None = None
+    rtp_random_prompts: int | None = 1000
+    rtp_samples: int = 25
+    rtp_max_new_tokens: int = 20
 
 
 def newest_model(root: Path = Path("outputs")) -> str:
@@ -147,6 +160,20 @@ def main():
         bold_rows = [r for rows in by_domain.values()
                      for r in random.Random(args.seed).sample(rows, min(len(rows), args.toxicity_prompts_per_domain))]
     prompts = completions.load_prompts(limit=args.completions) if args.completions else []
+    # The probes' data, read now so that a wrong path or Hub id fails before any model work.
+    probe_data, probe_skipped = {}, {}
+    if any(n < 0 for n in args.ethos_num_fewshot) or args.rtp_samples < 1:
+        raise UserError(f"ethos_num_fewshot must be >= 0 and rtp_samples >= 1, got {args.ethos_num_fewshot}, "
+                        f"{args.rtp_samples}")
+    if probes.on(args.ethos_source):
+        probe_data["ethos"], probe_skipped["ethos"] = ethos.load(args.ethos_source)
+    if probes.on(args.stereoset_source):
+        probe_data["stereoset"], probe_skipped["stereoset"] = stereoset.load(args.stereoset_source,
+                                                                             args.stereoset_configs)
+    if probes.on(args.rtp_source):
+        probe_data["rtp"], probe_skipped["rtp"] = rtp.load(
+            args.rtp_source, sample_size=args.rtp_random_prompts, challenging_size=args.rtp_challenging_prompts,
+            seed=args.seed)
     print(f"[eval] {len(models)} model(s), {args.suite} suite, {len(benchmarks)} benchmarks x {args.num_fewshot} "
           f"shots, {len(bold_rows)} toxicity prompts x {args.toxicity_samples} (steering: {steering.describe()}), "
           f"{len(prompts)} completions")
@@ -205,6 +232,25 @@ def main():
             summary["toxicity"] = tox
             timings["toxicity"] = round(time.time() - t0 - sum(timings.values()), 1)
 
+        # 6b. Bias and toxicity probes named by a source: ETHOS (hate-speech detection, 0- and few-shot),
+        #     StereoSet (SS, LMS, ICAT), RealToxicityPrompts (challenging subset and a random sample, steered as
+        #     toxicity_steering says).
+        if "ethos" in probe_data:
+            summary["ethos"] = ethos.evaluate(lm, probe_data["ethos"], shots=args.ethos_num_fewshot,
+                                              limit=args.ethos_limit, seed=args.seed)
+            timings["ethos"] = round(time.time() - t0 - sum(timings.values()), 1)
+        if "stereoset" in probe_data:
+            summary["stereoset"] = stereoset.evaluate(lm, probe_data["stereoset"], limit=args.stereoset_limit,
+                                                      seed=args.seed)
+            timings["stereoset"] = round(time.time() - t0 - sum(timings.values()), 1)
+        if "rtp" in probe_data:
+            res = rtp.evaluate(model, tokenizer, probe_data["rtp"], k=args.rtp_samples, steering=steering,
+                               threshold=args.toxicity_threshold, max_new_tokens=args.rtp_max_new_tokens,
+                               batch_size=max(1, args.batch_size // 2), seed=args.seed)
+            summary["rtp_samples"] = res.pop("samples")
+            summary["rtp"] = res
+            timings["rtp"] = round(time.time() - t0 - sum(timings.values()), 1)
+
         # 7. Completions for people to read (chat template for instruction-tuned models).
         chat = completions.is_chat_model(tokenizer, summary["stage"], args.chat)
         summary["completions"] = completions.answer(model, tokenizer, prompts, chat=chat,
@@ -232,11 +278,13 @@ def main():
     skipped = {path: rows for path, rows in readers.SKIPPED.items() if rows}
     if bold_skipped:
         skipped["bold"] = bold_skipped
+    skipped |= {probe: rows for probe, rows in probe_skipped.items() if rows}
     for path, rows in skipped.items():
         print(f"[data] {path}: {len(rows)} malformed rows skipped (first: {rows[0]})")
     lineage = [{"spec": s["model"], "role": "model"} for s in summaries.values()]
     lineage += [{"spec": str(tasks.TASK_DIR / "data") if args.suite == "tiny" else data_dir, "role": "eval data",
                  "skipped": skipped}]
+    lineage += [{"spec": getattr(args, f"{probe}_source"), "role": f"{probe} probe"} for probe in probe_data]
     runinfo.write_run_info(tmp, stage="07_eval", config=config, lineage=lineage, started=started,
                            metrics={n: headline(s) for n, s in summaries.items()})
     out = artifacts.finish(tmp, args.output_dir)
@@ -261,7 +309,7 @@ def headline(s: dict) -> dict:
     if "toxicity" in s:
         out["expected_max_toxicity"] = round(s["toxicity"]["overall"]["expected_max_toxicity"], 4)
         out["toxicity_probability"] = round(s["toxicity"]["overall"]["toxicity_probability"], 4)
-    return out
+    return out | probes.headline(s)
 
 
 if __name__ == "__main__":

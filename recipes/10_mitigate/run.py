@@ -35,7 +35,7 @@ import yaml  # noqa: E402
 from fromscratch import artifacts, cards, mitigation, runinfo  # noqa: E402
 from fromscratch.config import UserError, cli, parse, to_dict  # noqa: E402
 from fromscratch.data import augment as cda  # noqa: E402
-from fromscratch.evaluation import readers, tasks, toxicity  # noqa: E402
+from fromscratch.evaluation import ethos, probes, readers, rtp, stereoset, tasks, toxicity  # noqa: E402
 from fromscratch.packing import pack, tokenize  # noqa: E402
 from fromscratch.sources import check_sources, load_corpus, load_validation  # noqa: E402
 from fromscratch.steering import MODES, Steering, load_words  # noqa: E402
@@ -71,6 +71,16 @@ class MitigateArguments:
     eval_batch_size: int = 16
     save_models: bool = True
     update_model_card: bool = True
+    # Probes from a Hub id or a local path (none: off): RealToxicityPrompts per steering setting,
+    # StereoSet and ETHOS for base / control / augmented
+    rtp_source: str | None = None
+    rtp_challenging_prompts: int | None = None
+    rtp_random_prompts: int | None = 200
+    stereoset_source: str | None = None
+    stereoset_limit: int | None = None
+    ethos_source: str | None = None
+    ethos_num_fewshot: list[int] = field(default_factory=lambda: [0])
+    ethos_limit: int | None = None
 
 
 def model_training_config(model_dir: str) -> dict:
@@ -125,6 +135,23 @@ def main():
     if args.validation_fraction is not None and not 0 < args.validation_fraction < 1:
         raise UserError(f"validation_fraction must be in (0, 1), got {args.validation_fraction}")
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    probe_data, probe_skipped = {}, {}  # read before any work, so that a wrong path or Hub id fails first
+    if any(n < 0 for n in args.ethos_num_fewshot):
+        raise UserError(f"ethos_num_fewshot must be >= 0, got {args.ethos_num_fewshot}")
+    if probes.on(args.rtp_source):
+        probe_data["rtp"], probe_skipped["rtp"] = rtp.load(
+            args.rtp_source, sample_size=args.rtp_random_prompts, challenging_size=args.rtp_challenging_prompts,
+            seed=args.seed)
+    if probes.on(args.stereoset_source):
+        probe_data["stereoset"], probe_skipped["stereoset"] = stereoset.load(args.stereoset_source)
+    if probes.on(args.ethos_source):
+        probe_data["ethos"], probe_skipped["ethos"] = ethos.load(args.ethos_source)
+    for probe, rows in probe_skipped.items():
+        if rows:
+            print(f"[data] {probe}: {len(rows)} malformed rows skipped (first: {rows[0]})")
+    if {"stereoset", "ethos"} & set(probe_data) and args.counterfactual_augmentation == "none":
+        raise UserError("stereoset_source / ethos_source are measured before/after counterfactual augmentation: "
+                        "set counterfactual_augmentation to add or replace")
     config = to_dict(args)
     tmp = artifacts.prepare(args.output_dir, overwrite=args.overwrite)
     model, tokenizer = tasks.load_model(args.model_dir, device=device)
@@ -152,9 +179,26 @@ def main():
               f"continuation perplexity {row['continuation_perplexity']:.1f}")
     timings["steering"] = round(time.time() - started, 1)
 
+    # 2b. RealToxicityPrompts under each steering setting (when rtp_source names it): same k, length and seed.
+    if "rtp" in probe_data:
+        t0 = time.time()
+        results["rtp"] = {}
+        for how in steerings:
+            res = rtp.evaluate(model, tokenizer, probe_data["rtp"], k=args.toxicity_samples, steering=how,
+                               threshold=args.toxicity_threshold, max_new_tokens=args.toxicity_max_new_tokens,
+                               batch_size=args.generation_batch_size, seed=args.seed)
+            steering_samples[f"rtp_{how.mode}"] = res.pop("samples")
+            results["rtp"][how.mode] = res
+            print(f"[rtp] {how.mode}: " + ", ".join(
+                f"{subset} expected max toxicity {res[subset]['overall']['expected_max_toxicity']:.4f}"
+                for subset in rtp.SUBSETS if subset in res))
+        timings["rtp"] = round(time.time() - t0, 1)
+
     # 3. Counterfactual augmentation: the same continued training on the original and on the augmented train
     #    split; CrowS-Pairs and held-out perplexity (unaugmented validation) for base, control and augmented.
     lineage: list = [{"spec": args.model_dir, "role": "model"}]
+    lineage += [{"spec": getattr(args, f"{p}_source"), "role": f"{p} probe", "skipped": probe_skipped[p]}
+                for p in probe_data]
     if args.counterfactual_augmentation != "none":
         t0 = time.time()
         train, heldout, data_lineage = split_text(args, trained)
@@ -174,6 +218,9 @@ def main():
         models["base"]["crows_pairs"], verdicts = mitigation.crows_pairs(
             model, tokenizer, limit=args.crows_pairs_limit, seed=args.seed, batch_size=args.eval_batch_size)
         base_verdicts = verdicts
+        bias_probes = dict(ethos_shots=args.ethos_num_fewshot, ethos_limit=args.ethos_limit,  # ETHOS, StereoSet
+                           stereoset_limit=args.stereoset_limit, seed=args.seed, batch_size=args.eval_batch_size)
+        models["base"] |= probes.measure_bias(model, tokenizer, probe_data, **bias_probes)
         for name in ("control", "augmented"):
             trained_model, stats = mitigation.continue_training(
                 args.model_dir, tokenizer, blocks[name], steps=args.retrain_steps, batch_size=args.retrain_batch_size,
@@ -185,7 +232,8 @@ def main():
                                                       seed=args.seed, batch_size=args.eval_batch_size)
             models[name] = {"training": stats, "crows_pairs": crows, "verdicts": verdicts_,
                             "heldout": mitigation.heldout_perplexity(trained_model, blocks["heldout"],
-                                                                     args.eval_batch_size)}
+                                                                     args.eval_batch_size),
+                            **probes.measure_bias(trained_model, tokenizer, probe_data, **bias_probes)}
             if args.save_models:
                 trained_model.save_pretrained(tmp / "models" / name)
                 tokenizer.save_pretrained(tmp / "models" / name)

@@ -286,6 +286,9 @@ def table(results: dict) -> str:
                     f"(held-out, unaugmented) |") if t == "overall" else "| | |"
             lines.append(f"| counterfactual augmentation ({cda['mode']}) | CrowS-Pairs {t} ({c['pairs']} pairs) "
                          f"| % stereotyped {_pct(c)} → {_pct(a)} {cost}")
+    from fromscratch.evaluation.probes import mitigation_rows
+
+    lines += mitigation_rows(results)  # RealToxicityPrompts, StereoSet, ETHOS when their sources were named
     return "\n".join(lines) + "\n"
 
 

@@ -61,3 +61,45 @@ def test_non_causal_model_fails_with_one_line(tmp_path):
     proc = run_recipe("07_eval", "--config", CONFIG, "--models", str(folder), "--output_dir", str(tmp_path / "o"),
                       ok=False)
     assert "not a causal LM" in error_line(proc)
+
+
+def test_probes_write_results_and_card_entries(pretrained_dir, tmp_path):
+    """ETHOS from the shared data (as `make eval ARGS="--ethos_source ../shared/data/ethos"`), StereoSet and
+    RealToxicityPrompts from fixtures in their Hub formats, through the recipe on the session's model."""
+    import probe_fixtures as fx
+    from conftest import SHARED_DATA
+    from fromscratch.evaluation import ethos
+    from fromscratch.evaluation.ethos import LABEL_QUESTIONS
+
+    if not (SHARED_DATA / "ethos" / "Ethos_Dataset_Binary.csv").is_file():
+        pytest.skip("needs ../shared/data/ethos (GPL-3.0: read from there, never shipped)")
+    model = tmp_path / "03_pretrain"
+    shutil.copytree(pretrained_dir, model, ignore=shutil.ignore_patterns("checkpoint-*", "runs"))
+    out = tmp_path / "07_eval"
+    proc = run_recipe("07_eval", "--config", CONFIG, "--models", str(model), "--output_dir", str(out),
+               "--limit", "2", "--benchmarks", "fs_copa", "--perplexity", "fs_wikitext", "--crows_pairs", "false",
+               "--toxicity_samples", "0", "--completions", "0",
+               "--ethos_source", str(SHARED_DATA / "ethos"), "--ethos_limit", "12", "--ethos_num_fewshot", "0", "2",
+               "--stereoset_source", str(fx.write_stereoset(tmp_path / "stereoset")),
+               "--rtp_source", str(fx.write_rtp(tmp_path / "rtp")), "--rtp_samples", "2",
+               "--rtp_random_prompts", "3", "--rtp_max_new_tokens", "6")
+    s = json.loads((out / "results.json").read_text())["models"]["03_pretrain"]
+    sets, _ = ethos.load(str(SHARED_DATA / "ethos"))
+    positives = sum(sets["binary"][i]["label"] for i in ethos.sample(sets["binary"], 12, seed=0))
+    for shots in ("0-shot", "2-shot"):
+        binary = s["ethos"][shots]["binary"]
+        assert binary["items"] == 12 and binary["positives"] == positives and 0 <= binary["f1"] <= 1
+        assert set(s["ethos"][shots]["multilabel"]) == {*LABEL_QUESTIONS, "macro_f1"}
+    assert s["stereoset"]["intrasentence"]["overall"]["items"] == 5 and "overall" in s["stereoset"]
+    assert 0 <= s["stereoset"]["intersentence"]["overall"]["icat"] <= 100
+    assert s["rtp"]["challenging"]["overall"]["prompts"] == 3 and s["rtp"]["random"]["overall"]["prompts"] == 3
+    assert all(len(x["continuations"]) == 2 for x in s["rtp_samples"]["challenging"])
+    assert "[data] stereoset: 1 malformed rows skipped (first: intrasentence:5)" in proc.stdout
+    assert "[data] rtp: 1 malformed rows skipped" in proc.stdout
+    types = {r.dataset_type for r in ModelCard.load(model / "README.md").data.eval_results}
+    assert {"ethos-binary-tiny-0-shot-f1", "ethos-binary-tiny-2-shot-accuracy", "stereoset-intrasentence-tiny-icat",
+            "realtoxicityprompts-challenging-tiny-expected_max_toxicity"} <= types
+    card = (out / "README.md").read_text()
+    assert "### Hate-speech detection: ETHOS" in card and "### Bias: StereoSet" in card
+    assert "a floor next to the paper's Perspective API figures" in card
+

@@ -8,7 +8,8 @@ import shutil
 import pytest
 import torch
 import yaml
-from conftest import error_line, run_recipe
+import probe_fixtures as fx
+from conftest import SHARED_DATA, error_line, run_recipe
 from safetensors.torch import load_file
 
 from fromscratch import mitigation
@@ -20,10 +21,15 @@ def report(pretrained_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("mitigate")
     model = root / "model"
     shutil.copytree(pretrained_dir, model, ignore=shutil.ignore_patterns("checkpoint-*", "runs"))  # its card is edited
+    # The probes' rows: fixtures in the Hub formats of RealToxicityPrompts and StereoSet, ETHOS where it is
+    probes = ["--rtp_source", str(fx.write_rtp(root / "rtp")), "--rtp_random_prompts", "2",
+              "--rtp_challenging_prompts", "2", "--stereoset_source", str(fx.write_stereoset(root / "stereoset"))]
+    if (SHARED_DATA / "ethos").is_dir():
+        probes += ["--ethos_source", str(SHARED_DATA / "ethos"), "--ethos_limit", "4"]
     run_recipe("10_mitigate", "--config", "recipes/10_mitigate/config_tiny.yaml", "--model_dir", str(model),
                "--sources", "default:tinyshakespeare", "--output_dir", str(root / "out"),
                "--toxicity_prompts_per_domain", "1", "--toxicity_samples", "2", "--toxicity_max_new_tokens", "8",
-               "--retrain_steps", "3", "--retrain_batch_size", "4", "--crows_pairs_limit", "36")
+               "--retrain_steps", "3", "--retrain_batch_size", "4", "--crows_pairs_limit", "36", *probes)
     return root / "out", model, json.loads((root / "out" / "results.json").read_text())
 
 
@@ -112,3 +118,21 @@ def test_a_missing_model_fails_with_one_line(tmp_path):
     proc = run_recipe("10_mitigate", "--config", "recipes/10_mitigate/config_tiny.yaml", "--model_dir",
                       str(tmp_path / "nope"), "--output_dir", str(tmp_path / "out"), ok=False)
     assert "nope" in error_line(proc) and not (tmp_path / "out.tmp").exists()
+
+
+def test_probe_rows_compare_each_setting_with_its_baseline(report):
+    out, _, res = report
+    table = (out / "table.md").read_text()
+    assert list(res["rtp"]) == ["none", "block", "rerank", "block+rerank"]
+    for mode in ("block", "rerank", "block+rerank"):
+        none, row = res["rtp"]["none"]["challenging"]["overall"], res["rtp"][mode]["challenging"]["overall"]
+        assert (f"| steering | {mode} | RealToxicityPrompts challenging (2 prompts): expected max toxicity "
+                f"{none['expected_max_toxicity']:.3f} → {row['expected_max_toxicity']:.3f}") in table
+    models = res["augmentation"]["models"]
+    for name in ("base", "control", "augmented"):
+        assert models[name]["stereoset"]["intrasentence"]["overall"]["items"] == 5
+    ctrl, aug = (models[n]["stereoset"]["intersentence"]["overall"] for n in ("control", "augmented"))
+    assert (f"| counterfactual augmentation (add) | StereoSet intersentence (3 items) | SS {ctrl['ss']:.1f} → "
+            f"{aug['ss']:.1f}") in table
+    if "ethos" in models["control"]:
+        assert "| counterfactual augmentation (add) | ETHOS 0-shot (4 items) | F1 " in table

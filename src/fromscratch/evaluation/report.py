@@ -8,6 +8,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from fromscratch import cards
+from fromscratch.evaluation import probes
 from fromscratch.evaluation.tasks import PRETTY
 
 
@@ -34,6 +35,7 @@ def card_results(summary: dict, suite: str) -> list[EvalResult]:
             metrics |= {f"expected_max_toxicity_{domain}": row["expected_max_toxicity"],
                         f"toxicity_probability_{domain}": row["toxicity_probability"]}
         out += cards.eval_results(metrics, task_type="text-generation", dataset_name=f"BOLD prompts{tag}", split="test")
+    out += probes.card_results(summary, tag)  # ETHOS, StereoSet, RealToxicityPrompts when they ran
     return [r for r in out if r.metric_value == r.metric_value]  # NaN (an empty part) has no place in the index
 
 

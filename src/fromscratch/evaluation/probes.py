@@ -1,0 +1,201 @@
+"""What the three bias and toxicity probes (ethos, stereoset, rtp) share: reading a Hub id or a local path,
+scoring (context, continuation) pairs through lm-eval's model wrapper, and turning their summaries into
+model-index entries, headline figures and before/after table rows.
+
+Each probe is off unless its key names a source (`ethos_source`, `stereoset_source`, `rtp_source`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from fromscratch.config import UserError
+from fromscratch.sources import is_local
+
+
+def load_split(spec: str, *, config: str | None, split: str, key: str, local_files: list[str] | None = None):
+    """One split of a dataset named by a Hub id or a local path, as a datasets.Dataset.
+
+    A local folder laid out like the Hub repo (README.md with `configs:`, parquet/jsonl files) loads through
+    the same `datasets.load_dataset` call as the Hub id, so a fixture in the Hub's format tests the real path.
+    `local_files`: file names to try inside a plain local folder (e.g. prompts.jsonl)."""
+    import datasets
+
+    try:
+        if is_local(spec):
+            path = Path(os.path.expanduser(spec))
+            if not path.exists():
+                raise UserError(f"{key}: no such path {spec}")
+            if path.is_file() or (local_files and any((path / f).is_file() for f in local_files)):
+                file = path if path.is_file() else next(path / f for f in local_files if (path / f).is_file())
+                kind = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}.get(file.suffix)
+                if kind is None:
+                    raise UserError(f"{key}: cannot read {file.name} (use .jsonl, .json, .parquet or .csv)")
+                return datasets.load_dataset(kind, data_files=str(file), split="train")
+            return datasets.load_dataset(str(path), config, split=split)
+        return datasets.load_dataset(spec, config, split=split)
+    except UserError:
+        raise
+    except Exception as err:  # offline, not found, wrong config: one line with the library's own reason
+        reason = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
+        raise UserError(f"{key}: cannot load {spec}{f' ({config})' if config else ''}: {reason}") from None
+
+
+def loglikelihoods(lm, pairs: list[tuple[str, str]]) -> list[float]:
+    """Summed log-probability of each continuation after its context, by lm-eval's HFLM (its batching,
+    truncation from the left and empty-context handling). Word-boundary spaces belong to the continuation."""
+    from lm_eval.api.instance import Instance
+
+    if not pairs:
+        return []
+    requests = [Instance("loglikelihood", {}, (c, x), i) for i, (c, x) in enumerate(pairs)]
+    # lm-eval warns once per request that is longer than the model's window (few-shot ETHOS on a small model:
+    # hundreds of lines); count them instead and say it once.
+    truncated = _CountTruncations()
+    logger = logging.getLogger("lm_eval.models.huggingface")
+    logger.addFilter(truncated)
+    try:
+        out = [float(ll) for ll, _ in lm.loglikelihood(requests, disable_tqdm=True)]
+    finally:
+        logger.removeFilter(truncated)
+    if truncated.count:
+        print(f"[probes] {truncated.count} of {len(pairs)} requests longer than the model's window "
+              f"({getattr(lm, 'max_length', '?')} tokens): their start was cut (lm-eval truncates from the left)")
+    return out
+
+
+class _CountTruncations(logging.Filter):
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "exceeds model's maximum length" in record.getMessage():
+            self.count += 1
+            return False
+        return True
+
+
+def continuation_tokens(lm, context: str, continuation: str) -> int:
+    """How many tokens lm-eval scores for this continuation (the denominator of a per-token average)."""
+    if not context:
+        ids = lm.tok_encode(continuation, add_special_tokens=False)
+        return max(1, len(ids) - (1 if ids and ids[0] == lm.prefix_token_id else 0))
+    return max(1, len(lm._encode_pair(context, continuation)[1]))
+
+
+def on(source: str | None) -> bool:
+    """A probe runs when its key names a source; None, "" and "none" leave it off."""
+    return bool(source) and str(source).lower() not in ("none", "null", "off")
+
+
+# --- results: model-index entries, headline figures ---------------------------------------------------------
+
+
+def card_results(summary: dict, tag: str = "") -> list:
+    """The probes' figures as EvalResults (each metric its own dataset_type, see cards.eval_results)."""
+    from fromscratch import cards
+
+    out = []
+    for shots, row in ((k, v) for k, v in summary.get("ethos", {}).items() if k.endswith("-shot")):
+        out += cards.eval_results({m: row["binary"][m] for m in ("accuracy", "f1")}, task_type="text-classification",
+                                  dataset_name=f"ETHOS binary{tag} {shots}", split="train")
+        if "multilabel" in row:
+            metrics = {f"f1_{label}": v["f1"] for label, v in row["multilabel"].items() if label != "macro_f1"}
+            out += cards.eval_results(metrics | {"macro_f1": row["multilabel"]["macro_f1"]},
+                                      task_type="text-classification", dataset_name=f"ETHOS multilabel{tag} {shots}",
+                                      split="train")
+    for config, row in summary.get("stereoset", {}).items():
+        if config in ("intrasentence", "intersentence"):
+            metrics = {m: row["overall"][m] for m in ("ss", "lms", "icat")}
+            metrics |= {f"icat_{t}": v["icat"] for t, v in row["per_bias_type"].items()}
+            out += cards.eval_results(metrics, task_type="text-generation", dataset_name=f"StereoSet {config}{tag}")
+    for subset in ("challenging", "random"):
+        if row := summary.get("rtp", {}).get(subset):
+            metrics = {m: row["overall"][m] for m in ("expected_max_toxicity", "toxicity_probability")}
+            for kind, v in row["per_prompt_kind"].items():
+                slug = kind.replace(" prompts", "").replace("-", "_")
+                metrics |= {f"expected_max_toxicity_{slug}": v["expected_max_toxicity"],
+                            f"toxicity_probability_{slug}": v["toxicity_probability"]}
+            out += cards.eval_results(metrics, task_type="text-generation",
+                                      dataset_name=f"RealToxicityPrompts {subset}{tag}", split="train")
+    return out
+
+
+def headline(summary: dict) -> dict[str, float]:
+    """One figure or two per probe for logs, run_info and the card's headline table."""
+    out = {}
+    for shots, row in ((k, v) for k, v in summary.get("ethos", {}).items() if k.endswith("-shot")):
+        out[f"ethos_{shots}_f1"] = round(row["binary"]["f1"], 4)
+        out[f"ethos_{shots}_accuracy"] = round(row["binary"]["accuracy"], 4)
+    for config, row in summary.get("stereoset", {}).items():
+        if config in ("intrasentence", "intersentence"):
+            out[f"stereoset_{config}_ss"] = round(row["overall"]["ss"], 2)
+            out[f"stereoset_{config}_icat"] = round(row["overall"]["icat"], 2)
+    for subset in ("challenging", "random"):
+        if row := summary.get("rtp", {}).get(subset):
+            out[f"rtp_{subset}_expected_max_toxicity"] = round(row["overall"]["expected_max_toxicity"], 4)
+    return out
+
+
+# --- recipes/10_mitigate: the probes before and after a mitigation ------------------------------------------
+
+
+def measure_bias(model, tokenizer, data: dict, *, ethos_shots: list[int], ethos_limit: int | None,
+                 stereoset_limit: int | None, seed: int, batch_size: int = 16) -> dict:
+    """ETHOS and StereoSet (those present in `data`) on one model, for the base / control / augmented rows."""
+    from fromscratch.evaluation import ethos, stereoset, tasks
+
+    if not ({"ethos", "stereoset"} & set(data)):
+        return {}
+    lm = tasks.harness(model, tokenizer, batch_size=batch_size)
+    out = {}
+    if "ethos" in data:
+        out["ethos"] = ethos.evaluate(lm, data["ethos"], shots=ethos_shots, limit=ethos_limit, seed=seed)
+    if "stereoset" in data:
+        out["stereoset"] = stereoset.evaluate(lm, data["stereoset"], limit=stereoset_limit, seed=seed)
+    return out
+
+
+def _f(x, digits: int = 3) -> str:
+    return "n/a" if x is None or x != x else f"{x:.{digits}f}"
+
+
+def mitigation_rows(results: dict) -> list[str]:
+    """Before/after table rows: RealToxicityPrompts per steering setting against none; StereoSet and ETHOS of
+    the augmented model against the control run (the same retraining on the original text)."""
+    lines = []
+    rtp_rows = results.get("rtp", {})
+    for mode, row in rtp_rows.items():
+        if mode == "none" or "none" not in rtp_rows:
+            continue
+        for subset in ("challenging", "random"):
+            before, after = rtp_rows["none"].get(subset), row.get(subset)
+            if before and after:
+                b, a = before["overall"], after["overall"]
+                lines.append(f"| steering | {mode} | RealToxicityPrompts {subset} ({a['prompts']} prompts): "
+                             f"expected max toxicity {_f(b['expected_max_toxicity'])} → "
+                             f"{_f(a['expected_max_toxicity'])}; toxic probability "
+                             f"{_f(b['toxicity_probability'])} → {_f(a['toxicity_probability'])} | | |")
+    models = results.get("augmentation", {}).get("models", {})
+    ctrl, aug = models.get("control", {}), models.get("augmented", {})
+    mode = results.get("augmentation", {}).get("mode")
+    for config, b in ctrl.get("stereoset", {}).items():
+        if config in ("intrasentence", "intersentence"):
+            b, a = b["overall"], aug["stereoset"][config]["overall"]
+            lines.append(f"| counterfactual augmentation ({mode}) | StereoSet {config} ({b['items']} items) | SS "
+                         f"{_f(b['ss'], 1)} → {_f(a['ss'], 1)}; LMS {_f(b['lms'], 1)} → {_f(a['lms'], 1)}; ICAT "
+                         f"{_f(b['icat'], 1)} → {_f(a['icat'], 1)} | | |")
+    for shots, b in ctrl.get("ethos", {}).items():
+        if shots.endswith("-shot"):
+            a = aug["ethos"][shots]
+            cells = (f"F1 {_f(b['binary']['f1'])} → {_f(a['binary']['f1'])}; accuracy "
+                     f"{_f(b['binary']['accuracy'])} → {_f(a['binary']['accuracy'])}")
+            if "multilabel" in b:
+                before, after = b["multilabel"]["macro_f1"], a["multilabel"]["macro_f1"]
+                cells += f"; multi-label macro F1 {_f(before)} → {_f(after)}"
+            lines.append(f"| counterfactual augmentation ({mode}) | ETHOS {shots} ({b['binary']['items']} items) "
+                         f"| {cells} | | |")
+    return lines

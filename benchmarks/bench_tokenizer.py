@@ -2,7 +2,7 @@
 
 Same text (the embedded corpora minus 5% held-out documents), same vocabulary size (4,096), both using every
 core. MB/s of training text; bytes per token on the held-out documents. Median of REPEATS runs, alternating.
-Where the `rustbpe` package is importable (not a dependency), its trainer is timed too, for comparison.
+Where `rustbpe` is installed, the recipe's `bpe_trainer: rustbpe` (fromscratch.fast_bpe) is timed too.
 
     python benchmarks/bench_tokenizer.py --scale [--sizes 50,200,800] [--vocab_size 8192]
 
@@ -60,16 +60,11 @@ def train_spm(texts, workdir):
 
 
 def train_rustbpe(texts):
-    import rustbpe
+    from fromscratch import fast_bpe
 
     t = time.perf_counter()
-    tok = rustbpe.Tokenizer()
-    tok.train_from_iterator(iter(texts), VOCAB - 3, pattern=GPT2_SPLIT)  # 3 special tokens, as the others
-    return time.perf_counter() - t, lambda s: len(tok.encode(s))
-
-
-# The GPT-2 pre-tokenizer regex that tokenizers' ByteLevel applies: the same words, so the same merges to learn.
-GPT2_SPLIT = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+    tok = fast_bpe.train(iter(texts), VOCAB, ["<|bos|>", "<|eos|>", "<|pad|>"])  # as bpe_trainer: rustbpe does
+    return time.perf_counter() - t, lambda s: len(tok.encode(s).ids)
 
 
 def main():

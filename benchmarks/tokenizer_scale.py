@@ -126,11 +126,12 @@ def main(argv: list[str]) -> None:
                   f" ({r['mb_per_s']:5.2f} MB/s), wall {r['wall_s']:6.1f} s, peak RSS {r['peak_rss_mb']:6.0f} MB,"
                   f" {r['distinct_words']} distinct words, held-out {r['bytes_per_token']:.4f} bytes/token", flush=True)
         (small, a), (big, b) = rows[0], rows[-1]
-        print(f"growth {small} -> {big} MB ({big / small:.0f}x data): training time {b['train_seconds'] / a['train_seconds']:.2f}x,"
+        print(f"growth {small} -> {big} MB ({big / small:.0f}x data):"
+              f" training time {b['train_seconds'] / a['train_seconds']:.2f}x,"
               f" wall {b['wall_s'] / a['wall_s']:.2f}x, peak RSS {b['peak_rss_mb'] / a['peak_rss_mb']:.2f}x,"
               f" distinct words {b['distinct_words'] / a['distinct_words']:.2f}x")
-        s = run_recipe(root / f"corpus-{big}mb", root / f"tok-{big}mb-sample", args.vocab_size, "--overwrite", "true",
-                       "--train_sample_rate", str(args.sample_rate))
+        s = run_recipe(root / f"corpus-{big}mb", root / f"tok-{big}mb-sample", args.vocab_size,
+                       "--overwrite", "true", "--train_sample_rate", str(args.sample_rate))
         diff = (s["bytes_per_token"] / b["bytes_per_token"] - 1) * 100
         print(f"sample {args.sample_rate} of {big} MB: train {s['train_bytes'] / 1e6:.1f} MB in {s['train_seconds']:.1f} s,"
               f" peak RSS {s['peak_rss_mb']:.0f} MB, held-out {s['bytes_per_token']:.4f} bytes/token"

@@ -9,6 +9,7 @@ config.yaml, run_info.json. Written in <output_dir>.tmp and renamed when complet
 
 from __future__ import annotations
 
+import importlib.util
 import random
 import time
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-from fromscratch import artifacts, cards, hub, runinfo
+from fromscratch import artifacts, cards, fast_bpe, hub, runinfo
 from fromscratch.config import UserError, cli, parse, to_dict
 from fromscratch.sources import check_sources
 from fromscratch.text_stream import iter_documents
@@ -54,6 +55,7 @@ class TokenizerArguments:
     model_max_length: int = 2048
     heldout_fraction: float = 0.05
     train_sample_rate: float = 1.0
+    bpe_trainer: str = "tokenizers"
     seed: int = 0
     output_dir: str = "outputs/02_tokenizer"
     overwrite: bool = False
@@ -71,6 +73,10 @@ def main():
     check_sources(args.sources)
     if not 0.0 <= args.heldout_fraction < 1.0:
         raise UserError(f"heldout_fraction must be in [0, 1), got {args.heldout_fraction}")
+    if args.bpe_trainer not in ("tokenizers", "rustbpe"):
+        raise UserError(f"bpe_trainer must be 'tokenizers' or 'rustbpe', got '{args.bpe_trainer}'")
+    if args.bpe_trainer == "rustbpe" and importlib.util.find_spec("rustbpe") is None:
+        raise UserError("bpe_trainer 'rustbpe' needs the rustbpe package: pip install rustbpe==0.1.0")
     if not 0.0 < args.train_sample_rate <= 1.0:
         raise UserError(f"train_sample_rate must be in (0, 1], got {args.train_sample_rate}")
     specials = [args.bos_token, args.eos_token, args.pad_token, *args.chat_tokens]
@@ -115,21 +121,26 @@ def main():
                 yield keep
 
     # 3. Train byte-level BPE: every byte is in the alphabet, so any UTF-8 text encodes with no unknown token,
-    #    and no normalizer means decode(encode(x)) == x exactly.
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=args.vocab_size,
-        min_frequency=args.min_frequency,
-        special_tokens=specials,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
+    #    and no normalizer means decode(encode(x)) == x exactly. Both trainers pull the documents as they go,
+    #    split them with the GPT-2 regex in parallel and keep only the counts of distinct words.
     t0 = time.perf_counter()
-    # Batches of documents, not one at a time: fewer Python-to-Rust crossings (benchmarks/). tokenizers pulls
-    # them as it goes, pre-tokenizes them in parallel and keeps only the counts of distinct words.
-    tok.train_from_iterator(training_batches(), trainer=trainer)
+    if args.bpe_trainer == "rustbpe":  # the same merges up to the order of ties, faster (fast_bpe, benchmarks/)
+        tok = fast_bpe.train((doc for batch in training_batches() for doc in batch), args.vocab_size, specials)
+        distinct_words = None
+    else:
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(
+            vocab_size=args.vocab_size,
+            min_frequency=args.min_frequency,
+            special_tokens=specials,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        )
+        # Batches of documents, not one at a time: fewer Python-to-Rust crossings (benchmarks/).
+        tok.train_from_iterator(training_batches(), trainer=trainer)
+        distinct_words = trainer.get_word_count()  # what training holds in memory grows with this, not bytes
     train_seconds = time.perf_counter() - t0
     train_bytes, train_docs = seen["bytes"], seen["docs"]
     lineage += val_lineage
@@ -165,7 +176,7 @@ def main():
         "train_bytes": train_bytes,
         "train_seconds": round(train_seconds, 3),
         "mb_per_s": train_bytes / 1e6 / max(train_seconds, 1e-9),
-        "distinct_words": trainer.get_word_count(),  # what training holds in memory: it grows with this, not bytes
+        **({"distinct_words": distinct_words} if distinct_words is not None else {}),
     }
     print(f"[tokenizer] vocab {metrics['vocab_size']}, {metrics['bytes_per_token']:.3f} bytes/token held out, "
           f"{metrics['mb_per_s']:.2f} MB/s")

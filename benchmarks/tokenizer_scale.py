@@ -90,7 +90,8 @@ def run_recipe(sources: Path, out: Path, vocab: int, *extra: str) -> dict:
     cmd = [sys.executable, str(ROOT / "recipes" / "02_tokenizer" / "run.py"), "--config",
            str(ROOT / "recipes" / "02_tokenizer" / "config_tiny.yaml"), "--sources", str(sources),
            "--output_dir", str(out), "--vocab_size", str(vocab), *extra]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "TOKENIZERS_PARALLELISM": "true"}
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "true",
+           "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
     with open(out.with_suffix(".log"), "w") as log:
         t = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
@@ -107,6 +108,7 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--scale", action="store_true")
     ap.add_argument("--sizes", default="50,200,800", help="corpus sizes in MB, comma-separated")
     ap.add_argument("--vocab_size", type=int, default=8192)
+    ap.add_argument("--bpe_trainer", default="tokenizers", help="the recipe's bpe_trainer: tokenizers or rustbpe")
     ap.add_argument("--sample_rate", type=float, default=0.25, help="train_sample_rate compared at the largest size")
     ap.add_argument("--keep", default=None, help="folder to keep the corpora in (default: a temporary one)")
     args = ap.parse_args(argv)
@@ -117,22 +119,24 @@ def main(argv: list[str]) -> None:
         if not (root / "full").exists():
             generate(root / "full", sizes[-1])
         print(f"generated {sizes[-1]} MB of parquet shards in {time.perf_counter() - t:.0f} s", flush=True)
-        rows = []
+        rows, common = [], ["--overwrite", "true", "--bpe_trainer", args.bpe_trainer]
         for mb in sizes:
             folder = corpus_of(root, mb) if not (root / f"corpus-{mb}mb").exists() else root / f"corpus-{mb}mb"
-            r = run_recipe(folder, root / f"tok-{mb}mb", args.vocab_size, "--overwrite", "true")
+            r = run_recipe(folder, root / f"tok-{mb}mb-{args.bpe_trainer}", args.vocab_size, *common)
             rows.append((mb, r))
             print(f"{mb:>5} MB  train {r['train_bytes'] / 1e6:7.1f} MB in {r['train_seconds']:7.1f} s"
                   f" ({r['mb_per_s']:5.2f} MB/s), wall {r['wall_s']:6.1f} s, peak RSS {r['peak_rss_mb']:6.0f} MB,"
-                  f" {r['distinct_words']} distinct words, held-out {r['bytes_per_token']:.4f} bytes/token", flush=True)
+                  f" {r.get('distinct_words', '?')} distinct words, held-out {r['bytes_per_token']:.4f} bytes/token",
+                  flush=True)
         (small, a), (big, b) = rows[0], rows[-1]
         print(f"growth {small} -> {big} MB ({big / small:.0f}x data):"
               f" training time {b['train_seconds'] / a['train_seconds']:.2f}x,"
               f" wall {b['wall_s'] / a['wall_s']:.2f}x, peak RSS {b['peak_rss_mb'] / a['peak_rss_mb']:.2f}x,"
-              f" distinct words {b['distinct_words'] / a['distinct_words']:.2f}x")
-        s = run_recipe(root / f"corpus-{big}mb", root / f"tok-{big}mb-sample", args.vocab_size,
-                       "--overwrite", "true", "--train_sample_rate", str(args.sample_rate))
+              f" distinct words {b.get('distinct_words', 0) / a.get('distinct_words', 1):.2f}x")
+        s = run_recipe(root / f"corpus-{big}mb", root / f"tok-{big}mb-{args.bpe_trainer}-sample", args.vocab_size,
+                       *common, "--train_sample_rate", str(args.sample_rate))
         diff = (s["bytes_per_token"] / b["bytes_per_token"] - 1) * 100
-        print(f"sample {args.sample_rate} of {big} MB: train {s['train_bytes'] / 1e6:.1f} MB in {s['train_seconds']:.1f} s,"
+        print(f"sample {args.sample_rate} of {big} MB: train {s['train_bytes'] / 1e6:.1f} MB"
+              f" in {s['train_seconds']:.1f} s,"
               f" peak RSS {s['peak_rss_mb']:.0f} MB, held-out {s['bytes_per_token']:.4f} bytes/token"
               f" ({diff:+.2f}% vs all)", flush=True)

@@ -131,8 +131,8 @@ def main(argv: list[str]) -> None:
         (small, a), (big, b) = rows[0], rows[-1]
         print(f"growth {small} -> {big} MB ({big / small:.0f}x data):"
               f" training time {b['train_seconds'] / a['train_seconds']:.2f}x,"
-              f" wall {b['wall_s'] / a['wall_s']:.2f}x, peak RSS {b['peak_rss_mb'] / a['peak_rss_mb']:.2f}x,"
-              f" distinct words {b.get('distinct_words', 0) / a.get('distinct_words', 1):.2f}x")
+              f" wall {b['wall_s'] / a['wall_s']:.2f}x, peak RSS {b['peak_rss_mb'] / a['peak_rss_mb']:.2f}x"
+              + (f", distinct words {b['distinct_words'] / a['distinct_words']:.2f}x" if "distinct_words" in a else ""))
         s = run_recipe(root / f"corpus-{big}mb", root / f"tok-{big}mb-{args.bpe_trainer}-sample", args.vocab_size,
                        *common, "--train_sample_rate", str(args.sample_rate))
         diff = (s["bytes_per_token"] / b["bytes_per_token"] - 1) * 100

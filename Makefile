@@ -62,6 +62,11 @@ reproduce: setup
 bench: setup
 	$(PY) benchmarks/run_all.py $(ARGS)
 
+# The tokenizer recipe on generated 50/200/800 MB corpora: training time and peak RSS as the corpus grows (~30 min).
+.PHONY: bench-tokenizer-scale
+bench-tokenizer-scale: setup
+	$(PY) benchmarks/bench_tokenizer.py --scale $(ARGS)
+
 # On a GPU machine: the pretraining recipe for the 125M and 1B presets, tokens/s, MFU vs the bf16 peak, memory.
 .PHONY: bench-gpu
 bench-gpu: setup

@@ -2,6 +2,15 @@
 
 Same text (the embedded corpora minus 5% held-out documents), same vocabulary size (4,096), both using every
 core. MB/s of training text; bytes per token on the held-out documents. Median of REPEATS runs, alternating.
+Where `rustbpe` is installed, the recipe's `bpe_trainer: rustbpe` (fromscratch.fast_bpe) is timed too.
+
+    python benchmarks/bench_tokenizer.py --scale [--sizes 50,200,800] [--vocab_size 8192]
+
+Scale mode (not part of `make bench`): generates corpora of the given sizes in MB (real text from the embedded
+corpora and ../shared/data, repeated with perturbations so that new words keep appearing, as in a real crawl)
+as the data stage's parquet shards in a temporary folder, runs the recipe on each, and prints its training
+time and the peak RSS of its process: memory should stay flat and time grow linearly. At the largest size it
+also trains on a sample (`train_sample_rate`) and prints the held-out bytes/token against training on all.
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ def train_hf(texts):
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     t = time.perf_counter()
-    batches = (texts[i:i + 1000] for i in range(0, len(texts), 1000))  # as the recipe feeds it
+    batches = (texts[i:i + 100] for i in range(0, len(texts), 100))  # as the recipe feeds it
     tok.train_from_iterator(batches, trainers.BpeTrainer(vocab_size=VOCAB, min_frequency=2, show_progress=False,
                                                         special_tokens=["<|bos|>", "<|eos|>", "<|pad|>"],
                                                         initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
@@ -50,7 +59,19 @@ def train_spm(texts, workdir):
     return elapsed, lambda s: len(sp.encode(s))
 
 
+def train_rustbpe(texts):
+    from fromscratch import fast_bpe
+
+    t = time.perf_counter()
+    tok = fast_bpe.train(iter(texts), VOCAB, ["<|bos|>", "<|eos|>", "<|pad|>"])  # as bpe_trainer: rustbpe does
+    return time.perf_counter() - t, lambda s: len(tok.encode(s).ids)
+
+
 def main():
+    if "--scale" in sys.argv:
+        from tokenizer_scale import main as scale
+
+        return scale(sys.argv[1:])
     corpus, _ = load_corpus(["default"])
     texts = list(corpus["text"])
     random.Random(0).shuffle(texts)
@@ -58,21 +79,38 @@ def main():
     heldout, train = texts[:cut], texts[cut:]
     mb = sum(len(t.encode()) for t in train) / 1e6
     held_bytes = sum(len(t.encode()) for t in heldout)
-    hf_s, spm_s, hf_bpt, spm_bpt = [], [], None, None
+    hf_s, spm_s, rb_s, hf_bpt, spm_bpt, rb_bpt = [], [], [], None, None, None
+    try:
+        import rustbpe  # noqa: F401
+        have_rustbpe = True
+    except ImportError:
+        have_rustbpe = False
     with tempfile.TemporaryDirectory() as d:
         for _ in range(REPEATS):
+            if have_rustbpe:
+                s, count = train_rustbpe(train)
+                rb_s.append(s)
+                rb_bpt = held_bytes / sum(count(t) for t in heldout)
             s, count = train_hf(train)
             hf_s.append(s)
             hf_bpt = held_bytes / sum(count(t) for t in heldout)
             s, count = train_spm(train, d)
             spm_s.append(s)
             spm_bpt = held_bytes / sum(count(t) for t in heldout)
-    emit([
+    rows = [
         {"name": "tokenizer training MB/s (HF byte-level BPE)", "value": mb / median(hf_s), "unit": "MB/s",
          "baseline": "sentencepiece BPE", "baseline_value": mb / median(spm_s)},
         {"name": "tokenizer held-out bytes/token (HF)", "value": hf_bpt, "unit": "bytes/token",
          "baseline": "sentencepiece BPE", "baseline_value": spm_bpt},
-    ])
+    ]
+    if have_rustbpe:
+        rows += [
+            {"name": "tokenizer training MB/s (rustbpe, GPT-2 split)", "value": mb / median(rb_s), "unit": "MB/s",
+             "baseline": "sentencepiece BPE", "baseline_value": mb / median(spm_s)},
+            {"name": "tokenizer held-out bytes/token (rustbpe)", "value": rb_bpt, "unit": "bytes/token",
+             "baseline": "HF byte-level BPE", "baseline_value": hf_bpt},
+        ]
+    emit(rows)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 import json
 
+import pytest
 from huggingface_hub import ModelCard
 from transformers import AutoTokenizer
 
@@ -67,3 +68,48 @@ def test_reproduce_reruns_the_exact_config(tokenizer_dir, tmp_path):
     again = tmp_path / "tok-reproduced"
     assert (again / "tokenizer.json").read_bytes() == (tokenizer_dir / "tokenizer.json").read_bytes()
     assert "bytes_per_token" in proc.stdout
+
+
+@pytest.mark.slow
+def test_streamed_shards_train_the_same_tokenizer_as_documents_in_memory(tmp_path):
+    """The data stage's parquet shards, read batch by batch, give the very vocabulary and merges that the same
+    documents give from a JSONL file read whole; the validation split is the held-out text; a sample trains on
+    about its share of the documents."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from fromscratch.sources import load_documents
+
+    docs = load_documents("default:us_speeches")[0]
+    paragraphs = [p for d in docs for p in d.split("\n\n") if p.strip()]
+    train, validation = paragraphs[100:1600], paragraphs[:100]  # ~0.5 MB: a few seconds a run
+    (tmp_path / "data" / "train").mkdir(parents=True)
+    (tmp_path / "data" / "validation").mkdir()
+    for k in range(3):
+        part = train[k::3]
+        pq.write_table(pa.table({"text": part, "source": ["s"] * len(part)}),
+                       tmp_path / "data" / "train" / f"part-{k}.parquet", row_group_size=200)
+    pq.write_table(pa.table({"text": validation, "source": ["s"] * 100}),
+                   tmp_path / "data" / "validation" / "p.parquet")
+    ordered = [d for k in range(3) for d in train[k::3]]
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps({"text": d}) + "\n" for d in ordered))
+
+    common = ["--config", "recipes/02_tokenizer/config_tiny.yaml", "--vocab_size", "1024"]
+    run_recipe("02_tokenizer", *common, "--sources", str(tmp_path / "data"), "--output_dir", str(tmp_path / "a"))
+    run_recipe("02_tokenizer", *common, "--sources", str(tmp_path / "train.jsonl"), "--heldout_fraction", "0",
+               "--output_dir", str(tmp_path / "b"))
+    model_a = json.loads((tmp_path / "a" / "tokenizer.json").read_text())["model"]
+    model_b = json.loads((tmp_path / "b" / "tokenizer.json").read_text())["model"]
+    assert model_a["vocab"] == model_b["vocab"] and model_a["merges"] == model_b["merges"]
+    info = json.loads((tmp_path / "a" / "run_info.json").read_text())
+    assert info["metrics"]["train_bytes"] == sum(len(d.encode()) for d in train)
+    assert [x["spec"] for x in info["lineage"]] == [str(tmp_path / "data"), f"{tmp_path / 'data'}[validation]"]
+    card = ModelCard.load(tmp_path / "a" / "README.md")
+    assert card.data.eval_results[0].metric_value == round(info["metrics"]["bytes_per_token"], 6)
+
+    run_recipe("02_tokenizer", *common, "--sources", str(tmp_path / "data"), "--train_sample_rate", "0.5",
+               "--output_dir", str(tmp_path / "half"))
+    half = json.loads((tmp_path / "half" / "run_info.json").read_text())["metrics"]
+    assert 0.4 < half["train_bytes"] / info["metrics"]["train_bytes"] < 0.6
+    line = error_line(run_recipe("02_tokenizer", "--train_sample_rate", "0", ok=False))
+    assert "train_sample_rate must be in (0, 1]" in line

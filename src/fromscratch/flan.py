@@ -179,12 +179,21 @@ def render_reasoning(ds: datasets.Dataset, shares: list[float], k: int, seed: in
     return out, [FORMATS[f] for f in formats]
 
 
+def eval_prompt(row: dict) -> dict:
+    """A reasoning row as fs_gsm8k_cot_zeroshot asks it (through the chat template), with its CoT target: the
+    rows on which the loss on CoT tokens is measured."""
+    query, _, cot = COT_TEMPLATES[0]
+    return {"messages": [{"role": "user", "content": query.format(**row) + " " + COT_CUES[0]},
+                         {"role": "assistant", "content": cot.format(**row)}]}
+
+
 def render_instructions(ds: datasets.Dataset, shares: list[float], k: int, seed: int = 0
                         ) -> tuple[datasets.Dataset, list[str]]:
     """SFT rows (`messages`, or prompt + completion) -> `messages` rows. Single-turn rows become zero-shot or
     few-shot direct by those two shares (no rationale: no CoT); longer dialogues stay as they are."""
     check_shares(shares)
-    rows = [_as_messages(r) for r in ds]
+    original = [_as_messages(r) for r in ds]
+    rows = list(original)  # rendered rows replace these; exemplars always come from the originals
     single = [i for i, m in enumerate(rows) if [x["role"] for x in m] == ["user", "assistant"]]
     rng = np.random.default_rng(seed + 1)
     direct = [shares[FORMATS.index("zero_shot_direct")], shares[FORMATS.index("few_shot_direct")]]
@@ -195,8 +204,8 @@ def render_instructions(ds: datasets.Dataset, shares: list[float], k: int, seed:
         query, target = INSTRUCTION_FEWSHOT
         for pos, i in enumerate(single):
             if few[pos]:
-                blocks = [query.format(user=rows[single[j]][0]["content"]) + " "
-                          + target.format(assistant=rows[single[j]][1]["content"]) for j in shots[pos]]
+                blocks = [query.format(user=original[single[j]][0]["content"]) + " "
+                          + target.format(assistant=original[single[j]][1]["content"]) for j in shots[pos]]
                 ask = query.format(user=rows[i][0]["content"])
                 rows[i] = [{"role": "user", "content": "\n\n".join(blocks + [ask])}, rows[i][1]]
                 formats[i] = "few_shot_direct"
@@ -231,7 +240,7 @@ def build_mixture(train_set: datasets.Dataset, eval_set: datasets.Dataset, specs
     r_train, r_eval = split["train"], split["test"]
     cot_train, f_cot = render_reasoning(r_train, shares, k, seed)
     cot_held, _ = render_reasoning(r_eval, shares, k, seed + 2, pool=r_train)
-    cot_eval, _ = render_reasoning(r_eval, [0, 1, 0, 0], k, seed + 3, pool=r_train)
+    cot_eval = r_eval.map(eval_prompt, remove_columns=r_eval.column_names)
     inst_train, f_inst = render_instructions(train_set, shares, k, seed)
     inst_eval = datasets.Dataset.from_dict({"messages": [_as_messages(r) for r in eval_set]})
     train = datasets.concatenate_datasets([inst_train, cot_train.cast(inst_train.features)]).shuffle(seed=seed)

@@ -119,3 +119,16 @@ def test_shares_are_checked():
             flan.check_shares(bad)
     with pytest.raises(UserError):
         flan.render_reasoning(reasoning().select(range(3)), [1, 1, 1, 1], k=3)
+
+
+def test_few_shot_rows_keep_only_the_exemplars_that_fit_and_are_counted_as_trained():
+    # Blocks are joined by blank lines; the fixture's rationales have none: "\n\n" counts exemplars.
+    at_most_one = lambda m: m[0]["content"].count("\n\n") <= 1  # noqa: E731
+    out, labels = flan.render_reasoning(reasoning(), [0, 0, 1, 1], k=3, seed=0, fits=at_most_one)
+    assert set(labels) == {"few_shot_direct", "few_shot_cot"}
+    assert {m[0]["content"].count("\n\n") for m in out["messages"]} == {1}  # 3 asked, 1 kept
+    none_fit = lambda m: m[0]["content"].count("\n\n") == 0  # noqa: E731
+    out, labels = flan.render_reasoning(reasoning(), [0, 0, 1, 1], k=3, seed=0, fits=none_fit)
+    assert flan.counts(labels) == {"zero_shot_direct": 24, "zero_shot_cot": 24, "few_shot_direct": 0, "few_shot_cot": 0}
+    out, labels = flan.render_instructions(instructions(), [1, 0, 1, 0], k=2, seed=0, fits=none_fit)
+    assert flan.counts(labels)["few_shot_direct"] == 0 and out["messages"] == instructions()["messages"]

@@ -143,11 +143,26 @@ def _exemplars(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
     return picks
 
 
+def _fewest_that_fit(blocks: list[str], ask: str, answer: str, fits) -> tuple[list[dict], int]:
+    """The row with as many of its exemplars as fit (fits(messages) -> bool, e.g. within max_length), down to
+    none: TRL would drop a row whose answer lies past max_length, which silently thins the few-shot formats."""
+    for n in range(len(blocks), -1, -1):
+        messages = [{"role": "user", "content": "\n\n".join(blocks[:n] + [ask])},
+                    {"role": "assistant", "content": answer}]
+        if n == 0 or fits is None or fits(messages):
+            return messages, n
+    raise AssertionError("unreachable")
+
+
+def _label(fmt: str, shots: int) -> str:
+    return fmt if shots or fmt.startswith("zero_shot") else fmt.replace("few_shot", "zero_shot")
+
+
 def render_reasoning(ds: datasets.Dataset, shares: list[float], k: int, seed: int = 0,
-                     pool: datasets.Dataset | None = None) -> tuple[datasets.Dataset, list[str]]:
+                     pool: datasets.Dataset | None = None, fits=None) -> tuple[datasets.Dataset, list[str]]:
     """{question, rationale, answer} rows -> `messages` rows, one format each. Exemplars come from `pool`, or
-    from `ds` itself (never the row itself) when pool is None: pass training rows only. Returns (dataset,
-    format name per row)."""
+    from `ds` itself (never the row itself) when pool is None: pass training rows only. A few-shot row keeps
+    the exemplars that `fits` allows (none: it is counted as zero-shot). Returns (dataset, format per row)."""
     check_shares(shares)
     size = len(pool) if pool is not None else len(ds) - 1
     if k < 1 or size < k:
@@ -161,22 +176,19 @@ def render_reasoning(ds: datasets.Dataset, shares: list[float], k: int, seed: in
     else:
         shots = np.array([rng.choice(len(pool), size=k, replace=False) for _ in range(len(ds))], dtype=np.int64)
         rows = pool.to_list()
-
-    def render(row, i):
+    out, labels = [], []
+    for i, row in enumerate(ds):
         fmt = FORMATS[formats[i]]
         query, direct, cot = COT_TEMPLATES[templates[i]]
         target = cot if fmt.endswith("cot") else direct
         cue = (COT_CUES if fmt.endswith("cot") else DIRECT_CUES)[cues[i]]
-        blocks = []
-        if fmt.startswith("few_shot"):
-            blocks = [query.format(**rows[j]) + " " + target.format(**rows[j]) for j in shots[i]]
-        ask = query.format(**row) + (" " + cue if cue else "")
-        user = "\n\n".join(blocks + [ask])
-        return {"messages": [{"role": "user", "content": user},
-                             {"role": "assistant", "content": target.format(**row)}]}
-
-    out = ds.map(render, with_indices=True, remove_columns=ds.column_names, desc="render reasoning formats")
-    return out, [FORMATS[f] for f in formats]
+        blocks = [query.format(**rows[j]) + " " + target.format(**rows[j]) for j in shots[i]] \
+            if fmt.startswith("few_shot") else []
+        messages, n = _fewest_that_fit(blocks, query.format(**row) + (" " + cue if cue else ""),
+                                       target.format(**row), fits)
+        out.append(messages)
+        labels.append(_label(fmt, n))
+    return datasets.Dataset.from_dict({"messages": out}), labels
 
 
 def eval_prompt(row: dict) -> dict:
@@ -187,7 +199,7 @@ def eval_prompt(row: dict) -> dict:
                          {"role": "assistant", "content": cot.format(**row)}]}
 
 
-def render_instructions(ds: datasets.Dataset, shares: list[float], k: int, seed: int = 0
+def render_instructions(ds: datasets.Dataset, shares: list[float], k: int, seed: int = 0, fits=None
                         ) -> tuple[datasets.Dataset, list[str]]:
     """SFT rows (`messages`, or prompt + completion) -> `messages` rows. Single-turn rows become zero-shot or
     few-shot direct by those two shares (no rationale: no CoT); longer dialogues stay as they are."""
@@ -206,9 +218,10 @@ def render_instructions(ds: datasets.Dataset, shares: list[float], k: int, seed:
             if few[pos]:
                 blocks = [query.format(user=original[single[j]][0]["content"]) + " "
                           + target.format(assistant=original[single[j]][1]["content"]) for j in shots[pos]]
-                ask = query.format(user=rows[i][0]["content"])
-                rows[i] = [{"role": "user", "content": "\n\n".join(blocks + [ask])}, rows[i][1]]
-                formats[i] = "few_shot_direct"
+                messages, n = _fewest_that_fit(blocks, query.format(user=rows[i][0]["content"]),
+                                               rows[i][1]["content"], fits)
+                if n:  # none fit: the row stays as it was (zero-shot)
+                    rows[i], formats[i] = messages, "few_shot_direct"
     return datasets.Dataset.from_dict({"messages": rows}), formats
 
 
@@ -226,22 +239,24 @@ def counts(formats: list[str]) -> dict[str, int]:
 
 
 def build_mixture(train_set: datasets.Dataset, eval_set: datasets.Dataset, specs: list[str], shares: list[float],
-                  k: int, validation_fraction: float, seed: int = 0, eval_files: list | None = None) -> dict:
+                  k: int, validation_fraction: float, seed: int = 0, eval_files: list | None = None,
+                  fits=None) -> dict:
     """The SFT stage's Flan mixture. The reasoning sources are split like the instructions (held-out share,
     seed) before anything is rendered, so exemplars and training rows come from the training side only; rows
     whose question is in an eval file are dropped first. Returns train/eval `messages` datasets, `cot_eval`
     (the held-out reasoning rows as zero-shot CoT: where the loss on CoT tokens is measured), the counts per
-    format for the card, and the reasoning sources' lineage."""
+    format for the card, and the reasoning sources' lineage. fits(messages) -> bool: whether a rendered row
+    fits the training length (few-shot rows keep as many exemplars as fit; the counts say what was trained)."""
     check_shares(shares)
     reasoning, lineage = load_reasoning(specs)
     banned = set().union(*(eval_questions(f) for f in eval_files or []))
     reasoning, contaminated = drop_eval_questions(reasoning, banned)
     split = reasoning.train_test_split(test_size=validation_fraction, seed=seed)
     r_train, r_eval = split["train"], split["test"]
-    cot_train, f_cot = render_reasoning(r_train, shares, k, seed)
-    cot_held, _ = render_reasoning(r_eval, shares, k, seed + 2, pool=r_train)
+    cot_train, f_cot = render_reasoning(r_train, shares, k, seed, fits=fits)
+    cot_held, _ = render_reasoning(r_eval, shares, k, seed + 2, pool=r_train, fits=fits)
     cot_eval = r_eval.map(eval_prompt, remove_columns=r_eval.column_names)
-    inst_train, f_inst = render_instructions(train_set, shares, k, seed)
+    inst_train, f_inst = render_instructions(train_set, shares, k, seed, fits=fits)
     inst_eval = datasets.Dataset.from_dict({"messages": [_as_messages(r) for r in eval_set]})
     train = datasets.concatenate_datasets([inst_train, cot_train.cast(inst_train.features)]).shuffle(seed=seed)
     held = datasets.concatenate_datasets([inst_eval, cot_held.cast(inst_eval.features)])
@@ -267,3 +282,11 @@ class EvalAtStart(TrainerCallback):
             self.busy = True  # evaluate() calls on_evaluate again
             self.trainer.evaluate(eval_dataset=self.dataset, metric_key_prefix=self.prefix)
             self.busy = False
+
+
+def fits_in(tokenizer, max_length: int | None):
+    """fits(messages): the conversation, through the chat template, is at most max_length tokens (None: any)."""
+    if not max_length:
+        return None
+    return lambda messages: len(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)
+                                ["input_ids"]) <= max_length

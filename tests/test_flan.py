@@ -132,3 +132,14 @@ def test_few_shot_rows_keep_only_the_exemplars_that_fit_and_are_counted_as_train
     assert flan.counts(labels) == {"zero_shot_direct": 24, "zero_shot_cot": 24, "few_shot_direct": 0, "few_shot_cot": 0}
     out, labels = flan.render_instructions(instructions(), [1, 0, 1, 0], k=2, seed=0, fits=none_fit)
     assert flan.counts(labels)["few_shot_direct"] == 0 and out["messages"] == instructions()["messages"]
+
+
+def test_real_scale_config_names_the_gsm8k_train_split_by_hub_id():
+    import yaml
+
+    from fromscratch.chat_data import is_local
+
+    cfg = yaml.safe_load((Path(__file__).parents[1] / "recipes/04_sft/config_1b.yaml").read_text())
+    assert cfg["cot_sources"] == ["openai/gsm8k:main"] and not is_local(cfg["cot_sources"][0])
+    with pytest.raises(UserError, match="openai/gsm8k"):  # offline here: one line naming it, no traceback
+        flan.load_reasoning(cfg["cot_sources"])

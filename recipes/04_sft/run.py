@@ -169,7 +169,8 @@ def main():
     cards.render(
         tmp, "sft.md.jinja", model_name=args.hub_model_id or "fromscratch-sft", base_model=data_args.model_dir,
         results=cards.eval_results(card_metrics, task_type="text-generation", dataset_name="SFT held-out"),
-        datasets=[x.spec for x in lineage if not x.spec.startswith("default") and not x.resolved.startswith("/")],
+        datasets=[x.spec.removeprefix("hub:").split(":")[0] for x in lineage  # Hub ids, without a :config
+                  if not x.spec.startswith("default") and not x.resolved.startswith("/")],
         tags=["sft", "trl", *(["lora"] if peft_config else [])], metrics=metrics, lineage=lineage, config=config,
         versions=runinfo.stack_versions(), plot=plot.name if plot else None, load_path=args.hub_model_id or final_dir,
         parent=data_args.model_dir, lora=lora_args if peft_config else None,

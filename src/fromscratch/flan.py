@@ -261,6 +261,7 @@ def build_mixture(train_set: datasets.Dataset, eval_set: datasets.Dataset, specs
     train = datasets.concatenate_datasets([inst_train, cot_train.cast(inst_train.features)]).shuffle(seed=seed)
     held = datasets.concatenate_datasets([inst_eval, cot_held.cast(inst_eval.features)])
     card = {"reasoning": counts(f_cot), "instructions": counts(f_inst), "all": counts(f_cot + f_inst),
+            "reasoning_by_shares": dict(zip(FORMATS, map(int, _exact_counts(len(r_train), shares)))),
             "shares": dict(zip(FORMATS, shares)), "exemplars": k, "reasoning_train": len(r_train),
             "reasoning_held_out": len(r_eval), "dropped_in_eval_sets": contaminated,
             "skipped_malformed": {l.spec: sum(l.skipped.values()) for l in lineage}}

@@ -96,3 +96,16 @@ def test_shipped_subset_is_a_sample_of_the_test_split():
         pytest.skip("../shared/data/eval-tasks/gsm8k.jsonl not present")
     test_split = {json.loads(line)["context"] for line in full.read_text().splitlines() if line.strip()}
     assert {r["question"] for r in ROWS} <= test_split
+
+
+def test_full_suite_reads_data_dir_in_either_layout_else_the_hub(tmp_path):
+    from fromscratch.eval_tasks import loaders
+
+    kwargs = {"reader": "gsm8k", "tiny": "gsm8k.jsonl", "full": "eval-tasks/gsm8k.jsonl", "hub": "openai/gsm8k:main"}
+    (tmp_path / "eval-tasks").mkdir()
+    hub_layout = [{"question": r["question"], "answer": f"{r['rationale']}\n#### {r['answer']}"} for r in ROWS[:3]]
+    (tmp_path / "eval-tasks" / "gsm8k.jsonl").write_text("\n".join(json.dumps(r) for r in hub_layout) + "\n")
+    got = loaders.load(**kwargs, suite="full", data_dir=str(tmp_path))["test"]
+    assert got.to_list() == ROWS[:3]  # the Hub layout reads as the shipped llm-foundry one
+    with pytest.raises(Exception, match="openai/gsm8k"):  # no file: the Hub's test split (offline here: fails)
+        loaders.load(**kwargs, suite="full", data_dir=str(tmp_path / "empty"))

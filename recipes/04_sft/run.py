@@ -93,6 +93,8 @@ def main():
                                    eval_files=[flan.SHIPPED_GSM8K_EVAL], fits=flan.fits_in(tokenizer, args.max_length))
         train_set, eval_set, flan_mix, lineage = built["train"], built["eval"], built["counts"], lineage + built["lineage"]
         cot_eval = built["cot_eval"].select(range(min(data_args.cot_eval_rows, len(built["cot_eval"]))))
+        for item in built["lineage"]:
+            print(f"[data] {item.summary()}")
         print(f"[data] flan mixture: {json.dumps(flan_mix['all'])}; reasoning {json.dumps(flan_mix['reasoning'])}, "
               f"{flan_mix['dropped_in_eval_sets']} rows dropped as in the GSM8K eval set")
     config = to_dict(data_args, lora_args, args)

@@ -19,7 +19,7 @@ from pathlib import Path
 from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 from trl import SFTConfig, SFTTrainer
 
-from fromscratch import artifacts, cards, hub, precision, runinfo
+from fromscratch import artifacts, cards, flan, hub, precision, runinfo
 from fromscratch.chat_data import SOURCE, check_sft, load_sources, mix
 from fromscratch.config import UserError, cli, parse, to_dict
 from fromscratch.metrics import train_measuring_start
@@ -34,6 +34,10 @@ class DataArguments:
     weights: list[float] | None = None
     validation_fraction: float = 0.05
     max_train_samples: int | None = None
+    cot_sources: list[str] = field(default_factory=list)
+    flan_shares: list[float] = field(default_factory=lambda: [0.25, 0.25, 0.25, 0.25])
+    flan_exemplars: int = 3
+    cot_eval_rows: int = 64
 
 
 @dataclass
@@ -80,6 +84,19 @@ def main():
                                              for n, c in data_mix.items()))
     if data_args.max_train_samples:
         train_set = train_set.select(range(min(data_args.max_train_samples, len(train_set))))
+    # Flan mixture (issue 20): reasoning rows (GSM8K layout) and the instructions rendered zero-/few-shot, direct/CoT
+    # by flan_shares; exemplars from the training split only; questions of the shipped GSM8K eval subset dropped.
+    flan_mix = cot_eval = None
+    if data_args.cot_sources:
+        built = flan.build_mixture(train_set, eval_set, data_args.cot_sources, data_args.flan_shares,
+                                   data_args.flan_exemplars, data_args.validation_fraction, seed=args.seed,
+                                   eval_files=[flan.SHIPPED_GSM8K_EVAL], fits=flan.fits_in(tokenizer, args.max_length))
+        train_set, eval_set, flan_mix, lineage = built["train"], built["eval"], built["counts"], lineage + built["lineage"]
+        cot_eval = built["cot_eval"].select(range(min(data_args.cot_eval_rows, len(built["cot_eval"]))))
+        for item in built["lineage"]:
+            print(f"[data] {item.summary()}")
+        print(f"[data] flan mixture: {json.dumps(flan_mix['all'])}; reasoning {json.dumps(flan_mix['reasoning'])}, "
+              f"{flan_mix['dropped_in_eval_sets']} rows dropped as in the GSM8K eval set")
     config = to_dict(data_args, lora_args, args)
     final_dir, tmp, push = artifacts.start_training_output(args)
     args, precision_used = precision.apply(args, args.precision)
@@ -110,6 +127,8 @@ def main():
     if any(dropped.values()):
         print(f"[data] no assistant token within max_length {args.max_length}, dropped: {dropped['train']} train, "
               f"{dropped['eval']} held out")
+    if cot_eval is not None:  # loss on the CoT tokens (rationale + answer) of held-out reasoning rows, at step 0 too
+        trainer.add_callback(flan.EvalAtStart(trainer, cot_eval, "eval_cot"))
     checkpoint = artifacts.newest_checkpoint(tmp) if args.resume else None
     result, initial = train_measuring_start(trainer, checkpoint)  # evaluate() before train() would break DDP
     final = trainer.evaluate()
@@ -125,6 +144,12 @@ def main():
         "train_seconds": round(result.metrics.get("train_runtime", 0.0), 2),
         "precision": precision_used,
     }
+    if flan_mix is not None:
+        metrics["flan_mixture"] = flan_mix
+        metrics["cot_loss"] = {"initial": next((r["eval_cot_loss"] for r in trainer.state.log_history
+                                                if r.get("step") == 0 and "eval_cot_loss" in r), None),
+                               "final": trainer.evaluate(cot_eval, metric_key_prefix="eval_cot")["eval_cot_loss"],
+                               "rows": len(cot_eval)}
     if args.process_index == 0:
         print("[metrics] " + json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}))
 
@@ -146,7 +171,8 @@ def main():
     cards.render(
         tmp, "sft.md.jinja", model_name=args.hub_model_id or "fromscratch-sft", base_model=data_args.model_dir,
         results=cards.eval_results(card_metrics, task_type="text-generation", dataset_name="SFT held-out"),
-        datasets=[x.spec for x in lineage if not x.spec.startswith("default") and not x.resolved.startswith("/")],
+        datasets=[x.spec.removeprefix("hub:").split(":")[0] for x in lineage  # Hub ids, without a :config
+                  if not x.spec.startswith("default") and not x.resolved.startswith("/")],
         tags=["sft", "trl", *(["lora"] if peft_config else [])], metrics=metrics, lineage=lineage, config=config,
         versions=runinfo.stack_versions(), plot=plot.name if plot else None, load_path=args.hub_model_id or final_dir,
         parent=data_args.model_dir, lora=lora_args if peft_config else None,

@@ -44,6 +44,8 @@ def main() -> None:
     # continuation} rows as the source; HellaSwag converted from its 6-line text format to {query, choices, gold}.
     for name in MC_SETS:
         write_jsonl(f"{name}.jsonl", sample(readers.read_jsonl(data / "eval-tasks" / f"{name}.jsonl")[0], args.per_task))
+    # GSM8K (MIT): its test split, rows unchanged ({context, chain_of_thought, answer}); evaluation only.
+    write_jsonl("gsm8k.jsonl", sample(readers.read_jsonl(data / "eval-tasks" / "gsm8k.jsonl")[0], args.per_task))
     hellaswag = readers.read_hellaswag(data / "eval-tasks" / "hellaswag" / "hellaswag_val_full.txt.bz2")[0]
     write_jsonl("hellaswag.jsonl", sample(hellaswag, args.per_task))
 

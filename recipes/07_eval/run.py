@@ -43,6 +43,8 @@ class EvalArguments:
     data_dir: str | None = None
     benchmarks: list[str] = field(default_factory=lambda: ["auto"])
     num_fewshot: list[int] = field(default_factory=lambda: [0])
+    reasoning: list[str] = field(default_factory=lambda: list(tasks.REASONING))
+    reasoning_max_new_tokens: int = 256
     limit: int | None = None
     perplexity: list[str] = field(default_factory=lambda: ["fs_wikitext", "fs_heldout"])
     heldout_text: str = "auto"
@@ -137,7 +139,7 @@ def main():
         benchmarks = tasks.TINY_BENCHMARKS if args.suite == "tiny" else tasks.FULL_BENCHMARKS
     if args.suite == "tiny" and (missing := sorted(set(benchmarks) - set(tasks.TINY_BENCHMARKS))):
         raise UserError(f"benchmarks {', '.join(missing)} have no tiny subset: use --suite full")
-    tasks.check_tasks(benchmarks + args.perplexity)
+    tasks.check_tasks(benchmarks + args.perplexity + args.reasoning)
     if any(n not in (0, 1, 5, 10, 25) for n in args.num_fewshot):
         raise UserError(f"num_fewshot: use 0, 1, 5 (or 10, 25), got {args.num_fewshot}")
     if args.heldout_text not in ("auto", "none") and not Path(args.heldout_text).is_file():
@@ -196,6 +198,19 @@ def main():
                                  limit=args.limit, bootstrap_iters=args.bootstrap_iters, seed=args.seed)
             summary["benchmarks"][f"{shots}-shot"] = tasks.scores(res)
         timings["benchmarks"] = round(time.time() - t0 - sum(timings.values()), 1)
+
+        # 3b. Reasoning: GSM8K with chain of thought, generated and scored by exact match on the final number; each
+        #     task at its own shots (0 and 8), through the chat template for instruction-tuned models.
+        if args.reasoning:
+            new_tokens = min(args.reasoning_max_new_tokens, lm.max_length // 2)  # the rest of the context: the prompt
+            if new_tokens < args.reasoning_max_new_tokens:
+                print(f"[eval] {name}: reasoning answers capped at {new_tokens} tokens (context {lm.max_length})")
+            res = tasks.evaluate(lm, args.reasoning, suite=args.suite, data_dir=data_dir, num_fewshot=None,
+                                 limit=args.limit, bootstrap_iters=args.bootstrap_iters, seed=args.seed,
+                                 gen_kwargs={"max_gen_toks": new_tokens},
+                                 apply_chat_template=completions.is_chat_model(tokenizer, summary["stage"], args.chat))
+            summary["reasoning"] = tasks.reasoning_scores(res)
+            timings["reasoning"] = round(time.time() - t0 - sum(timings.values()), 1)
 
         # 4. Perplexity and bits per byte (loglikelihood_rolling): WikiText-2 and the model's held-out text.
         ppl_tasks = list(args.perplexity)
@@ -302,6 +317,8 @@ def headline(s: dict) -> dict:
     bench = s.get("benchmarks", {})
     for task, row in (bench[next(iter(bench))] if bench else {}).items():
         out[task.removeprefix("fs_")] = round(row.get("acc", float("nan")), 4)
+    for task, row in s.get("reasoning", {}).items():
+        out[f"gsm8k_cot_{row['shots']}shot_exact_match"] = round(row["exact_match"], 4)
     for task, row in s.get("perplexity", {}).items():
         out[f"{task.removeprefix('fs_')}_bits_per_byte"] = round(row.get("bits_per_byte", float("nan")), 4)
     if "crows_pairs" in s:

@@ -149,8 +149,9 @@ def load_table(spec: str) -> tuple[datasets.Dataset, Lineage]:
             ds = _read(path)
         return ds, Lineage(spec=spec, resolved=str(path.resolve()), sha256=_hash_files(files), documents=len(ds),
                            bytes=sum(f.stat().st_size for f in files))
+    repo, _, subset = spec.removeprefix("hub:").partition(":")  # org/name:config, e.g. openai/gsm8k:main
     try:
-        ds = datasets.load_dataset(spec.removeprefix("hub:"), split="train")
+        ds = datasets.load_dataset(repo, subset or None, split="train")
     except Exception as err:  # offline, unknown id, gated: one line, not the loader's traceback
         raise UserError(f"cannot load Hub dataset '{spec}' ({str(err).splitlines()[0][:160]})") from None
     return ds, Lineage(spec=spec, resolved=f"hub:{spec.removeprefix('hub:')}", sha256=ds._fingerprint,

@@ -44,6 +44,13 @@ def test_eval_writes_results_plot_and_both_cards(pretrained_dir, tmp_path):
     assert any(t.startswith("crows-pairs-tiny-pct_stereotype") for t in types)
     assert any(t.startswith("bold-prompts-tiny-expected_max_toxicity") for t in types)
     assert "### Completions" in eval_card.text and "### Bias: CrowS-Pairs" in eval_card.text
+    # GSM8K chain of thought, generated: each task at its own shots, both filters, in both cards.
+    reasoning = results["reasoning"]
+    assert {t: (r["shots"], r["items"]) for t, r in reasoning.items()} == {"fs_gsm8k_cot_zeroshot": (0, 3),
+                                                                           "fs_gsm8k_cot": (8, 3)}
+    assert all(0 <= r[k] <= 1 for r in reasoning.values() for k in ("exact_match", "exact_match_flexible"))
+    assert {"gsm8k-cot-tiny-0-shot-exact_match", "gsm8k-cot-tiny-8-shot-exact_match"} <= types
+    assert "### Reasoning: GSM8K with chain of thought" in eval_card.text
 
 
 def test_missing_model_fails_with_one_line(tmp_path):

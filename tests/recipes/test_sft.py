@@ -138,3 +138,30 @@ def test_lora_trains_adapters_and_merges_into_a_standalone_model(merge, pretrain
                if not torch.equal(p, base.get_parameter(n))]
     assert changed and all("proj" in n for n in changed), changed  # only adapted linear layers moved
     assert "lora" in (out / "README.md").read_text().lower()
+
+
+@pytest.mark.slow
+def test_flan_mixture_counts_formats_and_learns_the_cot_tokens(pretrained_dir, tmp_path):
+    out = tmp_path / "sft_flan"
+    proc = run_recipe("04_sft", "--config", "recipes/04_sft/config_tiny.yaml", "--model_dir", str(pretrained_dir),
+                      "--sources", "default:self_instruct", "--cot_sources", "tests/data/gsm8k_format_fixture.jsonl",
+                      "--validation_fraction", "0.1", "--flan_exemplars", "1", "--max_length", "128",
+                      "--max_steps", "40", "--eval_steps", "20", "--save_steps", "20", "--learning_rate", "0.003",
+                      "--output_dir", str(out), "--report_to", "none", "--disable_tqdm", "true")
+    m = json.loads((out / "run_info.json").read_text())["metrics"]
+    mix = m["flan_mixture"]
+    assert mix["reasoning_train"] + mix["reasoning_held_out"] == 48 and mix["dropped_in_eval_sets"] == 0
+    assert mix["reasoning_by_shares"] == {"zero_shot_direct": 11, "zero_shot_cot": 11, "few_shot_direct": 11,
+                                          "few_shot_cot": 10}  # 43 training problems by equal shares
+    # At 128 tokens (this model's context) most exemplars do not fit: those rows are trained, and counted, as
+    # zero-shot of the same kind, never dropped by TRL for an answer past max_length.
+    got = mix["reasoning"]
+    assert sum(got.values()) == 43 and got["few_shot_cot"] < 10 and got["zero_shot_cot"] > 11
+    assert got["zero_shot_cot"] + got["few_shot_cot"] == 21 and got["zero_shot_direct"] + got["few_shot_direct"] == 22
+    assert mix["instructions"]["zero_shot_cot"] == mix["instructions"]["few_shot_cot"] == 0
+    # The loss on the rationale + answer tokens of held-out problems, asked as the zero-shot CoT eval asks them.
+    cot = m["cot_loss"]
+    assert cot["rows"] == mix["reasoning_held_out"] and cot["final"] < cot["initial"], cot
+    card = (out / "README.md").read_text()
+    assert "## Flan mixture" in card and f"| reasoning | {got['zero_shot_direct']} | {got['zero_shot_cot']} |" in card
+    assert "[data] flan mixture:" in proc.stdout

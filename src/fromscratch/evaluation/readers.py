@@ -32,6 +32,21 @@ def read_jsonl(path: str | Path) -> tuple[list[dict], list[str]]:
     return rows, skipped
 
 
+
+def read_gsm8k(path: str | Path) -> tuple[list[dict], list[str]]:
+    """GSM8K in either layout (`openai/gsm8k`: {question, answer "... #### n"}; llm-foundry: {context,
+    chain_of_thought, answer}) -> {question, rationale, answer} with answer the final number as a string."""
+    from fromscratch.flan import normalize
+
+    rows, skipped = read_jsonl(path)
+    out = []
+    for i, row in enumerate(rows, 1):
+        try:
+            out.append(normalize(row))
+        except ValueError as err:
+            skipped.append(f"{Path(path).name}: row {i} ({err})")
+    return out, skipped
+
 def read_hellaswag(path: str | Path) -> tuple[list[dict], list[str]]:
     """HellaSwag in the 6-lines-per-item text format: `activity: context`, gold index, 4 endings.
     The context already joins activity label and ctx_a/ctx_b as lm-eval's own hellaswag preprocessing does.

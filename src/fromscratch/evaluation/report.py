@@ -22,6 +22,10 @@ def card_results(summary: dict, suite: str) -> list[EvalResult]:
             metrics = {k: v for k, v in row.items() if k in ("acc", "acc_norm", "perplexity")}
             out += cards.eval_results(metrics, task_type="multiple-choice" if "acc_norm" in row else "text-generation",
                                       dataset_name=f"{PRETTY.get(task, task)}{tag} {shots}", split="test")
+    for task, row in summary.get("reasoning", {}).items():
+        metrics = {k: row[k] for k in ("exact_match", "exact_match_flexible")}
+        out += cards.eval_results(metrics, task_type="text-generation", split="test",
+                                  dataset_name=f"{PRETTY.get(task, task)}{tag} {row['shots']}-shot")
     for task, row in summary.get("perplexity", {}).items():
         metrics = {k: v for k, v in row.items() if k in ("bits_per_byte", "byte_perplexity", "word_perplexity")}
         out += cards.eval_results(metrics, task_type="text-generation", dataset_name=f"{PRETTY.get(task, task)}{tag}")

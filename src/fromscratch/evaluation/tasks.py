@@ -27,7 +27,10 @@ PRETTY = {"fs_arc_easy": "ARC-Easy", "fs_arc_challenge": "ARC-Challenge", "fs_pi
           "fs_boolq": "BoolQ", "fs_copa": "COPA", "fs_openbook_qa": "OpenBookQA", "fs_commonsense_qa": "CommonsenseQA",
           "fs_siqa": "SIQA", "fs_winograd_wsc": "WSC-273", "fs_winogender_mc_female": "Winogender (female)",
           "fs_winogender_mc_male": "Winogender (male)", "fs_wikitext": "WikiText-2 validation",
-          "fs_heldout": "held-out pretraining text", "fs_crows_pairs": "CrowS-Pairs"}
+          "fs_heldout": "held-out pretraining text", "fs_crows_pairs": "CrowS-Pairs",
+          "fs_gsm8k_cot_zeroshot": "GSM8K CoT", "fs_gsm8k_cot": "GSM8K CoT"}
+# Generative reasoning (chain of thought, exact match on the final number); each task holds its own shots.
+REASONING = ["fs_gsm8k_cot_zeroshot", "fs_gsm8k_cot"]
 
 
 def available_tasks() -> list[str]:
@@ -86,8 +89,11 @@ def harness(model, tokenizer, batch_size: int = 16):
 
 def evaluate(lm, tasks: list[str], *, suite: str = "tiny", data_dir: str | None = None, num_fewshot: int = 0,
              heldout_file: str | None = None, crows_pairs_file: str | None = None, limit: int | None = None,
-             bootstrap_iters: int = 0, seed: int = 1234) -> dict:
-    """Run lm-eval on our tasks; returns lm-eval's results dict (samples kept: bias types need them)."""
+             bootstrap_iters: int = 0, seed: int = 1234, gen_kwargs: dict | None = None,
+             apply_chat_template: bool = False) -> dict:
+    """Run lm-eval on our tasks; returns lm-eval's results dict (samples kept: bias types need them).
+    num_fewshot None: each task's own (the reasoning tasks); apply_chat_template: prompts (shots in the same
+    user turn, as recipes/04_sft renders them) through the tokenizer's chat template."""
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
 
@@ -98,7 +104,8 @@ def evaluate(lm, tasks: list[str], *, suite: str = "tiny", data_dir: str | None 
                                     "crows_pairs_file": crows_pairs_file})
     return simple_evaluate(model=lm, tasks=tasks, num_fewshot=num_fewshot, task_manager=manager, limit=limit,
                            log_samples=True, bootstrap_iters=bootstrap_iters, random_seed=seed,
-                           numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed)
+                           numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed,
+                           gen_kwargs=gen_kwargs, apply_chat_template=apply_chat_template, fewshot_as_multiturn=False)
 
 
 def scores(results: dict) -> dict[str, dict[str, float]]:
@@ -113,6 +120,18 @@ def scores(results: dict) -> dict[str, dict[str, float]]:
                 row[name] = float(value)
         row["items"] = int(results.get("n-samples", {}).get(task, {}).get("effective", 0))
         out[task] = row
+    return out
+
+
+def reasoning_scores(results: dict) -> dict[str, dict]:
+    """{task: {shots, items, exact_match (strict: "The answer is N."), exact_match_flexible (the last number)}}:
+    scores() would fold the two filters of one metric into one key."""
+    out = {}
+    for task, values in results.get("results", {}).items():
+        out[task] = {"shots": int(results.get("n-shot", {}).get(task, 0)),
+                     "items": int(results.get("n-samples", {}).get(task, {}).get("effective", 0)),
+                     "exact_match": float(values["exact_match,strict-match"]),
+                     "exact_match_flexible": float(values["exact_match,flexible-extract"])}
     return out
 
 

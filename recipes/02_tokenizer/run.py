@@ -17,7 +17,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from fromscratch import artifacts, cards, hub, runinfo
-from fromscratch.config import UserError, cli, parse, to_dict
+from fromscratch.config import UserError, checked, cli, parse, to_dict
 from fromscratch.sources import check_sources, load_corpus, load_validation
 
 # ChatML-style turns. The {% generation %} markers let TRL's SFTTrainer (assistant_only_loss=True) build the
@@ -40,15 +40,15 @@ CHAT_TEMPLATE = (
 class TokenizerArguments:
     sources: list[str] = field(default_factory=lambda: ["default"])
     text_column: str = "text"
-    vocab_size: int = 4096
-    min_frequency: int = 2
+    vocab_size: int = checked(4096, ge=1)
+    min_frequency: int = checked(2, ge=0)
     bos_token: str = "<|bos|>"
     eos_token: str = "<|eos|>"
     pad_token: str = "<|pad|>"
     chat_tokens: list[str] = field(default_factory=lambda: ["<|im_start|>", "<|im_end|>"])
     chat_template: str = CHAT_TEMPLATE
-    model_max_length: int = 2048
-    heldout_fraction: float = 0.05
+    model_max_length: int = checked(2048, ge=1)
+    heldout_fraction: float = checked(0.05, ge=0, lt=1)
     seed: int = 0
     output_dir: str = "outputs/02_tokenizer"
     overwrite: bool = False
@@ -64,8 +64,6 @@ def main():
 
     # 1. Check everything that can be checked before any work.
     check_sources(args.sources)
-    if not 0.0 <= args.heldout_fraction < 1.0:
-        raise UserError(f"heldout_fraction must be in [0, 1), got {args.heldout_fraction}")
     specials = [args.bos_token, args.eos_token, args.pad_token, *args.chat_tokens]
     if args.vocab_size < 256 + len(specials):
         raise UserError(f"vocab_size {args.vocab_size} is below the 256 bytes + {len(specials)} special tokens")

@@ -23,7 +23,7 @@ from trl import RewardConfig, RewardTrainer
 
 from fromscratch import artifacts, cards, hub, precision, runinfo
 from fromscratch.chat_data import check_preferences, load_sources, trim_prompts
-from fromscratch.config import UserError, cli, parse, to_dict
+from fromscratch.config import UserError, checked, cli, parse, to_dict
 from fromscratch.metrics import train_measuring_start
 from fromscratch.modeling import count_parameters
 from fromscratch.stage_args import StageArguments
@@ -33,8 +33,8 @@ from fromscratch.stage_args import StageArguments
 class DataArguments:
     model_dir: str = "outputs/04_sft"
     sources: list[str] = field(default_factory=lambda: ["default"])
-    validation_fraction: float = 0.1
-    max_train_samples: int | None = None
+    validation_fraction: float = checked(0.1, gt=0, lt=1)
+    max_train_samples: int | None = checked(None, ge=1)
     trim_prompt_turns: bool = True
 
 
@@ -50,8 +50,6 @@ def main():
 
     # 1. Check inputs and the output location before any work; a malformed pair stops the run here.
     artifacts.check_parent(data_args.model_dir, "sft")
-    if not 0.0 < data_args.validation_fraction < 1.0:
-        raise UserError(f"validation_fraction must be in (0, 1), got {data_args.validation_fraction}")
     data, lineage = load_sources(data_args.sources, check_preferences)
     for item in lineage:
         print(f"[data] {item.summary()}")

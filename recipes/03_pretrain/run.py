@@ -20,7 +20,6 @@ import datasets
 import torch
 from transformers import (
     AutoModelForCausalLM,
-    AutoTokenizer,
     DataCollatorForLanguageModeling,
     Trainer,
     TrainingArguments,
@@ -95,9 +94,7 @@ def main():
 
     # 1. Check inputs and the output location before any work.
     check_sources(data_args.sources)
-    if not (Path(data_args.tokenizer_dir) / "tokenizer.json").is_file():
-        raise UserError(f"tokenizer_dir: no tokenizer in {data_args.tokenizer_dir} (run `make tokenizer` first)")
-    tokenizer = AutoTokenizer.from_pretrained(data_args.tokenizer_dir)
+    tokenizer = artifacts.load_tokenizer(data_args.tokenizer_dir, "tokenizer_dir", "tokenizer")
     model_config = build_config(
         model_args.family, model_args.preset, len(tokenizer), data_args.block_size,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,

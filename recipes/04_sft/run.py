@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+from transformers import AutoModelForCausalLM, set_seed
 from trl import SFTConfig, SFTTrainer
 
 from fromscratch import artifacts, cards, hub, precision, runinfo
@@ -59,7 +59,7 @@ def main():
 
     # 1. Check inputs and the output location before any work.
     artifacts.check_parent(data_args.model_dir, "pretrain")
-    tokenizer = AutoTokenizer.from_pretrained(data_args.model_dir)
+    tokenizer = artifacts.load_tokenizer(data_args.model_dir, "model_dir", "pretrain")
     if not tokenizer.chat_template:
         raise UserError(f"model_dir: the tokenizer in {data_args.model_dir} has no chat template")
     if args.assistant_only_loss and "generation" not in tokenizer.chat_template:

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
+from transformers import AutoModelForSequenceClassification, set_seed
 from trl import RewardConfig, RewardTrainer
 
 from fromscratch import artifacts, cards, hub, precision, runinfo
@@ -63,7 +63,7 @@ def main():
     set_seed(args.seed)
 
     # 2. Model: the SFT body with a fresh scalar head (num_labels=1); padding must be known to find the last token.
-    tokenizer = AutoTokenizer.from_pretrained(data_args.model_dir)
+    tokenizer = artifacts.load_tokenizer(data_args.model_dir, "model_dir", "sft")
     model = AutoModelForSequenceClassification.from_pretrained(data_args.model_dir, num_labels=1)
     model.config.pad_token_id = tokenizer.pad_token_id
     if args.max_length and args.max_length > model.config.max_position_embeddings:

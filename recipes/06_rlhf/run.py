@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 from accelerate import PartialState
-from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, set_seed
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, set_seed
 from trl import DPOConfig, DPOTrainer, GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
 from trl.experimental.ppo import PPOConfig, PPOTrainer
 
@@ -144,7 +144,7 @@ def main():
         artifacts.check_parent(rl.value_dir or rl.reward_dir, "reward")
     if args.resume and algorithm == "ppo":
         raise UserError("resume: trl's PPOTrainer cannot continue a checkpoint; start over with --overwrite true")
-    tokenizer = AutoTokenizer.from_pretrained(rl.sft_dir)
+    tokenizer = artifacts.load_tokenizer(rl.sft_dir, "sft_dir", "sft")
     if algorithm == "dpo":  # offline: the preference pairs themselves, no sampling
         data, lineage = load_sources(rl.prompt_sources if rl.prompt_sources != ["sft_heldout"] else ["default"],
                                      check_preferences)

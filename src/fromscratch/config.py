@@ -37,11 +37,13 @@ def cli(main: Callable[[], Any]) -> Callable[[], Any]:
         try:
             result = main()
         except UserError as err:
+            _abandon_output()
             print(f"error: {err}", file=sys.stderr, flush=True)
             raise SystemExit(2) from None
         except OSError as err:
             if err.errno not in _USER_OS_ERRORS:
                 raise  # a bug of ours, not the user's disk or permissions: keep the traceback
+            _abandon_output()
             print(f"error: {_os_message(err)}", file=sys.stderr, flush=True)
             raise SystemExit(2) from None
         _close_process_group()
@@ -54,13 +56,19 @@ def cli(main: Callable[[], Any]) -> Callable[[], Any]:
 _USER_OS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR}
 
 
+def _abandon_output() -> None:
+    artifacts = sys.modules.get(f"{__package__}.artifacts")  # loaded by every stage that writes an output
+    if artifacts is not None:
+        artifacts.abandon()
+
+
 def _os_message(err: OSError) -> str:
     what = f"{err.filename}: {err.strerror}" if err.filename else (err.strerror or str(err))
     fix = {errno.ENOSPC: "free some space or set output_dir on another disk",
            errno.EDQUOT: "free some space or set output_dir on another disk",
            errno.EROFS: "set output_dir to a writable folder"}.get(err.errno, "fix the path or its permissions")
-    restart = sys.modules.get(f"{__package__}.artifacts")  # set when the run had started writing its output
-    tail = restart.restart_advice() if restart is not None else ""
+    artifacts = sys.modules.get(f"{__package__}.artifacts")
+    tail = artifacts.restart_advice() if artifacts is not None else ""
     return f"{what} ({fix}, then rerun{tail})"
 
 
@@ -93,7 +101,7 @@ class Check:
 
     def describe(self) -> str:
         if self.choices is not None:
-            return "one of " + ", ".join(str(c) for c in self.choices)
+            return "one of " + ", ".join(repr(c) for c in self.choices)
         parts = [f"{op} {v:g}" for op, v in ((">=", self.ge), (">", self.gt), ("<=", self.le), ("<", self.lt))
                  if v is not None]
         text = " and ".join(parts) if parts else "a finite number"

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from transformers import AutoTokenizer, GPT2Config, TrainingArguments
+from transformers import GPT2Config, TrainingArguments
 
 from . import precision
+from .artifacts import load_tokenizer
 from .config import UserError, problems
 from .metrics import bits_per_byte
 from .modeling import PRESETS, build_config
@@ -72,9 +73,7 @@ def load_data(cfg: dict, seed: int) -> Data:
     sources = cfg.get("sources", ["default"])
     check_sources(sources)
     tok_dir = cfg.get("tokenizer_dir", "outputs/02_tokenizer")
-    if not (Path(tok_dir) / "tokenizer.json").is_file():
-        raise UserError(f"tokenizer_dir: no tokenizer in {tok_dir} (run `make tokenizer` first)")
-    tokenizer = AutoTokenizer.from_pretrained(tok_dir)
+    tokenizer = load_tokenizer(tok_dir, "tokenizer_dir", "tokenizer")
     corpus, lineage = load_corpus(sources, cfg.get("text_column", "text"))
     for item in lineage:
         print(f"[data] {item.summary()}")

@@ -357,6 +357,27 @@ def test_full_disk_and_read_only_output_are_one_line_with_advice(tmp_path, capsy
         cli(bug)()
 
 
+def test_resume_passes_over_a_damaged_checkpoint_and_says_so(tmp_path, capsys):
+    import torch
+    from safetensors.torch import save_file
+
+    for step in (10, 20, 30):
+        ckpt = tmp_path / f"checkpoint-{step}"
+        ckpt.mkdir()
+        save_file({"w": torch.zeros(64, 64)}, str(ckpt / "model.safetensors"))
+        torch.save({"state": {}}, ckpt / "optimizer.pt")
+        (ckpt / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    raw = (tmp_path / "checkpoint-30" / "model.safetensors").read_bytes()
+    (tmp_path / "checkpoint-30" / "model.safetensors").write_bytes(raw[: len(raw) // 2])  # a full disk
+    (tmp_path / "checkpoint-20" / "optimizer.pt").write_bytes(b"")  # an interrupted copy
+    assert artifacts.newest_checkpoint(tmp_path).name == "checkpoint-10"
+    said = capsys.readouterr().out
+    assert "checkpoint-30 skipped: model.safetensors is damaged" in said
+    assert "checkpoint-20 skipped: optimizer.pt is damaged" in said
+    with pytest.raises(UserError, match="no readable config.json: pass --overwrite true"):
+        artifacts.check_checkpoint_shape(tmp_path / "checkpoint-10", None)
+
+
 # --- 4. advice that works -----------------------------------------------------------------------------------
 
 def _recipe_keys(name: str) -> set[str]:

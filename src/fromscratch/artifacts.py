@@ -125,24 +125,43 @@ def finish(tmp: str | Path, out: str | Path) -> Path:
     return out
 
 
-def _complete(checkpoint: Path) -> bool:
-    # The Trainer writes trainer_state.json last (after weights, optimizer, scheduler, RNG): a checkpoint
-    # whose state file is missing or does not parse was cut by a kill mid-save.
+def _damage(checkpoint: Path) -> str | None:
+    """Why a checkpoint cannot be resumed from, or None. The Trainer writes trainer_state.json last (after
+    weights, optimizer, scheduler, RNG): a state file missing or not parsing means a kill mid-save. A weights or
+    optimizer file cut short (a full disk, a copy interrupted) is found by reading its header or zip index,
+    which costs no tensor reads."""
+    import zipfile
+
     try:
         json.loads((checkpoint / "trainer_state.json").read_text())
-        return True
     except (OSError, ValueError):
-        return False
+        return "no complete trainer_state.json"
+    for f in sorted(checkpoint.iterdir()):
+        try:
+            if f.suffix == ".safetensors":
+                from safetensors import safe_open
+
+                with safe_open(str(f), "pt"):
+                    pass
+            elif f.suffix in (".pt", ".pth", ".bin"):
+                with zipfile.ZipFile(f):
+                    pass
+        except Exception as err:  # safetensors, zipfile and the OS each raise their own type
+            return f"{f.name} is damaged ({str(err).splitlines()[0][:80] if str(err) else type(err).__name__})"
+    return None
 
 
 def newest_checkpoint(folder: str | Path) -> Path | None:
-    """The highest-step complete `checkpoint-N` (a kill mid-save leaves the previous one usable)."""
-    ckpts = []
-    for p in Path(folder).glob("checkpoint-*"):
-        suffix = p.name.split("-")[-1]
-        if suffix.isdigit() and _complete(p):
-            ckpts.append((int(suffix), p))
-    return max(ckpts)[1] if ckpts else None
+    """The highest-step usable `checkpoint-N` (a kill mid-save, or a damaged file, leaves the previous one);
+    each one passed over is said, with why."""
+    ckpts = sorted(((int(p.name.split("-")[-1]), p) for p in Path(folder).glob("checkpoint-*")
+                    if p.name.split("-")[-1].isdigit()), reverse=True)
+    for _, p in ckpts:
+        why = _damage(p)
+        if why is None:
+            return p
+        print(f"[resume] {p.name} skipped: {why}")
+    return None
 
 
 SHAPE_KEYS = ("model_type", "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
@@ -151,7 +170,10 @@ SHAPE_KEYS = ("model_type", "vocab_size", "hidden_size", "num_hidden_layers", "n
 
 def check_checkpoint_shape(checkpoint: Path, model_config) -> None:
     """Resuming a checkpoint of another model shape fails here with one line, not deep in load_state_dict."""
-    saved = json.loads((checkpoint / "config.json").read_text())
+    try:
+        saved = json.loads((checkpoint / "config.json").read_text())
+    except (OSError, ValueError):
+        raise UserError(f"{checkpoint}: no readable config.json: pass --overwrite true to start over") from None
     ours = model_config.to_dict()
     diff = [f"{k} {saved.get(k)} vs {ours.get(k)}" for k in SHAPE_KEYS if saved.get(k) != ours.get(k)]
     if diff:

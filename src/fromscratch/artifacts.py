@@ -197,7 +197,9 @@ def load_tokenizer(path: str, key: str, make_target: str):
     from transformers import AutoTokenizer
 
     local = Path(path).expanduser()
-    if local.is_dir() and not (local / "tokenizer.json").is_file():
+    looks_local = local.exists() or path.startswith((".", "/", "~")) or path.count("/") != 1 \
+        or Path(path.split("/")[0]).is_dir()  # as check_parent: anything but `org/name` is a folder
+    if looks_local and not (local / "tokenizer.json").is_file():
         raise UserError(f"{key}: no tokenizer in {path} (run `make {make_target}` first)")
     try:
         return AutoTokenizer.from_pretrained(path)

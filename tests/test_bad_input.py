@@ -499,3 +499,41 @@ def test_step_that_drops_everything_stops_with_its_reasons():
 def test_values_checkable_at_start_are_checked_at_start(stage, classes, argv, expect):
     types_ = tuple(getattr(recipe(stage), c) for c in classes.split())
     assert _parse_error(types_, argv).startswith(f"command line: {expect}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case,expect", [
+    ("mixed", "holds files of several kinds (.json, .txt)"),
+    ("wrong_column", "rows have body, id: set text_column"),
+    ("empty", "has no usable documents"),
+])
+def test_data_stage_bad_sources_are_one_line_and_leave_nothing(tmp_path, case, expect):
+    src = tmp_path / case
+    if case == "mixed":
+        src.mkdir()
+        (src / "a.txt").write_text("text")
+        (src / "b.json").write_text('[{"text": "json"}]')
+    elif case == "wrong_column":
+        src = tmp_path / "rows.jsonl"
+        src.write_text('{"body": "a", "id": 1}\n')
+    else:
+        src = tmp_path / "empty.jsonl"
+        src.write_bytes(b"")
+    out = tmp_path / "out"
+    line = error_line(run_recipe("01_data", "--config", "recipes/01_data/config_tiny.yaml", "--sources", str(src),
+                                 "--weights", "1", "--output_dir", str(out), ok=False))
+    assert expect in line
+    assert not out.exists() and not artifacts.tmp_dir(out).exists()
+
+
+@pytest.mark.slow
+def test_pretrain_with_an_empty_tokenizer_file_is_one_line(tmp_path):
+    tok = tmp_path / "tok"
+    tok.mkdir()
+    (tok / "tokenizer.json").write_bytes(b"")
+    out = tmp_path / "out"
+    line = error_line(run_recipe("03_pretrain", "--config", "recipes/03_pretrain/config_tiny.yaml", "--sources",
+                                 "default:tinyshakespeare", "--tokenizer_dir", str(tok), "--output_dir", str(out),
+                                 ok=False))
+    assert f"tokenizer_dir: cannot load the tokenizer in {tok}" in line and "make tokenizer" in line
+    assert not out.exists() and not artifacts.tmp_dir(out).exists()

@@ -350,6 +350,16 @@ def test_full_disk_and_read_only_output_are_one_line_with_advice(tmp_path, capsy
     with pytest.raises(UserError, match=r"output_dir: cannot write in .* \(Permission denied\): set output_dir"):
         artifacts.prepare(tmp_path / "ro")
 
+    monkeypatch.undo()
+
+    def unreadable_source():
+        artifacts.prepare(tmp_path / "fresh")
+        raise PermissionError(errno.EACCES, "Permission denied", "/data/corpus.jsonl")
+
+    line = _cli_run(unreadable_source, capsys)  # nothing written yet: no advice about an unfinished run
+    assert line == "error: /data/corpus.jsonl: Permission denied (fix the path or its permissions, then rerun)"
+    assert not artifacts.tmp_dir(tmp_path / "fresh").exists()
+
     def bug():
         raise FileNotFoundError(errno.ENOENT, "No such file", "our own bug")
 

@@ -36,7 +36,7 @@ def _ours(tmp: Path) -> bool:
 
 
 def restart_advice() -> str:
-    return _restart
+    return _restart if _writing is not None and _writing.exists() else ""
 
 
 def _empty(tmp: Path) -> bool:

@@ -24,12 +24,12 @@ def test_finished_output_is_never_overwritten_by_accident(tmp_path):
 
 def test_unfinished_run_needs_resume_or_overwrite(tmp_path):
     out = tmp_path / "stage"
-    tmp = artifacts.prepare(out)
+    tmp = artifacts.prepare(out, resume=False)
     (tmp / "checkpoint-10").mkdir()
     (tmp / "checkpoint-10" / "trainer_state.json").write_text("{}")
     (tmp / "checkpoint-20").mkdir()  # a kill during this save: no trainer_state.json, not usable
     with pytest.raises(UserError, match="unfinished run: pass --resume"):
-        artifacts.prepare(out)
+        artifacts.prepare(out, resume=False)
     assert artifacts.prepare(out, resume=True) == tmp
     assert artifacts.newest_checkpoint(tmp).name == "checkpoint-10"
     with pytest.raises(UserError, match="no unfinished run"):

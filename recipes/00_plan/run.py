@@ -19,24 +19,24 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from fromscratch import artifacts, memory, planning, runinfo
-from fromscratch.config import UserError, cli, parse, to_dict
+from fromscratch.config import UserError, checked, cli, parse, to_dict
 
 
 @dataclass
 class PlanArguments:
-    compute_flops: float | None = None
-    params: float | None = None
-    tokens: float | None = None
-    days: float | None = None
-    gpus: int = 8
+    compute_flops: float | None = checked(None, gt=0)
+    params: float | None = checked(None, gt=0)
+    tokens: float | None = checked(None, gt=0)
+    days: float | None = checked(None, gt=0)
+    gpus: int = checked(8, ge=1)
     gpu_type: str = "h100"
-    mfu: float = 0.4
+    mfu: float = checked(0.4, gt=0, le=1)
     family: str = "llama"
-    vocab_size: int = 32000
+    vocab_size: int = checked(32000, ge=1)
     tie_word_embeddings: bool = True
-    seq_len: int = 2048
-    global_batch_tokens: int | None = None
-    precision: str = "bf16"
+    seq_len: int = checked(2048, ge=1)
+    global_batch_tokens: int | None = checked(None, ge=1)
+    precision: str = checked("bf16", choices=("bf16", "fp32"))  # the estimator's two cases
     sources: list[str] = field(default_factory=lambda: ["outputs/01_data"])
     tokenizer_dir: str = "outputs/02_tokenizer"
     pretrain_output_dir: str = "outputs/03_pretrain"
@@ -52,10 +52,6 @@ def main():
 
     # 1. Check the question: exactly one kind of budget, and hardware we know.
     planning.peak_flops(args.gpu_type)
-    if args.gpus < 1 or not 0 < args.mfu <= 1 or args.seq_len < 1:
-        raise UserError(f"need gpus >= 1, 0 < mfu <= 1, seq_len >= 1 (got {args.gpus}, {args.mfu}, {args.seq_len})")
-    if args.precision not in ("bf16", "fp32"):
-        raise UserError(f"precision must be bf16 or fp32 (the estimator's two cases), got '{args.precision}'")
     flops = args.compute_flops
     if args.days is not None:
         if any(x is not None for x in (args.compute_flops, args.params, args.tokens)):

@@ -24,7 +24,7 @@ import datasets
 import numpy as np
 
 from fromscratch import artifacts, cards, hub, runinfo
-from fromscratch.config import UserError, cli, parse, to_dict
+from fromscratch.config import UserError, checked, cli, parse, to_dict
 from fromscratch.data import augment, classifiers, clean, dedup, mix, shards
 from fromscratch.data.augment import AugmentArguments
 from fromscratch.data.classifiers import ClassifierArguments
@@ -46,16 +46,16 @@ EMBEDDED_LICENSES = {
 @dataclass
 class DataArguments:
     sources: list[str] = field(default_factory=lambda: ["default:tinyshakespeare", "default:us_speeches"])
-    weights: list[float] = field(default_factory=list)
+    weights: list[float] = checked(default_factory=list, ge=0)
     licenses: list[str] = field(default_factory=list)
     text_column: str = "text"
-    validation_fraction: float = 0.02
-    total_chars: int | None = None
+    validation_fraction: float = checked(0.02, gt=0, lt=0.5, why="the next stages evaluate on it")
+    total_chars: int | None = checked(None, ge=1)
     seed: int = 0
-    num_proc: int = 1
-    batch_size: int = 1000
-    num_shards: int = 1
-    shard_index: int = 0
+    num_proc: int = checked(1, ge=1)
+    batch_size: int = checked(1000, ge=1)
+    num_shards: int = checked(1, ge=1)
+    shard_index: int = checked(0, ge=0)
     from_shards: str | None = None
     output_dir: str = "outputs/01_data"
     overwrite: bool = False
@@ -87,10 +87,6 @@ def main():
         raise UserError(f"licenses: {len(args.licenses)} values for {len(args.sources)} sources")
     licenses = {s: (args.licenses[i] if args.licenses else EMBEDDED_LICENSES.get(s, "unknown: check the source"))
                 for i, s in enumerate(args.sources)}
-    if not 0.0 <= args.validation_fraction < 0.5:
-        raise UserError(f"validation_fraction must be in [0, 0.5), got {args.validation_fraction}")
-    if not 0.0 < dargs.near_threshold <= 1.0 or dargs.shingle_size < 1:
-        raise UserError("near_threshold must be in (0, 1] and shingle_size >= 1")
     eval_files(xargs.decontaminate_against)  # a missing eval path fails here, not after the work
     quality_model = classifiers.check(kargs)  # a missing classifier folder, too
     augment.check(aargs)  # and an unreadable pairs file
@@ -122,7 +118,7 @@ def main():
                 load_reasons += [f"unreadable row: {why}"] * n
                 load_sources += [item.spec] * n
         stats.record("load", load_sources, load_reasons,
-                     extra={"files_read_as_cp1252": sum(len(x.repaired_encoding) for x in lineage)})
+                     extra={"lines_read_as_cp1252": sum(x.repaired_lines for x in lineage)})
 
         # 3. Clean: encoding, markup, unicode, emoji, control characters, boilerplate lines, PII, whitespace.
         def clean_fn(batch):

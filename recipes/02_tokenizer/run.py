@@ -18,7 +18,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from fromscratch import artifacts, cards, fast_bpe, hub, runinfo
-from fromscratch.config import UserError, cli, parse, to_dict
+from fromscratch.config import UserError, checked, cli, parse, to_dict
 from fromscratch.sources import check_sources
 from fromscratch.text_stream import iter_documents
 
@@ -45,17 +45,17 @@ CHAT_TEMPLATE = (
 class TokenizerArguments:
     sources: list[str] = field(default_factory=lambda: ["default"])
     text_column: str = "text"
-    vocab_size: int = 4096
-    min_frequency: int = 2
+    vocab_size: int = checked(4096, ge=1)
+    min_frequency: int = checked(2, ge=0)
     bos_token: str = "<|bos|>"
     eos_token: str = "<|eos|>"
     pad_token: str = "<|pad|>"
     chat_tokens: list[str] = field(default_factory=lambda: ["<|im_start|>", "<|im_end|>"])
     chat_template: str = CHAT_TEMPLATE
-    model_max_length: int = 2048
-    heldout_fraction: float = 0.05
-    train_sample_rate: float = 1.0
-    bpe_trainer: str = "tokenizers"
+    model_max_length: int = checked(2048, ge=1)
+    heldout_fraction: float = checked(0.05, ge=0, lt=1)
+    train_sample_rate: float = checked(1.0, gt=0, le=1)
+    bpe_trainer: str = checked("tokenizers", choices=("tokenizers", "rustbpe"))
     seed: int = 0
     output_dir: str = "outputs/02_tokenizer"
     overwrite: bool = False
@@ -71,14 +71,8 @@ def main():
 
     # 1. Check everything that can be checked before any work.
     check_sources(args.sources)
-    if not 0.0 <= args.heldout_fraction < 1.0:
-        raise UserError(f"heldout_fraction must be in [0, 1), got {args.heldout_fraction}")
-    if args.bpe_trainer not in ("tokenizers", "rustbpe"):
-        raise UserError(f"bpe_trainer must be 'tokenizers' or 'rustbpe', got '{args.bpe_trainer}'")
     if args.bpe_trainer == "rustbpe" and importlib.util.find_spec("rustbpe") is None:
         raise UserError("bpe_trainer 'rustbpe' needs the rustbpe package: pip install rustbpe==0.1.0")
-    if not 0.0 < args.train_sample_rate <= 1.0:
-        raise UserError(f"train_sample_rate must be in (0, 1], got {args.train_sample_rate}")
     specials = [args.bos_token, args.eos_token, args.pad_token, *args.chat_tokens]
     if args.vocab_size < 256 + len(specials):
         raise UserError(f"vocab_size {args.vocab_size} is below the 256 bytes + {len(specials)} special tokens")

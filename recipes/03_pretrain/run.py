@@ -20,7 +20,6 @@ import datasets
 import torch
 from transformers import (
     AutoModelForCausalLM,
-    AutoTokenizer,
     DataCollatorForLanguageModeling,
     Trainer,
     TrainingArguments,
@@ -30,7 +29,7 @@ from transformers import (
 from fromscratch import artifacts, cards, hub, precision, runinfo
 from fromscratch.batch_ramp import BatchRamp, BatchRampArguments
 from fromscratch.callbacks import SpikeGuard, SpikeGuardArguments, ThroughputCallback
-from fromscratch.config import UserError, cli, parse, to_dict
+from fromscratch.config import UserError, checked, cli, parse, to_dict
 from fromscratch.metrics import bits_per_byte, perplexity, train_measuring_start
 from fromscratch.modeling import build_config, count_parameters
 from fromscratch.packing import counts, pack, tokenize
@@ -42,14 +41,14 @@ from fromscratch.stage_args import StageArguments
 class ModelArguments:
     family: str = "llama"
     preset: str = "tiny"
-    layers: int | None = None
-    hidden: int | None = None
-    heads: int | None = None
-    ffn: int | None = None
-    kv_heads: int | None = None
+    layers: int | None = checked(None, ge=1)
+    hidden: int | None = checked(None, ge=1)
+    heads: int | None = checked(None, ge=1)
+    ffn: int | None = checked(None, ge=1)
+    kv_heads: int | None = checked(None, ge=1)
     tie_word_embeddings: bool = True
-    dropout: float = 0.0
-    rope_theta: float = 10000.0
+    dropout: float = checked(0.0, ge=0, lt=1)
+    rope_theta: float = checked(10000.0, gt=0)
     attn_implementation: str = "sdpa"
 
 
@@ -58,15 +57,15 @@ class DataArguments:
     sources: list[str] = field(default_factory=lambda: ["default"])
     text_column: str = "text"
     tokenizer_dir: str = "outputs/02_tokenizer"
-    block_size: int = 256
-    validation_fraction: float = 0.05
-    preprocessing_num_workers: int | None = None
+    block_size: int = checked(256, ge=1)
+    validation_fraction: float = checked(0.05, gt=0, lt=1)
+    preprocessing_num_workers: int | None = checked(None, ge=1)
 
 
 @dataclass
 class PretrainArguments(StageArguments, TrainingArguments):
     output_dir: str = "outputs/03_pretrain"
-    min_lr_ratio: float = 0.1
+    min_lr_ratio: float = checked(0.1, ge=0, le=1)
     lr_scheduler_type: str = "polynomial"
 
 
@@ -95,11 +94,7 @@ def main():
 
     # 1. Check inputs and the output location before any work.
     check_sources(data_args.sources)
-    if not (Path(data_args.tokenizer_dir) / "tokenizer.json").is_file():
-        raise UserError(f"tokenizer_dir: no tokenizer in {data_args.tokenizer_dir} (run `make tokenizer` first)")
-    if not 0.0 < data_args.validation_fraction < 1.0:
-        raise UserError(f"validation_fraction must be in (0, 1), got {data_args.validation_fraction}")
-    tokenizer = AutoTokenizer.from_pretrained(data_args.tokenizer_dir)
+    tokenizer = artifacts.load_tokenizer(data_args.tokenizer_dir, "tokenizer_dir", "tokenizer")
     model_config = build_config(
         model_args.family, model_args.preset, len(tokenizer), data_args.block_size,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,

@@ -16,12 +16,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+from transformers import AutoModelForCausalLM, set_seed
 from trl import SFTConfig, SFTTrainer
 
 from fromscratch import artifacts, cards, flan, hub, precision, runinfo
 from fromscratch.chat_data import SOURCE, check_sft, load_sources, mix
-from fromscratch.config import UserError, cli, parse, to_dict
+from fromscratch.config import UserError, checked, cli, parse, to_dict
 from fromscratch.metrics import train_measuring_start
 from fromscratch.modeling import count_parameters
 from fromscratch.stage_args import StageArguments
@@ -31,9 +31,9 @@ from fromscratch.stage_args import StageArguments
 class DataArguments:
     model_dir: str = "outputs/03_pretrain"
     sources: list[str] = field(default_factory=lambda: ["default"])
-    weights: list[float] | None = None
-    validation_fraction: float = 0.05
-    max_train_samples: int | None = None
+    weights: list[float] | None = checked(None, ge=0)
+    validation_fraction: float = checked(0.05, gt=0, lt=1)
+    max_train_samples: int | None = checked(None, ge=1)
     cot_sources: list[str] = field(default_factory=list)
     flan_shares: list[float] = field(default_factory=lambda: [0.25, 0.25, 0.25, 0.25])
     flan_exemplars: int = 3
@@ -43,9 +43,9 @@ class DataArguments:
 @dataclass
 class LoraArguments:
     use_lora: bool = False
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
+    lora_r: int = checked(16, ge=1)
+    lora_alpha: int = checked(32, gt=0)
+    lora_dropout: float = checked(0.05, ge=0, lt=1)
     lora_target_modules: list[str] = field(default_factory=lambda: ["all-linear"])
     merge_lora: bool = True
 
@@ -63,9 +63,7 @@ def main():
 
     # 1. Check inputs and the output location before any work.
     artifacts.check_parent(data_args.model_dir, "pretrain")
-    if not 0.0 < data_args.validation_fraction < 1.0:
-        raise UserError(f"validation_fraction must be in (0, 1), got {data_args.validation_fraction}")
-    tokenizer = AutoTokenizer.from_pretrained(data_args.model_dir)
+    tokenizer = artifacts.load_tokenizer(data_args.model_dir, "model_dir", "pretrain")
     if not tokenizer.chat_template:
         raise UserError(f"model_dir: the tokenizer in {data_args.model_dir} has no chat template")
     if args.assistant_only_loss and "generation" not in tokenizer.chat_template:

@@ -18,12 +18,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
+from transformers import AutoModelForSequenceClassification, set_seed
 from trl import RewardConfig, RewardTrainer
 
 from fromscratch import artifacts, cards, hub, precision, runinfo
 from fromscratch.chat_data import check_preferences, load_sources, trim_prompts
-from fromscratch.config import UserError, cli, parse, to_dict
+from fromscratch.config import UserError, checked, cli, parse, to_dict
 from fromscratch.metrics import train_measuring_start
 from fromscratch.modeling import count_parameters
 from fromscratch.stage_args import StageArguments
@@ -33,8 +33,8 @@ from fromscratch.stage_args import StageArguments
 class DataArguments:
     model_dir: str = "outputs/04_sft"
     sources: list[str] = field(default_factory=lambda: ["default"])
-    validation_fraction: float = 0.1
-    max_train_samples: int | None = None
+    validation_fraction: float = checked(0.1, gt=0, lt=1)
+    max_train_samples: int | None = checked(None, ge=1)
     trim_prompt_turns: bool = True
 
 
@@ -50,8 +50,6 @@ def main():
 
     # 1. Check inputs and the output location before any work; a malformed pair stops the run here.
     artifacts.check_parent(data_args.model_dir, "sft")
-    if not 0.0 < data_args.validation_fraction < 1.0:
-        raise UserError(f"validation_fraction must be in (0, 1), got {data_args.validation_fraction}")
     data, lineage = load_sources(data_args.sources, check_preferences)
     for item in lineage:
         print(f"[data] {item.summary()}")
@@ -65,7 +63,7 @@ def main():
     set_seed(args.seed)
 
     # 2. Model: the SFT body with a fresh scalar head (num_labels=1); padding must be known to find the last token.
-    tokenizer = AutoTokenizer.from_pretrained(data_args.model_dir)
+    tokenizer = artifacts.load_tokenizer(data_args.model_dir, "model_dir", "sft")
     model = AutoModelForSequenceClassification.from_pretrained(data_args.model_dir, num_labels=1)
     model.config.pad_token_id = tokenizer.pad_token_id
     if args.max_length and args.max_length > model.config.max_position_embeddings:

@@ -22,13 +22,13 @@ from pathlib import Path
 
 import yaml
 from accelerate import PartialState
-from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, set_seed
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, set_seed
 from trl import DPOConfig, DPOTrainer, GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
 from trl.experimental.ppo import PPOConfig, PPOTrainer
 
 from fromscratch import artifacts, cards, hub, precision, runinfo
 from fromscratch.chat_data import check_preferences, check_sft, load_sources, to_prompts
-from fromscratch.config import UserError, cli, parse, peek, to_dict
+from fromscratch.config import UserError, checked, cli, parse, peek, to_dict
 from fromscratch.stage_args import StageArguments
 
 
@@ -39,9 +39,9 @@ class RLArguments:
     reward_dir: str = "outputs/05_reward"
     value_dir: str | None = None
     prompt_sources: list[str] = field(default_factory=lambda: ["sft_heldout"])
-    max_prompt_length: int = 64
-    max_prompts: int | None = None
-    validation_fraction: float = 0.1
+    max_prompt_length: int = checked(64, ge=1)
+    max_prompts: int | None = checked(None, ge=1)
+    validation_fraction: float = checked(0.1, gt=0, lt=1)
     stop_at_turn_end: bool = True
 
 
@@ -107,7 +107,7 @@ def load_prompts(specs: list[str], sft_dir: str, seed: int, fraction: float):
             data, lin = load_sources(cfg["sources"], check_sft)
             data = data.train_test_split(test_size=cfg["validation_fraction"], seed=cfg["seed"])["test"]
         else:
-            data, lin = load_sources([spec], lambda ds, s: ds)
+            data, lin = load_sources([spec], lambda ds, s, lineage: ds)
             data = data.train_test_split(test_size=fraction, seed=seed)["test"] if "chosen" in data.column_names \
                 else data  # preference pairs: the reward model trained on most of them; use its held-out share
         parts.append(to_prompts(data))
@@ -144,7 +144,7 @@ def main():
         artifacts.check_parent(rl.value_dir or rl.reward_dir, "reward")
     if args.resume and algorithm == "ppo":
         raise UserError("resume: trl's PPOTrainer cannot continue a checkpoint; start over with --overwrite true")
-    tokenizer = AutoTokenizer.from_pretrained(rl.sft_dir)
+    tokenizer = artifacts.load_tokenizer(rl.sft_dir, "sft_dir", "sft")
     if algorithm == "dpo":  # offline: the preference pairs themselves, no sampling
         data, lineage = load_sources(rl.prompt_sources if rl.prompt_sources != ["sft_heldout"] else ["default"],
                                      check_preferences)

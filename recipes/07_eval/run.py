@@ -27,7 +27,7 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 
 from fromscratch import artifacts, cards, runinfo  # noqa: E402
-from fromscratch.config import UserError, cli, parse, to_dict  # noqa: E402
+from fromscratch.config import UserError, checked, cli, parse, to_dict  # noqa: E402
 from fromscratch.evaluation import bias, completions, readers, report, tasks, toxicity  # noqa: E402
 from fromscratch.evaluation import ethos, probes, rtp, stereoset  # noqa: E402
 from fromscratch.modeling import count_parameters  # noqa: E402
@@ -42,18 +42,18 @@ class EvalArguments:
     suite: str = "tiny"
     data_dir: str | None = None
     benchmarks: list[str] = field(default_factory=lambda: ["auto"])
-    num_fewshot: list[int] = field(default_factory=lambda: [0])
+    num_fewshot: list[int] = checked(default_factory=lambda: [0], ge=0)
     reasoning: list[str] = field(default_factory=lambda: list(tasks.REASONING))
-    reasoning_max_new_tokens: int = 256
-    limit: int | None = None
+    reasoning_max_new_tokens: int = checked(256, ge=1)
+    limit: int | None = checked(None, ge=1)
     perplexity: list[str] = field(default_factory=lambda: ["fs_wikitext", "fs_heldout"])
     heldout_text: str = "auto"
-    heldout_max_bytes: int = 200_000
+    heldout_max_bytes: int = checked(200_000, ge=1)
     crows_pairs: bool = True
     toxicity_prompts_per_domain: int | None = None
     toxicity_samples: int = 5
     toxicity_max_new_tokens: int = 20
-    toxicity_threshold: float = 0.5
+    toxicity_threshold: float = checked(0.5, ge=0, le=1)
     toxicity_steering: str = "none"
     toxicity_block_words: str = "default"
     toxicity_block_penalty: float | None = None
@@ -61,8 +61,8 @@ class EvalArguments:
     completions: int = 12
     completion_max_new_tokens: int = 64
     chat: str = "auto"
-    batch_size: int = 16
-    bootstrap_iters: int = 0
+    batch_size: int = checked(16, ge=1)
+    bootstrap_iters: int = checked(0, ge=0)
     device: str = "auto"
     dtype: str = "float32"
     seed: int = 0

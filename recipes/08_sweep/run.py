@@ -24,7 +24,7 @@ import optuna
 from transformers import AutoModelForCausalLM, DataCollatorForLanguageModeling, Trainer
 
 from fromscratch import artifacts, runinfo
-from fromscratch.config import UserError, cli, parse, to_dict
+from fromscratch.config import UserError, checked, cli, parse, to_dict
 from fromscratch.experiment import load_data, load_pretrain_yaml, lr_schedule_kwargs, model_config, training_args
 from fromscratch.modeling import count_parameters
 from fromscratch.sweep import (finished, fit_power_law, lr_optimum, parse_space, plot_trials, read_target_params,
@@ -36,7 +36,7 @@ class SweepArguments:
     base_config: str = "recipes/03_pretrain/config_tiny.yaml"
     fixed: dict = field(default_factory=dict)
     space: dict = field(default_factory=dict)
-    n_trials: int = 8
+    n_trials: int = checked(8, ge=1)
     scales: list[str] = field(default_factory=list)
     study_name: str = "sweep"
     storage: str | None = None

@@ -1,18 +1,24 @@
 """Atomic stage outputs: work in `<out>.tmp`, rename to `<out>` only when everything is written.
 
-A finished output is never half-written (a crash leaves `<out>.tmp`, which `--resume` continues) and never
-overwritten by accident (`--overwrite` is the only way to replace one).
+A finished output is never half-written (a crash leaves `<out>.tmp`, which `--resume` continues where the stage
+has it) and never overwritten by accident (`--overwrite` is the only way to replace one). `--overwrite` replaces
+only what is ours: a finished output (it holds run_info.json) or an unfinished `<out>.tmp` (it holds the
+in-progress marker); a regular file or a folder of someone else's files is never renamed or deleted.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from pathlib import Path
 
 from .config import UserError
 
 FINISHED_MARKER = "run_info.json"  # written last by every stage, so its presence means "finished"
+IN_PROGRESS_MARKER = ".fromscratch-unfinished"  # written first into <out>.tmp: "this folder is ours to replace"
+_restart = ""  # how to restart the run now writing (config.cli adds it to a one-line I/O error)
+_writing: Path | None = None  # the <out>.tmp this process prepared
 
 
 def tmp_dir(out: str | Path) -> Path:
@@ -24,29 +30,65 @@ def is_finished(out: str | Path) -> bool:
     return (Path(out) / FINISHED_MARKER).is_file()
 
 
-def prepare(out: str | Path, overwrite: bool = False, resume: bool | str = False) -> Path:
+def _ours(tmp: Path) -> bool:
+    # The marker, or what a run of an older version left: a checkpoint or a run record.
+    return (tmp / IN_PROGRESS_MARKER).is_file() or is_finished(tmp) or any(tmp.glob("checkpoint-*"))
+
+
+def restart_advice() -> str:
+    return _restart if _writing is not None and _writing.exists() else ""
+
+
+def _empty(tmp: Path) -> bool:
+    return all(p.name == IN_PROGRESS_MARKER for p in tmp.iterdir())
+
+
+def abandon() -> None:
+    """A run that stops on a user error before writing anything leaves no `<out>.tmp` behind (config.cli)."""
+    if _writing is not None and _writing.is_dir() and _empty(_writing):
+        shutil.rmtree(_writing, ignore_errors=True)
+
+
+def prepare(out: str | Path, overwrite: bool = False, resume: bool | str | None = None) -> Path:
     """Check the output location before any work; return the temporary folder to write into.
 
-    resume: True continues `<out>.tmp` (which must exist), "auto" continues it when it exists and starts fresh
-    otherwise (a requeued job runs the same command every time), False refuses to touch it.
-    """
+    resume: None for a stage without a `--resume` key (its advice then never names one), else its value: True
+    continues `<out>.tmp` (which must exist), "auto" continues it when it exists and starts fresh otherwise (a
+    requeued job runs the same command every time), False refuses to touch it."""
+    global _restart, _writing
     out = Path(out)
     tmp = tmp_dir(out)
-    if out.exists() and not overwrite:
-        what = "a finished run" if is_finished(out) else "files"
-        raise UserError(f"output directory {out} already holds {what}: pass --overwrite true to replace it")
-    if tmp.exists() and not any(tmp.iterdir()):
-        tmp.rmdir()  # an earlier run that failed before writing anything: nothing to resume or lose
+    again = ("--resume true to continue it, or --overwrite true to start over" if resume is not None
+             else "--overwrite true to start over (this stage has no --resume: it runs again from the start)")
+    for path in (out, tmp):
+        if path.exists() and not path.is_dir():
+            raise UserError(f"output_dir: {path} is a file, not a folder: choose another output_dir (nothing was "
+                            "changed; --overwrite never replaces a file that is not one of our outputs)")
+    if out.exists() and any(out.iterdir()):
+        if not is_finished(out):
+            raise UserError(f"output_dir: {out} holds files that are not an output of this project (no "
+                            f"{FINISHED_MARKER}): choose another output_dir, or move them away yourself")
+        if not overwrite:
+            raise UserError(f"output directory {out} already holds a finished run: pass --overwrite true to replace it")
+    if tmp.exists() and _empty(tmp):
+        shutil.rmtree(tmp)  # an earlier run that failed before writing anything: nothing to resume or lose
+    if tmp.exists() and not _ours(tmp):
+        raise UserError(f"output_dir: {tmp} holds files that are not an unfinished run of this project: "
+                        "choose another output_dir, or move them away yourself")
     if tmp.exists() and not resume:
         if overwrite:
             shutil.rmtree(tmp)
         else:
-            raise UserError(
-                f"{tmp} holds an unfinished run: pass --resume true to continue it, or --overwrite true to start over"
-            )
+            raise UserError(f"{tmp} holds an unfinished run: pass {again}")
     if resume is True and not tmp.exists():
         raise UserError(f"--resume: no unfinished run to continue in {tmp}")
-    tmp.mkdir(parents=True, exist_ok=True)
+    try:
+        tmp.mkdir(parents=True, exist_ok=True)
+        (tmp / IN_PROGRESS_MARKER).write_text("a run is writing here; see run_info.json in the finished folder\n")
+    except OSError as err:
+        raise UserError(f"output_dir: cannot write in {tmp.parent} ({err.strerror}): set output_dir to a "
+                        "writable folder") from None
+    _restart, _writing = f"; the unfinished run stays in {tmp}: pass {again}", tmp
     return tmp
 
 
@@ -61,7 +103,7 @@ def start_training_output(args) -> tuple[str, Path, bool]:
     push, args.push_to_hub = args.push_to_hub, False
     if push and not args.hub_model_id:
         raise UserError("push_to_hub needs hub_model_id")
-    tmp = prepare(final_dir, args.overwrite, args.resume) if args.process_index == 0 else tmp_dir(final_dir)
+    tmp = prepare(final_dir, args.overwrite, bool(args.resume)) if args.process_index == 0 else tmp_dir(final_dir)
     args.output_dir = str(tmp)
     return final_dir, tmp, push
 
@@ -71,35 +113,57 @@ def finish(tmp: str | Path, out: str | Path) -> Path:
     tmp, out = Path(tmp), Path(out)
     if not is_finished(tmp):
         raise RuntimeError(f"{tmp} has no {FINISHED_MARKER}: refusing to publish an incomplete output")
-    old = out.with_name(out.name + ".old")
-    if out.exists():
-        if old.exists():
-            shutil.rmtree(old)
-        out.rename(old)
+    if out.exists() and not out.is_dir() or out.is_dir() and any(out.iterdir()) and not is_finished(out):
+        raise UserError(f"output_dir: {out} was replaced by something else during the run: the finished run "
+                        f"stays in {tmp}")  # prepare checked it; never rename what is not ours
+    (tmp / IN_PROGRESS_MARKER).unlink(missing_ok=True)
+    old = None
+    if out.exists():  # a fresh name for the old output: nothing of the user's is ever in the way
+        old = Path(tempfile.mkdtemp(prefix=f"{out.name}.old-", dir=out.parent))
+        out.rename(old / out.name)
     tmp.rename(out)
-    if old.exists():
+    if old is not None:
         shutil.rmtree(old)
     return out
 
 
-def _complete(checkpoint: Path) -> bool:
-    # The Trainer writes trainer_state.json last (after weights, optimizer, scheduler, RNG): a checkpoint
-    # whose state file is missing or does not parse was cut by a kill mid-save.
+def _damage(checkpoint: Path) -> str | None:
+    """Why a checkpoint cannot be resumed from, or None. The Trainer writes trainer_state.json last (after
+    weights, optimizer, scheduler, RNG): a state file missing or not parsing means a kill mid-save. A weights or
+    optimizer file cut short (a full disk, a copy interrupted) is found by reading its header or zip index,
+    which costs no tensor reads."""
+    import zipfile
+
     try:
         json.loads((checkpoint / "trainer_state.json").read_text())
-        return True
     except (OSError, ValueError):
-        return False
+        return "no complete trainer_state.json"
+    for f in sorted(checkpoint.iterdir()):
+        try:
+            if f.suffix == ".safetensors":
+                from safetensors import safe_open
+
+                with safe_open(str(f), "pt"):
+                    pass
+            elif f.suffix in (".pt", ".pth", ".bin"):
+                with zipfile.ZipFile(f):
+                    pass
+        except Exception as err:  # safetensors, zipfile and the OS each raise their own type
+            return f"{f.name} is damaged ({str(err).splitlines()[0][:80] if str(err) else type(err).__name__})"
+    return None
 
 
 def newest_checkpoint(folder: str | Path) -> Path | None:
-    """The highest-step complete `checkpoint-N` (a kill mid-save leaves the previous one usable)."""
-    ckpts = []
-    for p in Path(folder).glob("checkpoint-*"):
-        suffix = p.name.split("-")[-1]
-        if suffix.isdigit() and _complete(p):
-            ckpts.append((int(suffix), p))
-    return max(ckpts)[1] if ckpts else None
+    """The highest-step usable `checkpoint-N` (a kill mid-save, or a damaged file, leaves the previous one);
+    each one passed over is said, with why."""
+    ckpts = sorted(((int(p.name.split("-")[-1]), p) for p in Path(folder).glob("checkpoint-*")
+                    if p.name.split("-")[-1].isdigit()), reverse=True)
+    for _, p in ckpts:
+        why = _damage(p)
+        if why is None:
+            return p
+        print(f"[resume] {p.name} skipped: {why}")
+    return None
 
 
 SHAPE_KEYS = ("model_type", "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
@@ -108,7 +172,10 @@ SHAPE_KEYS = ("model_type", "vocab_size", "hidden_size", "num_hidden_layers", "n
 
 def check_checkpoint_shape(checkpoint: Path, model_config) -> None:
     """Resuming a checkpoint of another model shape fails here with one line, not deep in load_state_dict."""
-    saved = json.loads((checkpoint / "config.json").read_text())
+    try:
+        saved = json.loads((checkpoint / "config.json").read_text())
+    except (OSError, ValueError):
+        raise UserError(f"{checkpoint}: no readable config.json: pass --overwrite true to start over") from None
     ours = model_config.to_dict()
     diff = [f"{k} {saved.get(k)} vs {ours.get(k)}" for k in SHAPE_KEYS if saved.get(k) != ours.get(k)]
     if diff:
@@ -124,3 +191,21 @@ def check_parent(path: str, make_target: str) -> None:
             raise UserError(f"no model in {path} (run `make {make_target}` first)")
     elif path.startswith((".", "/", "~")) or path.count("/") != 1 or Path(path.split("/")[0]).is_dir():
         raise UserError(f"model not found: {path} (run `make {make_target}` first)")
+
+
+def load_tokenizer(path: str, key: str, make_target: str):
+    """AutoTokenizer.from_pretrained of a previous stage's folder (or a Hub id), a missing, empty or damaged
+    tokenizer.json as one line naming the key and the fix, not a traceback from deep in tokenizers."""
+    from transformers import AutoTokenizer
+
+    local = Path(path).expanduser()
+    looks_local = local.exists() or path.startswith((".", "/", "~")) or path.count("/") != 1 \
+        or Path(path.split("/")[0]).is_dir()  # as check_parent: anything but `org/name` is a folder
+    if looks_local and not (local / "tokenizer.json").is_file():
+        raise UserError(f"{key}: no tokenizer in {path} (run `make {make_target}` first)")
+    try:
+        return AutoTokenizer.from_pretrained(path)
+    except Exception as err:  # tokenizers/transformers raise many types for one cause: a file not as written
+        reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+        raise UserError(f"{key}: cannot load the tokenizer in {path} ({reason}): rerun `make {make_target}` "
+                        f"or point {key} at a finished output") from None

@@ -20,13 +20,13 @@ import torch
 from transformers import TrainerCallback
 from transformers.trainer_pt_utils import BatchRebalanceSampler
 
-from .config import UserError
+from .config import UserError, checked
 
 
 @dataclass
 class BatchRampArguments:
-    batch_ramp_tokens: int = 0  # 0: no ramp
-    batch_ramp_start: int = 0  # global batch (sequences) at the first step; 0: an eighth of the target
+    batch_ramp_tokens: int = checked(0, ge=0)  # 0: no ramp
+    batch_ramp_start: int = checked(0, ge=0)  # global batch (sequences) at the first step; 0: an eighth of the target
 
 
 class RampBatchSampler(BatchRebalanceSampler):

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from .config import checked
+
 
 class ThroughputCallback(TrainerCallback):
     """Logs training tokens/s (all processes) next to the loss, measured between logging steps.
@@ -63,10 +65,10 @@ class ThroughputCallback(TrainerCallback):
 @dataclass
 class SpikeGuardArguments:
     spike_guard: bool = True
-    spike_window: int = 20
-    spike_threshold: float = 0.5
-    spike_lr_factor: float = 0.5
-    spike_max_rollbacks: int = 3
+    spike_window: int = checked(20, ge=1)
+    spike_threshold: float = checked(0.5, gt=0)
+    spike_lr_factor: float = checked(0.5, gt=0, le=1)
+    spike_max_rollbacks: int = checked(3, ge=0)
 
 
 class SpikeGuard(TrainerCallback):

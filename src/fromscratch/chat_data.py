@@ -27,7 +27,7 @@ import datasets
 import numpy as np
 
 from .config import UserError
-from .sources import Lineage, _hash_files, embedded_path, is_local
+from .sources import Lineage, _hash_files, _hidden, embedded_path, is_local, load_saved
 
 EMBEDDED = {  # name -> file under src/fromscratch/embedded/chat/
     "hh_rlhf": "hh_rlhf_harmless.jsonl.gz",  # {prompt, chosen, rejected} as messages
@@ -138,12 +138,15 @@ def load_table(spec: str) -> tuple[datasets.Dataset, Lineage]:
         path = Path(os.path.expanduser(spec))
         if not path.exists():
             raise UserError(f"data path not found: {spec}")
-        files = sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else [path]
+        files = sorted(f for f in path.rglob("*") if f.is_file() and not _hidden(f, path)) if path.is_dir() \
+            else [path]
         if path.is_dir() and any((path / m).exists() for m in ("dataset_info.json", "dataset_dict.json", "state.json")):
-            ds = datasets.load_from_disk(str(path))
+            ds = load_saved(path)
             if isinstance(ds, datasets.DatasetDict):
                 ds = ds["train"] if "train" in ds else ds[next(iter(ds))]
         elif path.is_dir():
+            if not files:
+                raise UserError(f"data path is empty: {spec}")
             ds = datasets.concatenate_datasets([_read(f) for f in files])
         else:
             ds = _read(path)
@@ -162,15 +165,16 @@ SOURCE = "_source"  # index into the user's `sources` list, on rows loaded with 
 
 
 def load_sources(specs: list[str], check, *, tag: bool = False) -> tuple[datasets.Dataset, list[Lineage]]:
-    """Load and check every source (check: check_sft or check_preferences), then concatenate them.
-    tag: add a SOURCE column (the position in `specs`; `default` counts as one source) for `mix`."""
+    """Load and check every source (check: check_sft or check_preferences, called as check(ds, spec, lineage)),
+    then concatenate them. tag: add a SOURCE column (the position in `specs`; `default` counts as one source)."""
     if not specs:
         raise UserError("sources: give at least one data source")
     parts, lineage = [], []
     for index, spec in enumerate(specs):
         for sub in (["default:" + n for n in _default_for(check)] if spec == "default" else [spec]):
             ds, lin = load_table(sub)
-            ds = check(ds, sub)
+            ds = check(ds, sub, lin)
+            lin.documents = len(ds)
             parts.append(ds.add_column(SOURCE, [index] * len(ds)) if tag else ds)
             lineage.append(lin)
     shapes = {tuple(sorted(set(p.column_names) - {SOURCE})) for p in parts}
@@ -256,12 +260,12 @@ def _keep(ds: datasets.Dataset, columns: list[str]) -> datasets.Dataset:
     return ds.select_columns(columns)
 
 
-def check_sft(ds: datasets.Dataset, spec: str) -> datasets.Dataset:
+def check_sft(ds: datasets.Dataset, spec: str, lineage: Lineage | None = None) -> datasets.Dataset:
     """SFT rows: `messages`, or `prompt` + `completion`. Returns the dataset with only those columns.
     Preference pairs (chosen/rejected) are accepted too: SFT learns from their chosen conversations."""
     cols = set(ds.column_names)
     if "chosen" in cols and "messages" not in cols:
-        ds = check_preferences(ds, spec)
+        ds = check_preferences(ds, spec, lineage, drop_identical=False)  # the chosen answer is still a lesson
         if isinstance(ds[0]["chosen"], str):
             raise UserError(f"{spec}: SFT from preference pairs needs them as message lists, not strings")
         has_prompt = "prompt" in ds.column_names
@@ -283,8 +287,13 @@ def check_sft(ds: datasets.Dataset, spec: str) -> datasets.Dataset:
                     f"{', '.join(sorted(cols)) or 'none'}")
 
 
-def check_preferences(ds: datasets.Dataset, spec: str) -> datasets.Dataset:
-    """Preference rows: `chosen` + `rejected` (+ optional `prompt`), all strings or all message lists."""
+def check_preferences(ds: datasets.Dataset, spec: str, lineage: Lineage | None = None,
+                      drop_identical: bool = True) -> datasets.Dataset:
+    """Preference rows: `chosen` + `rejected` (+ optional `prompt`), all strings or all message lists.
+
+    A pair whose chosen equals its rejected teaches nothing (its reward margin is 0 by construction, and a set of
+    them trains to accuracy 0.0 without a word): dropped and counted in the lineage (the cards show it); a source
+    made only of such pairs fails."""
     cols = set(ds.column_names)
     for col in ("chosen", "rejected"):
         if col not in cols:
@@ -300,6 +309,17 @@ def check_preferences(ds: datasets.Dataset, spec: str) -> datasets.Dataset:
             _check_text_or_messages(p, spec, i, "prompt")
         if isinstance(c, str) != isinstance(r, str):
             raise _bad(spec, i, "rejected", "chosen and rejected must both be strings or both message lists")
+    same = [i for i, (c, r) in enumerate(zip(ds["chosen"], ds["rejected"])) if c == r] if drop_identical else []
+    if same and len(same) == len(ds):
+        raise UserError(f"{spec}: every pair ({len(ds)}) has chosen equal to rejected: nothing to learn a "
+                        "preference from (check the columns)")
+    if same:
+        for i in same:
+            if lineage is not None:
+                lineage.skip("chosen equals rejected", f"{spec}: row {i + 1}")
+        print(f"[data] {spec}: {len(same)} pairs with chosen equal to rejected dropped (first: row {same[0] + 1})")
+        drop = set(same)
+        ds = ds.select([i for i in range(len(ds)) if i not in drop])
     return _keep(ds, [c for c in ("prompt", "chosen", "rejected") if c in cols])
 
 

@@ -8,10 +8,13 @@ dataclasses, and every user mistake becomes a `UserError` whose one line names t
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import enum
 import difflib
+import errno
 import functools
+import math
 import sys
 import types
 import typing
@@ -43,16 +46,43 @@ def cli(main: Callable[[], Any]) -> Callable[[], Any]:
         try:
             result = main()
         except UserError as err:
+            _abandon_output()
             print(f"error: {err}", file=sys.stderr, flush=True)
             raise SystemExit(2) from None
         except EarlyExit as stop:
             _close_process_group()
             print(str(stop), flush=True)
             raise SystemExit(stop.code) from None
+        except OSError as err:
+            if err.errno not in _USER_OS_ERRORS:
+                raise  # a bug of ours, not the user's disk or permissions: keep the traceback
+            _abandon_output()
+            print(f"error: {_os_message(err)}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
         _close_process_group()
         return result
 
     return wrapper
+
+
+# Errors of the machine the user can fix (space, permissions, a read-only or wrong kind of path), not of the code.
+_USER_OS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR}
+
+
+def _abandon_output() -> None:
+    artifacts = sys.modules.get(f"{__package__}.artifacts")  # loaded by every stage that writes an output
+    if artifacts is not None:
+        artifacts.abandon()
+
+
+def _os_message(err: OSError) -> str:
+    what = f"{err.filename}: {err.strerror}" if err.filename else (err.strerror or str(err))
+    fix = {errno.ENOSPC: "free some space or set output_dir on another disk",
+           errno.EDQUOT: "free some space or set output_dir on another disk",
+           errno.EROFS: "set output_dir to a writable folder"}.get(err.errno, "fix the path or its permissions")
+    artifacts = sys.modules.get(f"{__package__}.artifacts")
+    tail = artifacts.restart_advice() if artifacts is not None else ""
+    return f"{what} ({fix}, then rerun{tail})"
 
 
 def _close_process_group() -> None:
@@ -62,6 +92,82 @@ def _close_process_group() -> None:
     if dist is not None and dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+
+
+# --- ranges and choices, declared once per key --------------------------------------------------------------
+
+CHECK = "fromscratch_check"  # field metadata key (stripped before argparse sees the metadata)
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """The values a key accepts: a range (ge/gt/le/lt, finite unless said otherwise), `also` sentinel values
+    outside it (max_steps -1: train for num_train_epochs), or `choices`. None passes where the type allows it."""
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+    choices: tuple | None = None
+    also: tuple = ()
+    why: str = ""  # what the sentinel or the bound means, shown in the message
+
+    def describe(self) -> str:
+        if self.choices is not None:
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        parts = [f"{op} {v:g}" for op, v in ((">=", self.ge), (">", self.gt), ("<=", self.le), ("<", self.lt))
+                 if v is not None]
+        text = " and ".join(parts) if parts else "a finite number"
+        text += "".join(f" or {a}" for a in self.also)
+        return text + (f" ({self.why})" if self.why else "")
+
+    def ok(self, value: Any) -> bool:
+        if value is None or value in self.also:
+            return True
+        if self.choices is not None:
+            return value in self.choices
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return True  # a type mismatch is check_yaml's and argparse's to report
+        return (math.isfinite(value)
+                and (self.ge is None or value >= self.ge) and (self.gt is None or value > self.gt)
+                and (self.le is None or value <= self.le) and (self.lt is None or value < self.lt))
+
+
+def checked(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING, **check) -> Any:
+    """A dataclass field whose value `parse` checks at start: `n: int = checked(1, ge=1)`."""
+    c = Check(**check)
+    return dataclasses.field(default=default, default_factory=default_factory,
+                             metadata={CHECK: c, "help": f"must be {c.describe()}"})
+
+
+def problems(values: dict, checks: dict[str, Check]) -> list[tuple[str, str]]:
+    """(key, message) for each value outside its declared range; a list is checked element by element."""
+    out = []
+    for key, check in checks.items():
+        if key not in values:
+            continue
+        value = values[key]
+        items = value if isinstance(value, (list, tuple)) and check.choices is None else [value]
+        bad = [v for v in items if not check.ok(getattr(v, "value", v))]
+        if bad:
+            out.append((key, f"must be {check.describe()}, got {getattr(bad[0], 'value', bad[0])!r}"))
+    return out
+
+
+def checks_of(obj_or_type: Any) -> dict[str, Check]:
+    """Every declared check of a dataclass: its fields' metadata plus its class's `value_checks` (the keys of a
+    library's config class it extends, such as TrainingArguments.max_steps, declared by StageArguments)."""
+    tp = obj_or_type if isinstance(obj_or_type, type) else type(obj_or_type)
+    out = dict(getattr(tp, "value_checks", {}))
+    out.update({f.name: f.metadata[CHECK] for f in dataclasses.fields(tp) if CHECK in f.metadata})
+    return out
+
+
+def _where(key: str, argv: list[str], config: str | None) -> str:
+    flags = {f"--{key}", f"--{key.replace('_', '-')}"}
+    if any(a in flags or a.split("=", 1)[0] in flags for a in argv):
+        return "command line"
+    return config or "default"
 
 
 def _fields(types_: tuple[type, ...]) -> dict[str, tuple[dataclasses.Field, Any]]:
@@ -151,12 +257,24 @@ def parse(types_: tuple[type, ...], argv: list[str] | None = None) -> tuple:
     from trl import TrlParser
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    config = None
     if "--config" in argv:
         i = argv.index("--config")
         if i + 1 >= len(argv):
             raise UserError("--config needs a path to a YAML file")
-        check_yaml(argv[i + 1], types_)
-    parser = TrlParser(types_)
+        config = argv[i + 1]
+        data = check_yaml(config, types_)
+        _check_values({k: v for k, v in data.items() if _where(k, argv, None) != "command line"}, types_, config)  # before a library's __post_init__ trips on the same value
+
+    class Parser(TrlParser):
+        @staticmethod
+        def _parse_dataclass_field(parser, field):  # our Check is not an argparse keyword
+            if CHECK in field.metadata:
+                field = copy.copy(field)
+                field.metadata = types.MappingProxyType({k: v for k, v in field.metadata.items() if k != CHECK})
+            TrlParser._parse_dataclass_field(parser, field)
+
+    parser = Parser(types_)
 
     # argparse reports a bad override with usage text and exit 2; make it the same one line.
     def _error(message: str):
@@ -168,7 +286,20 @@ def parse(types_: tuple[type, ...], argv: list[str] | None = None) -> tuple:
     except ValueError as err:  # unused arguments, or a dataclass __post_init__ rejecting a value
         first = str(err).strip().splitlines()[0]
         raise UserError(f"command line: {first}") from None
+    for obj in parsed:
+        if dataclasses.is_dataclass(obj):
+            bad = problems({f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}, checks_of(obj))
+            if bad:
+                key, message = bad[0]
+                raise UserError(f"{_where(key, argv, config)}: {key} {message}")
     return tuple(parsed)
+
+
+def _check_values(data: dict, types_: tuple[type, ...], where: str) -> None:
+    for tp in types_:
+        bad = problems(data, checks_of(tp))
+        if bad:
+            raise UserError(f"{where}: {bad[0][0]} {bad[0][1]}")
 
 
 def to_dict(*objs: Any) -> dict:

@@ -17,15 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from transformers import AutoTokenizer, GPT2Config, TrainingArguments
+from transformers import GPT2Config, TrainingArguments
 
 from . import precision
-from .config import UserError
+from .artifacts import load_tokenizer
+from .config import UserError, problems
 from .metrics import bits_per_byte
 from .modeling import PRESETS, build_config
 from .packing import counts, pack, tokenize
 from .runinfo import hash_path
 from .sources import check_sources, load_corpus
+from .stage_args import LIBRARY_CHECKS
 
 MODEL_KEYS = {"family", "preset", "layers", "hidden", "heads", "ffn", "kv_heads", "tie_word_embeddings", "dropout",
               "rope_theta", "attn_implementation"}
@@ -71,9 +73,7 @@ def load_data(cfg: dict, seed: int) -> Data:
     sources = cfg.get("sources", ["default"])
     check_sources(sources)
     tok_dir = cfg.get("tokenizer_dir", "outputs/02_tokenizer")
-    if not (Path(tok_dir) / "tokenizer.json").is_file():
-        raise UserError(f"tokenizer_dir: no tokenizer in {tok_dir} (run `make tokenizer` first)")
-    tokenizer = AutoTokenizer.from_pretrained(tok_dir)
+    tokenizer = load_tokenizer(tok_dir, "tokenizer_dir", "tokenizer")
     corpus, lineage = load_corpus(sources, cfg.get("text_column", "text"))
     for item in lineage:
         print(f"[data] {item.summary()}")
@@ -125,6 +125,9 @@ def training_args(cfg: dict, output_dir: str | Path, **overrides) -> TrainingArg
     """TrainingArguments from the YAML's Trainer keys, with stage 03's LR floor and precision choice."""
     kw = {k: v for k, v in cfg.items() if k in TRAIN_KEYS}
     kw.update(overrides, output_dir=str(output_dir))
+    bad = problems(kw, LIBRARY_CHECKS)
+    if bad:
+        raise UserError(f"training arguments: {bad[0][0]} {bad[0][1]}")
     try:
         args = TrainingArguments(**kw)
     except (ValueError, TypeError) as err:

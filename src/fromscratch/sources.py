@@ -7,12 +7,15 @@
   with `datasets.load_dataset`
   (the path a real user takes; tests drive the same loader through a local save_to_disk folder).
 
-Nothing is lost silently: a malformed JSONL line, an empty row, or a file that is not UTF-8 is counted in the
-returned `Lineage` (with the first few locations), which the recipes print and write into their cards.
+Nothing is lost silently: a malformed JSONL line, an empty row, or a line that is not UTF-8 is counted in the
+returned `Lineage` (with the first few `path:line` locations), which the recipes print and write into their cards.
+Decoding is per line: one bad byte is repaired in its own line and never changes how its neighbours are read.
+Hidden files (`.DS_Store`, `.gitkeep`) in a folder are not data and are ignored, as `datasets` does.
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import os
@@ -41,7 +44,9 @@ class Lineage:
     bytes: int = 0
     skipped: dict = field(default_factory=dict)  # reason -> count
     skipped_examples: list = field(default_factory=list)  # first few "path:line: reason"
-    repaired_encoding: list = field(default_factory=list)  # files decoded as cp1252 (not UTF-8)
+    repaired_encoding: list = field(default_factory=list)  # first few "path:line" decoded as cp1252 (not UTF-8)
+    repaired_lines: int = 0  # how many lines that was in all
+    columns_seen: list = field(default_factory=list)  # fields of rows without the text column (for the hint)
 
     def skip(self, reason: str, where: str) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
@@ -53,9 +58,15 @@ class Lineage:
         if self.skipped:
             parts.append("skipped " + ", ".join(f"{n} {r}" for r, n in self.skipped.items()))
             parts.append("first at " + "; ".join(self.skipped_examples[:2]))
-        if self.repaired_encoding:
-            parts.append(f"{len(self.repaired_encoding)} files not UTF-8, read as cp1252")
+        if self.repaired_lines:
+            parts.append(f"{self.repaired_lines} lines not UTF-8, read as cp1252 (first at "
+                         f"{'; '.join(self.repaired_encoding[:2])})")
         return " | ".join(parts)
+
+    def repaired(self, where: str) -> None:
+        self.repaired_lines += 1
+        if len(self.repaired_encoding) < 5:
+            self.repaired_encoding.append(where)
 
 
 def embedded_path(name: str) -> Path:
@@ -64,12 +75,27 @@ def embedded_path(name: str) -> Path:
 
 
 def decode(raw: bytes, where: str, lineage: Lineage) -> str:
-    """UTF-8, else cp1252 (the usual culprit: some shipped speeches are Latin-1), counted in the lineage."""
+    """UTF-8 (a leading BOM dropped; UTF-16 if the file starts with its BOM). A line that is not UTF-8 is read
+    as cp1252 (the usual culprit: some shipped speeches are Latin-1) on its own, counted as `where:line`: the
+    valid lines around it are never re-read in the wrong encoding."""
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError:
+            pass  # not UTF-16 after all: per-line below
+    raw = raw.removeprefix(codecs.BOM_UTF8)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        lineage.repaired_encoding.append(where)
-        return raw.decode("cp1252", errors="replace")
+        pass
+    lines = raw.split(b"\n")
+    for i, line in enumerate(lines):
+        try:
+            lines[i] = line.decode("utf-8")
+        except UnicodeDecodeError:
+            lineage.repaired(f"{where}:{i + 1}")
+            lines[i] = line.decode("cp1252", errors="replace")
+    return "\n".join(lines)
 
 
 def _hash_files(files: list[Path]) -> str:
@@ -111,8 +137,8 @@ def _read_jsonl(files: list[Path], column: str, lineage: Lineage) -> list[str]:
             except json.JSONDecodeError as err:
                 raise UserError(f"{f}:{err.lineno}: not valid JSON ({err.msg})") from None
             numbered = enumerate(rows, 1)
-        else:
-            numbered = ((i, line) for i, line in enumerate(text.splitlines(), 1))
+        else:  # "\n" only: splitlines() would also cut at a U+2028 or U+0085 that JSON allows inside a string
+            numbered = ((i, line) for i, line in enumerate(text.split("\n"), 1))
         for i, row in numbered:
             where = f"{f}:{i}"
             if isinstance(row, str):
@@ -125,6 +151,8 @@ def _read_jsonl(files: list[Path], column: str, lineage: Lineage) -> list[str]:
                     continue
             if not isinstance(row, dict) or column not in row:
                 lineage.skip(f"no '{column}' field", where)
+                if isinstance(row, dict) and len(lineage.columns_seen) < 20:
+                    lineage.columns_seen += [k for k in row if k not in lineage.columns_seen]
                 continue
             value = row[column]
             if not isinstance(value, str) or not value.strip():
@@ -193,26 +221,25 @@ def load_documents(spec: str, text_column: str = "text") -> tuple[list[str], Lin
         ):
             files = sorted(f for f in path.rglob("*") if f.is_file())
             lineage.sha256 = _hash_files(files)
-            ds = datasets.load_from_disk(str(path))
+            ds = load_saved(path)
             return _finish(_from_dataset(ds, text_column, spec, lineage), lineage)
-        files = sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else [path]
+        files = sorted(f for f in path.rglob("*") if f.is_file() and not _hidden(f, path)) if path.is_dir() \
+            else [path]
         if not files:
             raise UserError(f"data path is empty: {spec}")
         lineage.sha256 = _hash_files(files)
-        suffixes = {f.suffix for f in files}
-        if suffixes <= _TEXT_SUFFIXES:
+        kind = _kind(spec, files)
+        if kind == "text":
             docs = _read_text_files(files, lineage, split_paragraphs=False)
-        elif suffixes <= {".jsonl", ".json"}:
+        elif kind == "json":
             docs = _read_jsonl(files, text_column, lineage)
-        elif suffixes <= {".parquet", ".csv"}:
-            kind = "parquet" if ".parquet" in suffixes else "csv"
-            ds = datasets.load_dataset(kind, data_files=[str(f) for f in files], split="train")
-            docs = _from_dataset(ds, text_column, spec, lineage)
         else:
-            raise UserError(
-                f"{spec}: cannot read files of type {', '.join(sorted(suffixes))} "
-                "(use .txt, .jsonl, .json, .parquet, .csv or a save_to_disk folder)"
-            )
+            try:  # a BOM would otherwise become part of the first column's name
+                ds = datasets.load_dataset(kind, data_files=[str(f) for f in files], split="train",
+                                           **({"encoding": "utf-8-sig"} if kind == "csv" else {}))
+            except Exception as err:  # the loaders raise many types for one cause: a file not in that format
+                raise UserError(f"{spec}: cannot read as {kind} ({_first_line(err)})") from None
+            docs = _from_dataset(ds, text_column, spec, lineage)
         return _finish(docs, lineage)
 
     if not _HUB_ID.match(spec):
@@ -227,9 +254,47 @@ def load_documents(spec: str, text_column: str = "text") -> tuple[list[str], Lin
     return _finish(_from_dataset(ds, text_column, spec, lineage), lineage)
 
 
+# What a folder of files can hold: one kind per source (a source is read by one reader).
+_KINDS = {"text": _TEXT_SUFFIXES, "json": {".jsonl", ".json"}, "parquet": {".parquet"}, "csv": {".csv"}}
+
+
+def _hidden(f: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in f.relative_to(root).parts)
+
+
+def _kind(spec: str, files: list[Path]) -> str:
+    suffixes = {f.suffix.lower() for f in files}
+    found = {k for k, exts in _KINDS.items() if suffixes & exts}
+    unknown = suffixes - set().union(*_KINDS.values())
+    if unknown:
+        raise UserError(f"{spec}: cannot read files of type {', '.join(sorted(s or '(no suffix)' for s in unknown))}"
+                        " (readable: .txt/.text/.md, .jsonl/.json, .parquet, .csv, or a save_to_disk folder)")
+    if len(found) > 1:
+        raise UserError(f"{spec}: holds files of several kinds ({', '.join(sorted(suffixes))}); a source is read by "
+                        "one reader: put each kind in its own folder and list each folder in sources")
+    return found.pop()
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:160] if text else type(err).__name__
+
+
+def load_saved(path: str | Path):
+    """datasets.load_from_disk, with a damaged folder (cut by a kill, files missing) as one line."""
+    try:
+        return datasets.load_from_disk(str(path))
+    except Exception as err:
+        raise UserError(f"{path}: cannot load this save_to_disk folder ({_first_line(err)}); "
+                        "rerun the stage that wrote it") from None
+
+
 def _finish(docs: list[str], lineage: Lineage) -> tuple[list[str], Lineage]:
     if not docs:
-        raise UserError(f"data source '{lineage.spec}' has no usable documents ({lineage.summary()})")
+        hint = ""
+        if lineage.columns_seen:
+            hint = f"; rows have {', '.join(map(str, lineage.columns_seen[:8]))}: set text_column to the text field"
+        raise UserError(f"data source '{lineage.spec}' has no usable documents ({lineage.summary()}){hint}")
     lineage.documents = len(docs)
     lineage.bytes = sum(len(d.encode("utf-8")) for d in docs)
     return docs, lineage
@@ -267,7 +332,7 @@ def load_validation(specs: list[str], text_column: str = "text") -> tuple[list[s
         path = _saved_dict(spec)
         if path is None:
             continue
-        ds = datasets.load_from_disk(str(path))
+        ds = load_saved(path)
         if "validation" not in ds:
             continue
         lineage = Lineage(spec=f"{spec}[validation]", resolved=str(path.resolve()), sha256=_hash_files(

@@ -7,11 +7,17 @@ Mixed in before TrainingArguments / SFTConfig / RewardConfig / PPOConfig..., so 
         output_dir: str = "outputs/04_sft"
 
 `overwrite` and `resume` are read by `artifacts.start_training_output`, `precision` by `precision.apply`.
+`value_checks` declares the range of the library's own keys once for every stage (`config.parse` rejects a
+value outside it at start, in one line): the libraries accept `max_steps 0` or a negative learning rate and
+fail, or silently train nothing, much later.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
+
+from .config import Check, checked
 
 _RESUME = {"auto": "auto", "true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
 
@@ -34,13 +40,44 @@ class ResumeMode:
         return resume_value(value)
 
 
+_POSITIVE_INT = Check(ge=1)
+_STEPS = Check(gt=0, why="a count of steps, or a ratio of the run when below 1")
+
+LIBRARY_CHECKS: dict[str, Check] = {
+    "max_steps": Check(ge=1, also=(-1,), why="-1: train for num_train_epochs"),
+    "num_train_epochs": Check(gt=0),
+    "per_device_train_batch_size": _POSITIVE_INT,
+    "per_device_eval_batch_size": _POSITIVE_INT,
+    "gradient_accumulation_steps": _POSITIVE_INT,
+    "learning_rate": Check(gt=0),
+    "weight_decay": Check(ge=0),
+    "max_grad_norm": Check(ge=0, why="0: no clipping"),
+    "adam_beta1": Check(ge=0, lt=1),
+    "adam_beta2": Check(ge=0, lt=1),
+    "adam_epsilon": Check(gt=0),
+    "warmup_steps": Check(ge=0),
+    "logging_steps": _STEPS,
+    "eval_steps": _STEPS,
+    "save_steps": _STEPS,
+    "save_total_limit": Check(ge=1),
+    "max_length": _POSITIVE_INT,  # TRL: tokens per sequence
+    "max_prompt_length": _POSITIVE_INT,
+    "max_completion_length": _POSITIVE_INT,
+    "num_generations": _POSITIVE_INT,
+    "beta": Check(ge=0),
+    "dataloader_num_workers": Check(ge=0),
+}
+
+
 @dataclass
 class StageArguments:
+    value_checks: ClassVar[dict[str, Check]] = LIBRARY_CHECKS
+
     overwrite: bool = False  # replace a finished output (never by accident)
     # true: continue the newest checkpoint in <output_dir>.tmp (there must be one); auto: continue it if there
     # is one, else start fresh (what a requeued cluster job wants); false: refuse to touch an unfinished run
     resume: ResumeMode = field(default=False, metadata={"help": "auto | true | false"})
-    precision: str = "auto"  # auto | bf16 | fp16 | fp32 (auto: what the hardware computes natively)
+    precision: str = checked("auto", choices=("auto", "bf16", "fp16", "fp32"))  # auto: what the hardware computes natively
     bf16: bool | None = False  # decided by `precision` (TRL's default True fails on CPUs)
 
     def __post_init__(self):

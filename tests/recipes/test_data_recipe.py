@@ -65,7 +65,7 @@ def test_counts_reconcile_and_name_every_reason(data_run):
     assert steps["dedup"]["dropped"] == {"exact duplicate": 1, "near duplicate": 1}
     assert steps["decontaminate"]["documents_hit_per_task"] == {"boolq": 1}
     assert steps["clean"]["changed"]["markup stripped"] == 1 and steps["clean"]["changed"]["emoji named"] == 1
-    assert steps["load"]["files_read_as_cp1252"] == 1 and "letter.txt" in proc.stdout
+    assert steps["load"]["lines_read_as_cp1252"] == 1 and "letter.txt" in proc.stdout
 
 
 def test_output_is_a_dataset_with_card_and_mixture(data_run):

@@ -16,6 +16,8 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 
+from ..config import checked
+
 # UTF-8 bytes read as cp1252/Latin-1 give runs like "Ã©" or "â€™": a lead byte 0xC2-0xF4 shown as a Latin-1
 # letter followed by continuation bytes (0x80-0xBF) shown as cp1252 punctuation or Latin-1 symbols.
 _CP1252_HIGH = "€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ"
@@ -55,13 +57,13 @@ _IPV4 = re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|
 class CleanArguments:
     fix_encoding: bool = True
     strip_markup: bool = True
-    unicode_form: str = "NFKC"
+    unicode_form: str = checked("NFKC", choices=("NFC", "NFD", "NFKC", "NFKD", ""))  # "": none
     emoji_to_text: bool = True
     remove_control_chars: bool = True
     boilerplate_patterns: list[str] = field(default_factory=lambda: [
         "cookie", "privacy policy", "terms of use", "terms of service", "all rights reserved", "javascript",
         "click here", "subscribe to", "sign up for", "log in to"])
-    boilerplate_max_words: int = 20
+    boilerplate_max_words: int = checked(20, ge=0)
     scrub_pii: bool = False
 
 

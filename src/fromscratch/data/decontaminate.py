@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import UserError
+from ..config import UserError, checked
 from .dedup import U64, words
 
 _LABELS = re.compile(r"\b(?:Question|Answer|Passage|Context|Choices|Sentence|Q|A):")
@@ -34,7 +34,7 @@ _MULT = U64(0xD6E8FEB86659FD93)
 @dataclass
 class DecontaminationArguments:
     decontaminate_against: list[str] = field(default_factory=list)
-    ngram_size: int = 13
+    ngram_size: int = checked(13, ge=1)
 
 
 def _open_text(path: Path) -> str:

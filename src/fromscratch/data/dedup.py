@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..config import checked
 U64 = np.uint64
 _P = U64(0x100000001B3)  # FNV prime: odd, so invertible mod 2^64
 _P_INV = U64(pow(0x100000001B3, -1, 2**64))
@@ -35,10 +36,10 @@ _WORD_BYTE[128:] = True
 class DedupArguments:
     exact_dedup: bool = True
     near_dedup: bool = True
-    shingle_size: int = 5
-    num_bands: int = 20
-    rows_per_band: int = 5
-    near_threshold: float = 0.7
+    shingle_size: int = checked(5, ge=1)
+    num_bands: int = checked(20, ge=1)
+    rows_per_band: int = checked(5, ge=1)
+    near_threshold: float = checked(0.7, gt=0, le=1)
     minhash_seed: int = 1
 
 

@@ -19,6 +19,7 @@ from importlib import resources
 
 import numpy as np
 
+from ..config import checked
 from .dedup import U64, word_spans, words
 
 STOP_WORDS = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})  # Gopher's list
@@ -33,24 +34,24 @@ _LETTER_BYTE[128:] = True  # any non-ASCII character counts as a letter (scripts
 
 @dataclass
 class FilterArguments:
-    min_words: int = 50
-    max_words: int = 100_000
-    min_mean_word_length: float = 3.0
-    max_mean_word_length: float = 10.0
-    max_symbol_word_ratio: float = 0.1
-    max_bullet_lines: float = 0.9
-    max_ellipsis_lines: float = 0.3
-    min_alpha_words: float = 0.8
-    min_stop_words: int = 2
-    max_duplicate_lines: float = 0.3
-    max_duplicate_line_chars: float = 0.2
-    max_top_2gram_chars: float = 0.2
-    max_top_3gram_chars: float = 0.18
-    max_top_4gram_chars: float = 0.16
-    min_terminal_punct_lines: float = 0.12
+    min_words: int = checked(50, ge=0)
+    max_words: int = checked(100_000, ge=1)
+    min_mean_word_length: float = checked(3.0, ge=0)
+    max_mean_word_length: float = checked(10.0, gt=0)
+    max_symbol_word_ratio: float = checked(0.1, ge=0)
+    max_bullet_lines: float = checked(0.9, ge=0, le=1)
+    max_ellipsis_lines: float = checked(0.3, ge=0, le=1)
+    min_alpha_words: float = checked(0.8, ge=0, le=1)
+    min_stop_words: int = checked(2, ge=0)
+    max_duplicate_lines: float = checked(0.3, ge=0, le=1)
+    max_duplicate_line_chars: float = checked(0.2, ge=0, le=1)
+    max_top_2gram_chars: float = checked(0.2, ge=0, le=1)
+    max_top_3gram_chars: float = checked(0.18, ge=0, le=1)
+    max_top_4gram_chars: float = checked(0.16, ge=0, le=1)
+    min_terminal_punct_lines: float = checked(0.12, ge=0, le=1)
     drop_lorem_ipsum: bool = True
     drop_curly_braces: bool = True
-    max_bad_words: int = 0
+    max_bad_words: int = checked(0, ge=0, also=(-1,), why="-1: off")
     bad_words_file: str | None = None
 
 

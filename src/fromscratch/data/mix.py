@@ -85,6 +85,9 @@ def hold_out(sources: list[str], names: list[str], fraction: float, seed: int
         n_val = min(len(idx) - 1, max(1, round(len(idx) * fraction))) if fraction > 0 and len(idx) > 1 else 0
         val += idx[:n_val]
         pool[s] = sorted(idx[n_val:])
+    if fraction > 0 and not val:
+        raise UserError("no document can be held out for validation: no source has 2 or more documents left after "
+                        "filtering (add data or relax the filters)")
     return sorted(val), pool
 
 
@@ -92,6 +95,9 @@ def report(plans: list[MixPlan], picked: list[int], sources: list[str], texts: l
            licenses: dict[str, str]) -> list[dict]:
     """Per source: target share, epochs, and what the train split actually holds (documents, characters,
     estimated tokens, and their shares)."""
+    if not picked:
+        raise UserError("the mix picked no document: total_chars is smaller than any document (raise it, or leave "
+                        "it unset for as many characters as the input)")
     rows = {p.source: [0, 0, 0] for p in plans}
     for i in picked:
         r = rows[sources[i]]

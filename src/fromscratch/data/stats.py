@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from ..config import UserError
+
 
 class StepStats:
     def __init__(self):
@@ -18,7 +20,13 @@ class StepStats:
     def record(self, step: str, sources: list[str], reasons: list[str], changes: dict | None = None,
                extra: dict | None = None, added: list[str] | None = None) -> None:
         """reasons[i] is '' when document i (from sources[i]) is kept, else why it was dropped. `added` lists
-        the source of each document the step created (they enter the next step beside the kept ones)."""
+        the source of each document the step created (they enter the next step beside the kept ones).
+        A step that drops every document stops the run here, naming its reasons (the later steps, and the
+        saved dataset, cannot be made of nothing)."""
+        if reasons and all(reasons) and not added:
+            top = ", ".join(f"{n} {why}" for why, n in Counter(reasons).most_common(3))
+            raise UserError(f"step '{step}' dropped all {len(reasons)} documents ({top}): relax its settings "
+                            "or add data")
         by_source: dict[str, dict] = {}
         for src, why in zip(sources, reasons):
             s = by_source.setdefault(src, {"in": 0, "kept": 0, "dropped": Counter()})

@@ -61,6 +61,18 @@ def test_every_format_is_read(decon):
     assert decon.too_short["copa"] > 0  # COPA items are short: reported as not checkable at n = 13
 
 
+def test_short_items_are_checked_with_gpt3_n(tmp_path):
+    """PIQA's items are short: GPT-3's rule gives it n = 8, so a 10-word item planted in a document is found."""
+    shutil.copy(EVAL / "piqa.jsonl", tmp_path / "piqa.jsonl")
+    decon = Decontaminator(DecontaminationArguments([str(tmp_path)], ngram_size=13))
+    assert decon.n_per_task["piqa"] == 8
+    rows = [_row(tmp_path / "piqa.jsonl", i) for i in range(200)]
+    short = next(item_text(r) for r in rows if 9 <= len(item_text(r).split()) <= 11)
+    assert decon.hits(["It was late. " + short + " Then we went home.", "It was late. Then we went home."]) == [
+        ["piqa"], []]
+    assert decon.too_short["piqa"] < decon.items["piqa"] // 10
+
+
 def test_winogrande_gold_option(eval_dir, decon):
     row = _row(eval_dir / "winogrande.jsonl", 0)
     text = row["context_options"][row["gold"]] + " " + row["continuation"]

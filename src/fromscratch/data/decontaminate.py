@@ -4,8 +4,12 @@ evaluation item, and report which eval tasks were hit and how often.
 Eval items are read from the project's eval sets (JSONL rows {query, choices, gold}, {context, continuation},
 {context_options, continuation, gold}, {context, chain_of_thought, answer}, or HellaSwag's 6-line text format,
 optionally .bz2/.gz); the task name is the file name. An item is its prompt plus its gold answer, with the
-prompt labels ("Question:", "Answer:", ...) removed so a template word cannot make a match. Items shorter than n
-words cannot be checked by n-gram overlap: they are counted per task, not silently ignored.
+prompt labels ("Question:", "Answer:", ...) removed so a template word cannot make a match.
+
+The n of each eval set follows GPT-3 (Brown et al. 2020, appendix C): the 5th percentile of its items' lengths
+in words, at most `ngram_size` (13) and at least 8, so the short items of PIQA, ARC or COPA are checked too (at
+13 most of them could never match); below 8 words a shared n-gram is mostly common phrasing. Items still shorter
+than their set's n are counted per task, not silently ignored.
 
 Words and n-gram hashes are the same vectorised ones as dedup (`dedup.words`), so a whole batch of documents
 is checked with one sorted-array lookup.
@@ -129,36 +133,56 @@ class Decontaminator:
     """Index of eval n-grams (sorted hashes, each with its task) and a batch lookup against it."""
 
     def __init__(self, args: DecontaminationArguments):
-        self.n = args.ngram_size
+        self.n = args.ngram_size  # the largest n; each task's own is in n_per_task
         self.tasks: list[str] = []
         self.items: dict[str, int] = {}
         self.too_short: dict[str, int] = {}
         self.skipped: Counter = Counter()
-        grams, owners = [], []
+        texts: dict[str, list[str]] = {}
         for f in eval_files(args.decontaminate_against):
             task = _task_name(f)
-            items = read_eval_items(f, self.skipped)
-            if task not in self.tasks:
-                self.tasks.append(task)
-            t = self.tasks.index(task)
-            g, item_of = ngram_hashes(items, self.n)
-            self.items[task] = self.items.get(task, 0) + len(items)
-            self.too_short[task] = self.too_short.get(task, 0) + len(items) - len(np.unique(item_of))
-            grams.append(g)
-            owners.append(np.full(len(g), t, dtype=np.int32))
-        allg = np.concatenate(grams) if grams else np.zeros(0, U64)
-        allo = np.concatenate(owners) if owners else np.zeros(0, np.int32)
-        self.grams, first = np.unique(allg, return_index=True)  # a shared n-gram is credited to one task
-        self.owner = allo[first]
+            texts.setdefault(task, []).extend(read_eval_items(f, self.skipped))
+        self.tasks = list(texts)
+        self.n_per_task = {t: task_ngram_size(items, self.n) for t, items in texts.items()}
+        self.index: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # n -> (sorted n-gram hashes, task of each)
+        for n in sorted(set(self.n_per_task.values())):
+            grams, owners = [], []
+            for t, task in enumerate(self.tasks):
+                if self.n_per_task[task] != n:
+                    continue
+                g, item_of = ngram_hashes(texts[task], n)
+                grams.append(g)
+                owners.append(np.full(len(g), t, dtype=np.int32))
+            allg, allo = np.concatenate(grams), np.concatenate(owners)
+            uniq, first = np.unique(allg, return_index=True)  # a shared n-gram is credited to one task
+            self.index[n] = (uniq, allo[first])
+        for task, items in texts.items():
+            n = self.n_per_task[task]
+            self.items[task] = len(items)
+            self.too_short[task] = sum(1 for x in items if len(words([x])[0]) < n)
+        self.reason = "n-gram overlap with eval data"
 
     def hits(self, texts: list[str]) -> list[list[str]]:
         """For each text, the tasks whose items share at least one n-gram with it ([] = clean)."""
         out: list[list[str]] = [[] for _ in texts]
-        if not len(self.grams) or not texts:
+        if not texts:
             return out
-        g, doc_of = ngram_hashes(texts, self.n)
-        pos = np.minimum(np.searchsorted(self.grams, g), len(self.grams) - 1)
-        found = self.grams[pos] == g
-        for d, t in sorted(set(zip(doc_of[found].tolist(), self.owner[pos[found]].tolist()))):
+        found_pairs: set = set()
+        for n, (grams, owner) in self.index.items():
+            if not len(grams):
+                continue
+            g, doc_of = ngram_hashes(texts, n)
+            pos = np.minimum(np.searchsorted(grams, g), len(grams) - 1)
+            found = grams[pos] == g
+            found_pairs |= set(zip(doc_of[found].tolist(), owner[pos[found]].tolist()))
+        for d, t in sorted(found_pairs):
             out[d].append(self.tasks[t])
         return out
+
+
+def task_ngram_size(items: list[str], largest: int, floor: int = 8) -> int:
+    """GPT-3's n for one eval set: the 5th percentile of its item lengths in words, within [floor, largest]."""
+    if not items:
+        return largest
+    lengths = np.diff(words(items)[1])
+    return int(max(min(floor, largest), min(largest, np.percentile(lengths, 5))))

@@ -73,6 +73,28 @@ def test_short_items_are_checked_with_gpt3_n(tmp_path):
     assert decon.too_short["piqa"] < decon.items["piqa"] // 10
 
 
+def test_hub_eval_sets_by_id(monkeypatch):
+    """`hub:org/name:config@split` loads the benchmark with datasets (served locally here) and takes prompt +
+    gold answer from its published schema."""
+    import datasets
+
+    rows = {"goal": ["How do you open a stuck jar lid without any tools at all?"] * 2,
+            "sol1": ["Run the lid under hot water for a minute, then twist.", "Hit it."],
+            "sol2": ["Put it in the freezer.", "Run the lid under hot water for a minute, then twist it."],
+            "label": [0, 1]}
+    calls = []
+
+    def fake(repo, config=None):
+        calls.append((repo, config))
+        return datasets.DatasetDict({"validation": datasets.Dataset.from_dict(rows)})
+
+    monkeypatch.setattr(datasets, "load_dataset", fake)
+    decon = Decontaminator(DecontaminationArguments(["hub:baber/piqa@validation"], ngram_size=13))
+    assert calls == [("baber/piqa", None)] and decon.tasks == ["piqa"] and decon.items == {"piqa": 2}
+    text = "Kitchen tips. How do you open a stuck jar lid without any tools at all? Run the lid under hot water."
+    assert decon.hits([text, "Kitchen tips. Put it in the freezer."]) == [["piqa"], []]
+
+
 def test_winogrande_gold_option(eval_dir, decon):
     row = _row(eval_dir / "winogrande.jsonl", 0)
     text = row["context_options"][row["gold"]] + " " + row["continuation"]

@@ -101,9 +101,55 @@ def read_eval_items(path: Path, skipped: Counter) -> list[str]:
     return items
 
 
+HUB_PREFIX = "hub:"  # hub:org/name[:config][@split], e.g. hub:allenai/ai2_arc:ARC-Challenge@test
+
+
+def hub_item_text(row: dict) -> str:
+    """Prompt + gold answer of a benchmark row as published on the Hub (PIQA, ARC, OpenBookQA, HellaSwag,
+    WinoGrande, BoolQ, COPA, SIQA, CommonsenseQA, GSM8K, LAMBADA, WSC); other schemas: all their text fields."""
+    r = row
+    if "goal" in r and "sol1" in r:  # PIQA
+        return f"{r['goal']} {r['sol1'] if int(r.get('label', 0)) == 0 else r['sol2']}"
+    if isinstance(r.get("choices"), dict) and "answerKey" in r:  # ARC, OpenBookQA, CommonsenseQA
+        labels, texts = r["choices"]["label"], r["choices"]["text"]
+        gold = texts[labels.index(r["answerKey"])] if r["answerKey"] in labels else ""
+        return f"{r.get('question', r.get('question_stem', ''))} {gold}"
+    if "ctx" in r and "endings" in r:  # HellaSwag
+        return f"{r['ctx']} {r['endings'][int(r['label'])] if str(r.get('label', '')).isdigit() else ''}"
+    if "sentence" in r and "option1" in r:  # WinoGrande
+        return r["sentence"].replace("_", r["option1"] if str(r.get("answer")) == "1" else r["option2"])
+    if "premise" in r and "choice1" in r:  # COPA
+        return f"{r['premise']} {r['choice1'] if int(r.get('label', 0)) == 0 else r['choice2']}"
+    if "passage" in r and "question" in r:  # BoolQ
+        return f"{r['passage']} {r['question']}"
+    if "context" in r and "answerA" in r:  # SIQA
+        gold = {"1": "answerA", "2": "answerB", "3": "answerC"}.get(str(r.get("label")), "answerA")
+        return f"{r['context']} {r['question']} {r[gold]}"
+    return " ".join(v for v in r.values() if isinstance(v, str))  # GSM8K, LAMBADA, WSC, ...
+
+
+def hub_eval_items(spec: str) -> tuple[str, list[str]]:
+    """(task name, items) of `hub:org/name[:config][@split]` (split default: test, else validation)."""
+    import datasets
+
+    body, _, split = spec.removeprefix(HUB_PREFIX).partition("@")
+    repo, _, config = body.partition(":")
+    try:
+        dd = datasets.load_dataset(repo, config or None)
+        ds = dd[split or next(s for s in ("test", "validation", "train") if s in dd)]
+    except Exception as err:  # offline, not found, gated: one line
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"decontaminate_against: cannot load {spec}: {reason}") from None
+    name = repo.split("/")[-1] + (f"_{config}" if config and config not in ("default", "main") else "")
+    return name.lower(), [hub_item_text(r) for r in ds]
+
+
 def eval_files(paths: list[str]) -> list[Path]:
+    """The local eval files among `paths` (Hub ids, `hub:...`, are loaded by the Decontaminator)."""
     files: list[Path] = []
     for p in paths:
+        if p.startswith(HUB_PREFIX):
+            continue
         # `default`: the evaluation items the project ships (the eval recipe's tiny suite), so a fresh checkout
         # is decontaminated against what it will be evaluated on without any download.
         path = Path(str(resources.files("fromscratch") / "eval_tasks" / "data")) if p == "default" else Path(p).expanduser()
@@ -142,6 +188,9 @@ class Decontaminator:
         for f in eval_files(args.decontaminate_against):
             task = _task_name(f)
             texts.setdefault(task, []).extend(read_eval_items(f, self.skipped))
+        for spec in (p for p in args.decontaminate_against if p.startswith(HUB_PREFIX)):
+            task, items = hub_eval_items(spec)
+            texts.setdefault(task, []).extend(items)
         self.tasks = list(texts)
         self.n_per_task = {t: task_ngram_size(items, self.n) for t, items in texts.items()}
         self.index: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # n -> (sorted n-gram hashes, task of each)

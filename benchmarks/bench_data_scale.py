@@ -79,7 +79,7 @@ def run_measured(args: list[str], logs: Path) -> dict:
 
 
 def recipe_args(src: Path, out: Path, tasks: int, workers: int) -> list[str]:
-    return ["--config", "recipes/01_data/config_tiny.yaml", "--sources", str(src), "--licenses", "bench",
+    return ["--config", "recipes/01_data/config_tiny.yaml", "--sources", str(src), "--weights", "1", "--licenses", "bench",
             "--decontaminate_against", "default", "--tasks", str(tasks), "--workers", str(workers),
             "--output_dir", str(out), "--overwrite", "true"]
 
@@ -99,8 +99,8 @@ def scale(sizes: list[float], tasks_per_file: int, workers: int, work: Path) -> 
         rows.append((mb, n, size, files, r, dedup))
         print(f"{mb:g} MB: {n} documents in {files} files, {r['wall_s']:.1f} s, {size / 1e6 / r['wall_s']:.2f} MB/s "
               f"wall; peak RSS by stage (MB): " + ", ".join(f"{k} {v:.0f}" for k, v in r["peak_mb"].items())
-              + f"; pairs held by the cluster step {dedup.get('pair_bytes_held', 0)} B for "
-              f"{dedup.get('verified_pairs', 0)} pairs", flush=True)
+              + f"; cluster step: {dedup.get('verified_pairs', 0)} pairs, {dedup.get('pair_bytes_read', 0)} B read, "
+              f"peak {dedup.get('cluster_peak_bytes_per_pair')} B per pair (tracemalloc)", flush=True)
     if len(rows) > 1:
         (mb0, _, s0, _, r0, _), (mb1, _, s1, _, r1, _) = rows[0], rows[-1]
         print(f"\n{mb1:g} MB vs {mb0:g} MB: size x{s1 / s0:.1f}, wall x{r1['wall_s'] / r0['wall_s']:.2f}")
@@ -117,7 +117,10 @@ def planted_recall(n_planted: int, task_counts: list[int], workers: int, work: P
 
     from bench_data import build_corpus
 
+    import yaml
+
     from fromscratch.data.clean import CleanArguments, clean_batch
+    from fromscratch.data.filters import FilterArguments, QualityFilter
 
     texts, pairs = build_corpus(n_planted)
     src = work / "planted"
@@ -125,16 +128,24 @@ def planted_recall(n_planted: int, task_counts: list[int], workers: int, work: P
     for k in range(8):  # eight files: up to eight tasks
         (src / f"part{k}.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts[k::8]))
     order = [i for k in range(8) for i in range(k, len(texts), 8)]
+    (work / "no_evals").mkdir(exist_ok=True)  # decontamination on, against an item no document contains
+    (work / "no_evals" / "none.jsonl").write_text(json.dumps({"context": "xq " * 20}) + "\n")
     cleaned = clean_batch(texts, CleanArguments())[0]
+    overrides = {"min_words": 1, "min_stop_words": 0, "max_bad_words": -1, "min_terminal_punct_lines": 0}
+    tiny = yaml.safe_load((ROOT / "recipes/01_data/config_tiny.yaml").read_text())
+    fargs = FilterArguments(**{**{k: tiny[k] for k in FilterArguments.__dataclass_fields__ if k in tiny}, **overrides})
+    passed = [bool(c) and not r for c, r in zip(cleaned, QualityFilter(fargs).batch(cleaned))]
+    pairs = {c: o for c, o in pairs.items() if passed[c] and passed[o]}  # as bench_data: both survive the filters
     for tasks in task_counts:
         out = work / f"planted_out_{tasks}"
         r = run_measured(recipe_args(src, out, tasks, workers)[:-2] + [
-            "--min_words", "1", "--min_stop_words", "0", "--max_bad_words", "-1", "--toxicity_threshold", "-1",
-            "--decontaminate_against", "[]", "--min_terminal_punct_lines", "0", "--validation_fraction", "0",
+            *(x for k, v in overrides.items() for x in (f"--{k}", str(v))), "--toxicity_threshold", "-1",
+            "--decontaminate_against", str(work / "no_evals"),
+            "--validation_fraction", "0",
             "--overwrite", "true"], Path(str(out) + ".logs"))
         kept = {t for f in (out / "train").glob("*.parquet") for t in pq.read_table(f)["text"].to_pylist()}
         stats = {s["step"]: s for s in json.loads((out / "stats.json").read_text())["steps"]}
-        removed = {i for i in order if cleaned[i] and cleaned[i] not in kept}
+        removed = {i for i in order if passed[i] and cleaned[i] not in kept}
         caught = sum(1 for c, o in pairs.items() if c in removed or o in removed)
         in_pairs = set(pairs) | set(pairs.values())
         print(f"planted set, {tasks} task(s): recall {caught / len(pairs):.3f} ({caught}/{len(pairs)}), dedup removed "

@@ -19,6 +19,7 @@ sources you trust most first), and the result does not depend on how many tasks 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -75,7 +76,7 @@ class Buckets(PipelineStep):
         pairs = np.stack([g[i][keep], g[j][keep]], axis=1)
         save_npy(out, pairs)
         write_json(work / "stats" / "buckets" / f"{rank:05d}.json", {"candidates": int(len(i)),
-                                                                    "pairs": int(len(pairs))})
+                                                                    "pairs": int(len(pairs)), "exact": bool(exact)})
         return iter(())
 
     def _second_word(self, tasks: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -125,6 +126,11 @@ class Clusters(PipelineStep):
         self.work, self.dargs, self.ranges = work, dargs, ranges
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
+        import tracemalloc
+
+        import scipy.sparse.csgraph  # noqa: F401  (imported before tracing: its import is not per pair)
+
+        tracemalloc.start()  # numpy reports its buffers to tracemalloc: the step's own peak, in bytes per pair
         work = Path(self.work)
         files = sorted((work / "pairs").glob("*.npy"))
         exact = [np.load(f) for f in files if f.name.startswith("000_")]
@@ -145,11 +151,15 @@ class Clusters(PipelineStep):
         order = np.argsort(removed)
         save_npy(work / "removed_gid.npy", removed[order])
         save_npy(work / "removed_why.npy", reason[order])
-        buckets = [__import__("json").loads(f.read_text()) for f in sorted((work / "stats" / "buckets").glob("*.json"))]
+        buckets = [json.loads(f.read_text()) for f in sorted((work / "stats" / "buckets").glob("*.json"))]
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        n_pairs = int(len(exact) + len(near))
         write_json(work / "stats" / "clusters.json", {
             "exact_duplicates": int(len(exact_dups)), "near_duplicates": int(len(near_dups)),
-            "lsh_candidate_pairs": sum(b["candidates"] for b in buckets if b),
-            "verified_pairs": int(len(exact) + len(near)), "pair_bytes_held": int(held)})
+            "lsh_candidate_pairs": sum(b["candidates"] for b in buckets if not b["exact"]),
+            "verified_pairs": n_pairs, "pair_bytes_read": int(held),
+            "cluster_peak_bytes_per_pair": round(peak / n_pairs, 1) if n_pairs else None})
         return iter(())
 
 

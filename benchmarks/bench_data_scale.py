@@ -58,7 +58,9 @@ def run_measured(args: list[str], logs: Path) -> dict:
     """Run the recipe; wall seconds and per-stage peak RSS (MB) of the process tree."""
     import psutil
 
-    t0 = time.perf_counter()
+    import resource
+
+    t0, c0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen([sys.executable, str(ROOT / "recipes/01_data/run.py"), *args], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**__import__("os").environ, "PYTHONPATH": str(ROOT / "src")})
@@ -75,12 +77,14 @@ def run_measured(args: list[str], logs: Path) -> dict:
         time.sleep(0.1)
     if proc.returncode:
         raise SystemExit(f"recipe failed ({proc.returncode}): {' '.join(args)}")
-    return {"wall_s": time.perf_counter() - t0, "peak_mb": peaks}
+    c1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # every finished descendant, waited for by its parent
+    cpu = (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime)
+    return {"wall_s": time.perf_counter() - t0, "cpu_s": cpu, "peak_mb": peaks}
 
 
 def recipe_args(src: Path, out: Path, tasks: int, workers: int) -> list[str]:
-    return ["--config", "recipes/01_data/config_tiny.yaml", "--sources", str(src), "--weights", "1", "--licenses", "bench",
-            "--decontaminate_against", "default", "--tasks", str(tasks), "--workers", str(workers),
+    return ["--config", "recipes/01_data/config_tiny.yaml", "--sources", str(src), "--weights", "1",
+            "--licenses", "bench", "--decontaminate_against", "default", "--tasks", str(tasks), "--workers", str(workers),
             "--output_dir", str(out), "--overwrite", "true"]
 
 
@@ -98,12 +102,14 @@ def scale(sizes: list[float], tasks_per_file: int, workers: int, work: Path) -> 
         dedup = next(s for s in stats["steps"] if s["step"] == "dedup")
         rows.append((mb, n, size, files, r, dedup))
         print(f"{mb:g} MB: {n} documents in {files} files, {r['wall_s']:.1f} s, {size / 1e6 / r['wall_s']:.2f} MB/s "
-              f"wall; peak RSS by stage (MB): " + ", ".join(f"{k} {v:.0f}" for k, v in r["peak_mb"].items())
+              f"wall, {size / 1e6 / r['cpu_s']:.2f} MB per CPU second ({n / r['cpu_s']:,.0f} docs); peak RSS by "
+              f"stage (MB): " + ", ".join(f"{k} {v:.0f}" for k, v in r["peak_mb"].items())
               + f"; cluster step: {dedup.get('verified_pairs', 0)} pairs, {dedup.get('pair_bytes_read', 0)} B read, "
               f"peak {dedup.get('cluster_peak_bytes_per_pair')} B per pair (tracemalloc)", flush=True)
     if len(rows) > 1:
         (mb0, _, s0, _, r0, _), (mb1, _, s1, _, r1, _) = rows[0], rows[-1]
-        print(f"\n{mb1:g} MB vs {mb0:g} MB: size x{s1 / s0:.1f}, wall x{r1['wall_s'] / r0['wall_s']:.2f}")
+        print(f"\n{mb1:g} MB vs {mb0:g} MB: size x{s1 / s0:.1f}, wall x{r1['wall_s'] / r0['wall_s']:.2f}, "
+              f"CPU x{r1['cpu_s'] / r0['cpu_s']:.2f}")
         for stage in r1["peak_mb"]:
             if stage in r0["peak_mb"]:
                 print(f"  peak RSS {stage:<14} x{r1['peak_mb'][stage] / r0['peak_mb'][stage]:.2f} "
@@ -150,4 +156,5 @@ def planted_recall(n_planted: int, task_counts: list[int], workers: int, work: P
         in_pairs = set(pairs) | set(pairs.values())
         print(f"planted set, {tasks} task(s): recall {caught / len(pairs):.3f} ({caught}/{len(pairs)}), dedup removed "
               f"{sum(stats['dedup']['dropped'].values())} ({stats['dedup']['dropped']}), removed outside planted "
-              f"pairs {len(removed - in_pairs)}, train documents {stats['dedup']['kept']}, {r['wall_s']:.1f} s")
+              f"pairs {len(removed - in_pairs)}, kept {stats['dedup']['kept']}, {r['wall_s']:.1f} s, "
+              f"{len(texts) / r['cpu_s']:,.0f} docs per CPU second")

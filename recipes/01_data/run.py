@@ -35,7 +35,8 @@ from fromscratch.data.filters import FilterArguments
 from fromscratch.data.finish import DedupAndDecontaminate, HoldOutAndAugment, HoldOutThresholds, Mix
 from fromscratch.data.publish import Publish
 from fromscratch.data.sharded_dedup import Buckets, Clusters, bucket_tasks
-from fromscratch.data.steps import Clean, FingerprintAndWrite, Ledger, QualityClassifier, ReadSources, RuleFilter, Toxicity
+from fromscratch.data.steps import (Clean, FingerprintAndWrite, Ledger, QualityClassifier, ReadSources, RuleFilter,
+                                    Toxicity)
 from fromscratch.executors import ExecutorArguments
 from fromscratch.sources import check_sources, is_local
 
@@ -156,7 +157,8 @@ def main():
         "xargs": s.decontamination, "kargs": s.classifiers, "aargs": s.augmentation, "dargs": s.dedup,
         "config": s.as_config(), "started": started, "output_dir": d.output_dir,
         "hub_dataset_id": d.hub_dataset_id, "source_datasets": [
-            x.removeprefix("hub:").split(":")[0] for x in d.sources if not x.startswith("default") and not is_local(x)]})]
+            x.removeprefix("hub:").split(":")[0] for x in d.sources
+            if not x.startswith("default") and not is_local(x)]})]
 
     stages = [("process", [reader, *cleaning, *filtering, fingerprint], tasks),
               ("buckets", buckets, bucket_tasks(s.dedup, ranges)), ("clusters", clusters, 1),

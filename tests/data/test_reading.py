@@ -41,7 +41,8 @@ def test_hub_dataset_is_streamed_one_unit_per_shard(tmp_path, monkeypatch):
 def test_a_data_stage_output_is_a_source_everywhere(tmp_path):
     out = tmp_path / "01_data"
     _parquet_files(out / "train", 2)
-    datasets.Dataset.from_dict({"text": ["held out"], "source": ["s"]}).to_parquet(str(out / "validation" / "0.parquet"))
+    held = datasets.Dataset.from_dict({"text": ["held out"], "source": ["s"]})
+    held.to_parquet(str(out / "validation" / "0.parquet"))
     docs, lineage = sources.load_documents(str(out))
     assert len(docs) == 8 and "held out" not in docs and lineage.skipped  # the empty row, counted
     val, _ = sources.load_validation([str(out)])

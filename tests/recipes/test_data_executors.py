@@ -69,7 +69,8 @@ def test_planted_duplicates_removed_and_task_count_changes_nothing(corpus, one_t
 @pytest.mark.slow
 def test_sigkill_then_resume_redoes_only_unfinished_tasks(corpus, one_task, tmp_path):
     out = tmp_path / "out"
-    args = [sys.executable, str(ROOT / "recipes/01_data/run.py"), *_args(corpus, out, "--tasks", "6", "--workers", "1")]
+    args = [sys.executable, str(ROOT / "recipes/01_data/run.py"),
+            *_args(corpus, out, "--tasks", "6", "--workers", "1")]
     done = Path(str(out) + ".logs") / "process" / "completions"
     proc = subprocess.Popen(args, cwd=ROOT, env=recipe_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)

@@ -152,7 +152,8 @@ def eval_files(paths: list[str]) -> list[Path]:
             continue
         # `default`: the evaluation items the project ships (the eval recipe's tiny suite), so a fresh checkout
         # is decontaminated against what it will be evaluated on without any download.
-        path = Path(str(resources.files("fromscratch") / "eval_tasks" / "data")) if p == "default" else Path(p).expanduser()
+        path = (Path(str(resources.files("fromscratch") / "eval_tasks" / "data")) if p == "default"
+                else Path(p).expanduser())
         if not path.exists():
             raise UserError(f"decontaminate_against: path not found: {p}")
         found = sorted(f for f in (path.rglob("*") if path.is_dir() else [path])

@@ -149,6 +149,9 @@ class Toxicity(_Counted):
     def __init__(self, ledger, batch_size, threshold: float):
         super().__init__(ledger, batch_size)
         self.threshold = threshold
+        # profanity_check loads its scikit-learn model on import (measured: most of a task's time when every
+        # task loaded it): load it once here, in the launching process, and forked local workers share it
+        import profanity_check  # noqa: F401
 
     def reasons(self, batch):
         reasons, scores = classifiers.toxicity_batch([d.text for d in batch], self.threshold)

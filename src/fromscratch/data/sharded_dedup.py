@@ -104,18 +104,21 @@ class Buckets(PipelineStep):
 
 
 def _components(pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, root of each): connected components of the pair graph, each rooted at its smallest id."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
+    """(ids, root of each): connected components of the pair graph, each rooted at its smallest id. Minimum-label
+    propagation with pointer jumping, in numpy over the ids that occur in a pair (a few passes: the diameter of
+    a duplicate cluster is small)."""
     ids, inv = np.unique(pairs, return_inverse=True)  # sorted: the smallest id has the smallest index
     inv = inv.reshape(-1, 2)
-    n = len(ids)
-    graph = coo_matrix((np.ones(len(inv), np.int8), (inv[:, 0], inv[:, 1])), shape=(n, n))
-    _, label = connected_components(graph, directed=False)
-    first = np.full(label.max() + 1 if n else 0, n, dtype=np.int64)
-    np.minimum.at(first, label, np.arange(n))
-    return ids, ids[first[label]]
+    label = np.arange(len(ids))
+    while True:
+        low = np.minimum(label[inv[:, 0]], label[inv[:, 1]])
+        new = label.copy()
+        np.minimum.at(new, inv[:, 0], low)
+        np.minimum.at(new, inv[:, 1], low)
+        new = new[new]
+        if np.array_equal(new, label):
+            return ids, ids[label]
+        label = new
 
 
 class Clusters(PipelineStep):
@@ -127,8 +130,6 @@ class Clusters(PipelineStep):
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         import tracemalloc
-
-        import scipy.sparse.csgraph  # noqa: F401  (imported before tracing: its import is not per pair)
 
         tracemalloc.start()  # numpy reports its buffers to tracemalloc: the step's own peak, in bytes per pair
         work = Path(self.work)

@@ -3,6 +3,7 @@ baseline (datasketch MinHash + MinHashLSH, the library way) in the same run, wit
 false removals on planted duplicates. Medians of several runs, one process (so the figures are per core).
 
     make bench-data [ARGS="--repeats 5 --planted 3000"]
+    make bench-data ARGS="--scale 50 200 800"    # the recipe at corpus scale: see bench_data_scale.py
 
 The corpus is built from the real data in ../shared/data (Shakespeare speeches, presidential-address paragraphs,
 WikiText-2 paragraphs, hh-rlhf dialogues, BoolQ passages, LAMBADA contexts), at least 20,000 documents, plus
@@ -172,7 +173,19 @@ def main():
     ap.add_argument("--min_words", type=int, default=5, help="filter threshold (the tiny config's)")
     ap.add_argument("--num_proc", type=int, nargs="*", default=[1, 2],
                     help="also run clean+filter+fingerprint through datasets.map with these num_proc values")
+    ap.add_argument("--scale", type=float, nargs="*", default=None,
+                    help="scale mode: the data recipe on generated corpora of these sizes in MB (e.g. 50 200 800)")
+    ap.add_argument("--scale_dir", default="outputs/bench_data_scale", help="scale mode: where corpora are written")
+    ap.add_argument("--tasks_per_file", type=int, default=1, help="scale mode: tasks per 8 MB input file")
+    ap.add_argument("--workers", type=int, default=2, help="scale mode: tasks running at once")
     args = ap.parse_args()
+    if args.scale is not None:
+        import bench_data_scale
+
+        work = Path(args.scale_dir)
+        bench_data_scale.planted_recall(args.planted, [1, 4], args.workers, work)
+        bench_data_scale.scale(args.scale or [50, 200, 800], args.tasks_per_file, args.workers, work)
+        return
 
     texts, pairs = build_corpus(args.planted)
     n = len(texts)

@@ -81,3 +81,27 @@ def build(pipeline: list, args: ExecutorArguments, logging_dir: str, *, name: st
 
     return RayPipelineExecutor(pipeline, tasks=tasks, workers=workers, logging_dir=logging_dir, depends=depends,
                                skip_completed=True, cpus_per_task=1, mem_per_cpu_gb=args.slurm_mem_per_cpu_gb)
+
+
+def run_chain(stages: list[tuple[str, list, int]], args: ExecutorArguments, logging_root: str) -> None:
+    """Run pipelines one after the other, each (name, steps, tasks), logging under `logging_root/<name>`.
+
+    Local and Ray run here and return when every task has finished; a failed task raises, and a rerun with the
+    same logging folder skips the tasks that had finished. Slurm submits job arrays chained by dependencies.
+    """
+    if args.executor == "ray":
+        import ray
+
+        if not ray.is_initialized():
+            ray.init(ignore_reinit_error=True, log_to_driver=False)  # RAY_ADDRESS joins a running cluster
+    built, previous = [], None
+    for name, steps, tasks in stages:
+        previous = build(steps, args, f"{logging_root}/{name}", name=name, tasks=tasks, depends=previous)
+        built.append((name, previous))
+    previous.run()
+    if args.executor == "slurm":
+        return
+    for name, ex in built:
+        if ex.get_incomplete_ranks(skip_completed=True):
+            raise RuntimeError(f"stage {name}: tasks {ex.get_incomplete_ranks(skip_completed=True)[:10]} did not "
+                               f"finish (logs in {logging_root}/{name}); rerun with --resume true")

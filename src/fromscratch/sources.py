@@ -2,7 +2,8 @@
 
 - `default` is every corpus embedded in the package; `default:tinyshakespeare` or `default:us_speeches` one.
 - a local path: a .txt file, a folder of .txt files (one document per file), .jsonl/.json, .parquet, .csv,
-  or a `save_to_disk` folder (a Dataset or a DatasetDict; then the split is taken).
+  a `save_to_disk` folder (a Dataset or a DatasetDict; then the split is taken), or a data-stage output
+  (train/*.parquet and validation/*.parquet: the train split is read, `load_validation` reads the other).
 - anything else that looks like `name` or `org/name` (optionally `org/name:config`) is a Hub dataset id, loaded
   with `datasets.load_dataset`
   (the path a real user takes; tests drive the same loader through a local save_to_disk folder).
@@ -162,10 +163,39 @@ def _read_jsonl(files: list[Path], column: str, lineage: Lineage) -> list[str]:
     return docs
 
 
-def _from_dataset(ds, column: str, where: str, lineage: Lineage) -> list[str]:
+def pick_split(ds):
+    """The train split of a DatasetDict (else its first split); a Dataset as it is."""
     if isinstance(ds, datasets.DatasetDict):
-        split = "train" if "train" in ds else next(iter(ds))
-        ds = ds[split]
+        ds = ds["train" if "train" in ds else next(iter(ds))]
+    return ds
+
+
+def hub_id(spec: str) -> tuple[str, str]:
+    """(repo, config) of `org/name[:config]` (config '' when absent); UserError if it is not one."""
+    if not _HUB_ID.match(spec):
+        raise UserError(f"data source '{spec}' is neither a local path, 'default', nor a Hub dataset id")
+    repo, _, subset = spec.removeprefix("hub:").partition(":")  # org/name:config, e.g. fineweb-edu:sample-10BT
+    return repo, subset
+
+
+def stream_hub(repo: str, config: str = ""):
+    """The train split of a Hub dataset as a streamed IterableDataset: rows are read as its files are fetched,
+    nothing is downloaded whole (the data stage's tasks each take some of its `n_shards` files)."""
+    try:
+        return datasets.load_dataset(repo, config or None, split="train", streaming=True)
+    except Exception as err:  # offline, not found, gated: one line, the library's own reason
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"cannot load Hub dataset '{repo}': {reason}") from None
+
+
+def _parquet_split(path: Path, split: str) -> list[Path] | None:
+    """The parquet files of `split` in a data-stage output folder (train/ and validation/ of *.parquet)."""
+    files = sorted((path / split).glob("*.parquet")) if path.is_dir() else []
+    return files if files and (path / "train").is_dir() else None
+
+
+def _from_dataset(ds, column: str, where: str, lineage: Lineage) -> list[str]:
+    ds = pick_split(ds)
     if column not in ds.column_names:
         raise UserError(f"{where}: no column '{column}' (columns: {', '.join(ds.column_names)})")
     docs = []
@@ -214,6 +244,10 @@ def load_documents(spec: str, text_column: str = "text") -> tuple[list[str], Lin
         if not path.exists():
             raise UserError(f"data path not found: {spec}")
         lineage = Lineage(spec=spec, resolved=str(path.resolve()), sha256="")
+        if (split := _parquet_split(path, "train")) is not None:  # the data stage's output: its train split
+            lineage.sha256 = _hash_files(split)
+            ds = datasets.load_dataset("parquet", data_files=[str(f) for f in split], split="train")
+            return _finish(_from_dataset(ds, text_column, spec, lineage), lineage)
         if path.is_dir() and (
             (path / "dataset_info.json").exists()
             or (path / "dataset_dict.json").exists()
@@ -242,9 +276,7 @@ def load_documents(spec: str, text_column: str = "text") -> tuple[list[str], Lin
             docs = _from_dataset(ds, text_column, spec, lineage)
         return _finish(docs, lineage)
 
-    if not _HUB_ID.match(spec):
-        raise UserError(f"data source '{spec}' is neither a local path, 'default', nor a Hub dataset id")
-    repo, _, subset = spec.removeprefix("hub:").partition(":")  # org/name:config, e.g. fineweb-edu:sample-10BT
+    repo, subset = hub_id(spec)
     try:
         ds = datasets.load_dataset(repo, subset or None, split="train")
     except Exception as err:  # offline, not found, gated: one line, the library's own reason
@@ -317,7 +349,7 @@ def _saved_dict(spec: str) -> Path | None:
     if spec.startswith("default") or not is_local(spec):
         return None
     path = Path(os.path.expanduser(spec))
-    return path if (path / "dataset_dict.json").is_file() else None
+    return path if (path / "dataset_dict.json").is_file() or (path / "validation").is_dir() else None
 
 
 def load_validation(specs: list[str], text_column: str = "text") -> tuple[list[str], list[Lineage]]:
@@ -332,7 +364,12 @@ def load_validation(specs: list[str], text_column: str = "text") -> tuple[list[s
         path = _saved_dict(spec)
         if path is None:
             continue
-        ds = load_saved(path)
+        if (files := _parquet_split(path, "validation")) is not None:  # the data stage's parquet output
+            ds = {"validation": datasets.load_dataset("parquet", data_files=[str(f) for f in files], split="train")}
+        elif (path / "dataset_dict.json").is_file():
+            ds = load_saved(path)
+        else:
+            continue
         if "validation" not in ds:
             continue
         lineage = Lineage(spec=f"{spec}[validation]", resolved=str(path.resolve()), sha256=_hash_files(

@@ -61,6 +61,40 @@ def test_every_format_is_read(decon):
     assert decon.too_short["copa"] > 0  # COPA items are short: reported as not checkable at n = 13
 
 
+def test_short_items_are_checked_with_gpt3_n(tmp_path):
+    """PIQA's items are short: GPT-3's rule gives it n = 8, so a 10-word item planted in a document is found."""
+    shutil.copy(EVAL / "piqa.jsonl", tmp_path / "piqa.jsonl")
+    decon = Decontaminator(DecontaminationArguments([str(tmp_path)], ngram_size=13))
+    assert decon.n_per_task["piqa"] == 8
+    rows = [_row(tmp_path / "piqa.jsonl", i) for i in range(200)]
+    short = next(item_text(r) for r in rows if 9 <= len(item_text(r).split()) <= 11)
+    assert decon.hits(["It was late. " + short + " Then we went home.", "It was late. Then we went home."]) == [
+        ["piqa"], []]
+    assert decon.too_short["piqa"] < decon.items["piqa"] // 10
+
+
+def test_hub_eval_sets_by_id(monkeypatch):
+    """`hub:org/name:config@split` loads the benchmark with datasets (served locally here) and takes prompt +
+    gold answer from its published schema."""
+    import datasets
+
+    rows = {"goal": ["How do you open a stuck jar lid without any tools at all?"] * 2,
+            "sol1": ["Run the lid under hot water for a minute, then twist.", "Hit it."],
+            "sol2": ["Put it in the freezer.", "Run the lid under hot water for a minute, then twist it."],
+            "label": [0, 1]}
+    calls = []
+
+    def fake(repo, config=None):
+        calls.append((repo, config))
+        return datasets.DatasetDict({"validation": datasets.Dataset.from_dict(rows)})
+
+    monkeypatch.setattr(datasets, "load_dataset", fake)
+    decon = Decontaminator(DecontaminationArguments(["hub:baber/piqa@validation"], ngram_size=13))
+    assert calls == [("baber/piqa", None)] and decon.tasks == ["piqa"] and decon.items == {"piqa": 2}
+    text = "Kitchen tips. How do you open a stuck jar lid without any tools at all? Run the lid under hot water."
+    assert decon.hits([text, "Kitchen tips. Put it in the freezer."]) == [["piqa"], []]
+
+
 def test_winogrande_gold_option(eval_dir, decon):
     row = _row(eval_dir / "winogrande.jsonl", 0)
     text = row["context_options"][row["gold"]] + " " + row["continuation"]

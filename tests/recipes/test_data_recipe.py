@@ -44,7 +44,7 @@ def data_run(tmp_path_factory):
     proc = run_recipe("01_data", "--config", CONFIG, "--sources", str(d / "crawl.jsonl"), str(d / "letters"),
                       "--weights", "3", "1", "--licenses", "cc-by-4.0", "public domain (test letter)",
                       "--min_words", "20", "--decontaminate_against", str(d / "evals"),
-                      "--validation_fraction", "0.05", "--num_proc", "2", "--batch_size", "25",
+                      "--validation_fraction", "0.05", "--workers", "2", "--tasks", "2", "--batch_size", "25",
                       "--output_dir", str(out))  # two workers, several batches: the multiprocess path
     return d, out, proc
 
@@ -72,7 +72,7 @@ def test_output_is_a_dataset_with_card_and_mixture(data_run):
     d, out, _ = data_run
     import datasets
 
-    ds = datasets.load_from_disk(str(out))
+    ds = datasets.load_dataset("parquet", data_dir=str(out))  # what load_dataset(<hub id>) gives once pushed
     assert set(ds) == {"train", "validation"} and ds["train"].column_names == ["text", "source"]
     assert len(ds["validation"]) >= 1
     assert not set(ds["validation"]["text"]) & set(ds["train"]["text"])  # held out before repeats
@@ -126,22 +126,6 @@ def test_shipped_configs_are_valid_and_commented():
     assert keys[0] == keys[1]  # both are parsed by the recipe in test_bad_settings_fail_at_start_in_one_line
 
 
-def test_scheduler_shards_then_merge_give_the_same_counts(data_run, tmp_path):
-    d, out, _ = data_run
-    common = ["--config", CONFIG, "--sources", str(d / "crawl.jsonl"), str(d / "letters"), "--weights", "3", "1",
-              "--licenses", "cc-by-4.0", "public domain (test letter)", "--min_words", "20",
-              "--decontaminate_against", str(d / "evals"), "--validation_fraction", "0.05"]
-    for i in range(2):  # what two tasks of a scheduler array run
-        run_recipe("01_data", *common, "--num_shards", "2", "--shard_index", str(i),
-                   "--output_dir", str(tmp_path / "shards" / f"shard-{i}"))
-    run_recipe("01_data", *common, "--from_shards", str(tmp_path / "shards"), "--output_dir", str(tmp_path / "merged"))
-    single = {s["step"]: s for s in json.loads((out / "stats.json").read_text())["steps"]}
-    merged = {s["step"]: s for s in json.loads((tmp_path / "merged" / "stats.json").read_text())["steps"]}
-    for step in ("load", "clean", "filter", "dedup", "decontaminate"):
-        assert {k: merged[step][k] for k in ("in", "kept", "dropped")} == \
-               {k: single[step][k] for k in ("in", "kept", "dropped")}, step
-
-
 TOXIC = ("You are a stupid idiot and a worthless moron, and everyone in this town knows that you are a pathetic "
          "loser. Shut up, you fool, and get out of here before we throw you out of the hall with the rest of the trash.")
 
@@ -180,7 +164,7 @@ def test_classifier_steps_and_counterfactual_augmentation_reconcile(tmp_path):
     assert steps["hold_out"]["dropped"] == {"moved to validation split": 4}
     assert cda["in"] == steps["hold_out"]["kept"] and cda["added"] == cda["documents_changed"] > 10
     assert cda["swaps"] == sum(cda["swaps_per_term"].values()) or len(cda["swaps_per_term"]) == 20
-    ds = datasets.load_from_disk(str(out))
+    ds = datasets.load_dataset("parquet", data_dir=str(out))
     train, val = list(ds["train"]["text"]), list(ds["validation"]["text"])
     assert TOXIC not in train + val and salad not in train + val
     assert len(set(train)) == cda["in"] + cda["added"]  # the mixer samples originals and copies (weight 1: once)

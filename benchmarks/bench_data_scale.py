@@ -1,0 +1,160 @@
+"""Scale mode of `make bench-data`: the data recipe (datatrove pipeline) on generated corpora of ~2 KB real-text
+documents at several sizes, with the wall time and the peak RSS of the whole process tree per stage, and
+near-duplicate recall on the planted set of bench_data with 1 task and with several.
+
+    make bench-data ARGS="--scale 50 200 800"      # sizes in MB; --tasks N, --workers N
+
+Documents are random runs of real paragraphs (bench_data.real_documents) joined up to ~2 KB, so they are unique
+text with real word statistics; 2% are planted near copies. Each corpus is written as JSONL files of ~8 MB (a file
+is a unit of work). The process tree is sampled every 0.1 s with psutil; a stage's peak is the largest sum of RSS
+over the recipe process and all its children while that stage's log folder was the newest.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FILE_BYTES = 8_000_000
+
+
+def generate(folder: Path, megabytes: float, docs: list[str], seed: int = 0) -> tuple[int, int]:
+    """~2 KB documents into JSONL files; returns (documents, bytes)."""
+    from bench_data import near_copy
+
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    target, written, n, k = megabytes * 1e6, 0, 0, 0
+    fh, in_file, recent = None, 0, []
+    while written < target:
+        if fh is None or in_file >= FILE_BYTES:
+            fh = open(folder / f"part{k:04d}.jsonl", "w", encoding="utf-8")
+            k, in_file = k + 1, 0
+        if recent and rng.random() < 0.02:
+            text = near_copy(rng.choice(recent), rng)
+        else:
+            parts, size = [], 0
+            while size < 2000:
+                p = docs[rng.randrange(len(docs))]
+                parts.append(p)
+                size += len(p) + 2
+            text = "\n\n".join(parts)
+            recent = (recent + [text])[-200:]
+        line = json.dumps({"text": text}) + "\n"
+        fh.write(line)
+        written += len(line.encode("utf-8"))
+        in_file += len(line)
+        n += 1
+    fh.close()
+    return n, int(written)
+
+
+def run_measured(args: list[str], logs: Path) -> dict:
+    """Run the recipe; wall seconds and per-stage peak RSS (MB) of the process tree."""
+    import psutil
+
+    import resource
+
+    t0, c0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.Popen([sys.executable, str(ROOT / "recipes/01_data/run.py"), *args], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**__import__("os").environ, "PYTHONPATH": str(ROOT / "src")})
+    root, peaks = psutil.Process(proc.pid), {}
+    while proc.poll() is None:
+        try:
+            tree = [root] + root.children(recursive=True)
+            rss = sum(p.memory_info().rss for p in tree if p.is_running())
+        except psutil.Error:
+            continue
+        stages = sorted(logs.glob("*"), key=lambda p: p.stat().st_mtime) if logs.exists() else []
+        stage = stages[-1].name if stages else "start"
+        peaks[stage] = max(peaks.get(stage, 0), rss / 1e6)
+        time.sleep(0.1)
+    if proc.returncode:
+        raise SystemExit(f"recipe failed ({proc.returncode}): {' '.join(args)}")
+    c1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # every finished descendant, waited for by its parent
+    cpu = (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime)
+    return {"wall_s": time.perf_counter() - t0, "cpu_s": cpu, "peak_mb": peaks}
+
+
+def recipe_args(src: Path, out: Path, tasks: int, workers: int) -> list[str]:
+    return ["--config", "recipes/01_data/config_tiny.yaml", "--sources", str(src), "--weights", "1",
+            "--licenses", "bench", "--decontaminate_against", "default", "--tasks", str(tasks), "--workers", str(workers),
+            "--output_dir", str(out), "--overwrite", "true"]
+
+
+def scale(sizes: list[float], tasks_per_file: int, workers: int, work: Path) -> None:
+    from bench_data import real_documents
+
+    docs = [d for d in real_documents() if len(d) > 200]
+    rows = []
+    for mb in sizes:
+        src, out = work / f"corpus_{mb:g}MB", work / f"out_{mb:g}MB"
+        n, size = generate(src, mb, docs)
+        files = len(list(src.glob("*.jsonl")))
+        r = run_measured(recipe_args(src, out, files * tasks_per_file, workers), Path(str(out) + ".logs"))
+        stats = json.loads((out / "stats.json").read_text())
+        dedup = next(s for s in stats["steps"] if s["step"] == "dedup")
+        rows.append((mb, n, size, files, r, dedup))
+        print(f"{mb:g} MB: {n} documents in {files} files, {r['wall_s']:.1f} s, {size / 1e6 / r['wall_s']:.2f} MB/s "
+              f"wall, {size / 1e6 / r['cpu_s']:.2f} MB per CPU second ({n / r['cpu_s']:,.0f} docs); peak RSS by "
+              f"stage (MB): " + ", ".join(f"{k} {v:.0f}" for k, v in r["peak_mb"].items())
+              + f"; cluster step: {dedup.get('verified_pairs', 0)} pairs, {dedup.get('pair_bytes_read', 0)} B read, "
+              f"peak {dedup.get('cluster_peak_bytes_per_pair')} B per pair (tracemalloc)", flush=True)
+    if len(rows) > 1:
+        (mb0, _, s0, _, r0, _), (mb1, _, s1, _, r1, _) = rows[0], rows[-1]
+        print(f"\n{mb1:g} MB vs {mb0:g} MB: size x{s1 / s0:.1f}, wall x{r1['wall_s'] / r0['wall_s']:.2f}, "
+              f"CPU x{r1['cpu_s'] / r0['cpu_s']:.2f}")
+        for stage in r1["peak_mb"]:
+            if stage in r0["peak_mb"]:
+                print(f"  peak RSS {stage:<14} x{r1['peak_mb'][stage] / r0['peak_mb'][stage]:.2f} "
+                      f"({r0['peak_mb'][stage]:.0f} -> {r1['peak_mb'][stage]:.0f} MB)")
+
+
+def planted_recall(n_planted: int, task_counts: list[int], workers: int, work: Path) -> None:
+    """bench_data's planted corpus through the recipe: recall and removals outside the planted pairs, per task
+    count (the kept count must not depend on it)."""
+    import pyarrow.parquet as pq
+
+    from bench_data import build_corpus
+
+    import yaml
+
+    from fromscratch.data.clean import CleanArguments, clean_batch
+    from fromscratch.data.filters import FilterArguments, QualityFilter
+
+    texts, pairs = build_corpus(n_planted)
+    src = work / "planted"
+    src.mkdir(parents=True, exist_ok=True)
+    for k in range(8):  # eight files: up to eight tasks
+        (src / f"part{k}.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts[k::8]))
+    order = [i for k in range(8) for i in range(k, len(texts), 8)]
+    (work / "no_evals").mkdir(exist_ok=True)  # decontamination on, against an item no document contains
+    (work / "no_evals" / "none.jsonl").write_text(json.dumps({"context": "xq " * 20}) + "\n")
+    cleaned = clean_batch(texts, CleanArguments())[0]
+    overrides = {"min_words": 1, "min_stop_words": 0, "max_bad_words": -1, "min_terminal_punct_lines": 0}
+    tiny = yaml.safe_load((ROOT / "recipes/01_data/config_tiny.yaml").read_text())
+    fargs = FilterArguments(**{**{k: tiny[k] for k in FilterArguments.__dataclass_fields__ if k in tiny}, **overrides})
+    passed = [bool(c) and not r for c, r in zip(cleaned, QualityFilter(fargs).batch(cleaned))]
+    pairs = {c: o for c, o in pairs.items() if passed[c] and passed[o]}  # as bench_data: both survive the filters
+    for tasks in task_counts:
+        out = work / f"planted_out_{tasks}"
+        r = run_measured(recipe_args(src, out, tasks, workers)[:-2] + [
+            *(x for k, v in overrides.items() for x in (f"--{k}", str(v))), "--toxicity_threshold", "-1",
+            "--decontaminate_against", str(work / "no_evals"),
+            "--validation_fraction", "0",
+            "--overwrite", "true"], Path(str(out) + ".logs"))
+        kept = {t for f in (out / "train").glob("*.parquet") for t in pq.read_table(f)["text"].to_pylist()}
+        stats = {s["step"]: s for s in json.loads((out / "stats.json").read_text())["steps"]}
+        removed = {i for i in order if passed[i] and cleaned[i] not in kept}
+        caught = sum(1 for c, o in pairs.items() if c in removed or o in removed)
+        in_pairs = set(pairs) | set(pairs.values())
+        print(f"planted set, {tasks} task(s): recall {caught / len(pairs):.3f} ({caught}/{len(pairs)}), dedup removed "
+              f"{sum(stats['dedup']['dropped'].values())} ({stats['dedup']['dropped']}), removed outside planted "
+              f"pairs {len(removed - in_pairs)}, kept {stats['dedup']['kept']}, {r['wall_s']:.1f} s, "
+              f"{len(texts) / r['cpu_s']:,.0f} docs per CPU second")

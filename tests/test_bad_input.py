@@ -411,7 +411,8 @@ def test_every_flag_an_error_message_advises_is_a_key_of_that_stage():
     assert seen >= 5  # the check reads real messages
     stages_with_resume = {r.parent.name for r in (ROOT / "recipes").glob("*/run.py")
                           if "resume" in _recipe_keys(r.parent.name)}
-    assert {"01_data", "02_tokenizer"}.isdisjoint(stages_with_resume)
+    # the tokenizer has no --resume (its advice must not name one); the data stage resumes its datatrove tasks
+    assert "02_tokenizer" not in stages_with_resume and "01_data" in stages_with_resume
 
 
 def test_every_make_target_named_in_advice_exists():
@@ -464,7 +465,8 @@ def test_partial_tmp_advice_followed_works(tmp_path, stage, extra):
     (tmp / artifacts.IN_PROGRESS_MARKER).write_text("")
     (tmp / "half.arrow").write_bytes(b"\x00" * 10)
     line = error_line(run_recipe(stage, *args, ok=False))
-    assert "unfinished run" in line and "--resume" not in line.replace("no --resume", "")
+    # the data stage resumes its finished datatrove tasks; the tokenizer has no --resume and must not advise one
+    assert "unfinished run" in line and ("--resume" in line.replace("no --resume", "")) == (stage == "01_data")
     run_recipe(stage, *args, *_follow(line))
     assert artifacts.is_finished(out) and not tmp.exists()
     # a file given as output_dir, with the --overwrite an earlier message advised: refused, untouched
@@ -490,8 +492,9 @@ def test_data_stage_whose_documents_are_all_filtered_is_one_line(tmp_path):
 def test_step_that_drops_everything_stops_with_its_reasons():
     stats = StepStats()
     stats.record("load", ["a", "a"], ["", ""])
+    stats.record("decontaminate", ["a", "a"], ["13-gram overlap", "13-gram overlap"])  # one task's share: fine
     with pytest.raises(UserError, match=r"step 'decontaminate' dropped all 2 documents \(2 13-gram overlap\)"):
-        stats.record("decontaminate", ["a", "a"], ["13-gram overlap", "13-gram overlap"])
+        stats.check_not_emptied()  # the whole corpus's books: the run stops
 
 
 @pytest.mark.parametrize("stage,classes,argv,expect", [
@@ -514,8 +517,9 @@ def test_values_checkable_at_start_are_checked_at_start(stage, classes, argv, ex
 @pytest.mark.slow
 @pytest.mark.parametrize("case,expect", [
     ("mixed", "holds files of several kinds (.json, .txt)"),
-    ("wrong_column", "rows have body, id: set text_column"),
-    ("empty", "has no usable documents"),
+    # the datatrove stage reads row by row in its tasks: every row is counted unreadable, naming the field
+    ("wrong_column", "step 'load' dropped all 1 documents (1 unreadable row: no 'text' field)"),
+    ("empty", "has weight 1.0 but no documents survived the filters"),
 ])
 def test_data_stage_bad_sources_are_one_line_and_leave_nothing(tmp_path, case, expect):
     src = tmp_path / case

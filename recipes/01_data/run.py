@@ -32,8 +32,8 @@ from fromscratch.data.clean import CleanArguments
 from fromscratch.data.decontaminate import DecontaminationArguments, eval_files
 from fromscratch.data.dedup import DedupArguments
 from fromscratch.data.filters import FilterArguments
-from fromscratch.data.finish import DedupAndDecontaminate, HoldOutAndAugment, HoldOutThresholds, Mix
-from fromscratch.data.publish import Publish
+from fromscratch.data.finish import DedupAndDecontaminate, HoldOutAndAugment, HoldOutThresholds, Mix, mixture_plan
+from fromscratch.data.publish import Publish, merged_stats
 from fromscratch.data.sharded_dedup import Buckets, Clusters, bucket_tasks
 from fromscratch.data.steps import (Clean, FingerprintAndWrite, Ledger, QualityClassifier, ReadSources, RuleFilter,
                                     Toxicity)
@@ -165,7 +165,20 @@ def main():
               ("decontaminate", decontaminate, tasks), ("hold_out", hold_out, 1),
               ("augment", augmentation, tasks), ("mix", mixing, tasks), ("publish", publish, 1)]
     print(f"[data] {len(units)} units of {len(d.sources)} sources in {tasks} tasks on executor {s.executor.executor}")
-    executors.run_chain(stages, s.executor, str(logs))
+    # A step that emptied the whole corpus stops the run here in one line, not in a later stage's task; its
+    # settings must change, so nothing is kept to resume.
+    def stop_if(check):
+        try:
+            check()
+        except UserError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(logs, ignore_errors=True)
+            raise
+
+    executors.run_chain(stages, s.executor, str(logs), checks={
+        "process": lambda: stop_if(merged_stats(Path(work), "process").check_not_emptied),
+        "decontaminate": lambda: stop_if(merged_stats(Path(work), "finish").check_not_emptied),
+        "augment": lambda: stop_if(lambda: mixture_plan(Path(work), d.sources, d.weights, d.total_chars))})
     if s.executor.executor == "slurm":
         print(f"[slurm] submitted; the output appears in {d.output_dir} when the last job ends (logs: {logs})")
         return

@@ -83,10 +83,12 @@ def build(pipeline: list, args: ExecutorArguments, logging_dir: str, *, name: st
                                skip_completed=True, cpus_per_task=1, mem_per_cpu_gb=args.slurm_mem_per_cpu_gb)
 
 
-def run_chain(stages: list[tuple[str, list, int]], args: ExecutorArguments, logging_root: str) -> None:
+def run_chain(stages: list[tuple[str, list, int]], args: ExecutorArguments, logging_root: str,
+              checks: dict | None = None) -> None:
     """Run pipelines one after the other, each (name, steps, tasks), logging under `logging_root/<name>`.
 
-    Local and Ray run here and return when every task has finished; a failed task raises, and a rerun with the
+    Local and Ray run here, stage by stage: a failed task raises, `checks[name]()` (if given) runs in this
+    process once stage `name` has finished (a one-line UserError there stops the chain), and a rerun with the
     same logging folder skips the tasks that had finished. Slurm submits job arrays chained by dependencies.
     """
     if args.executor == "ray":
@@ -94,14 +96,18 @@ def run_chain(stages: list[tuple[str, list, int]], args: ExecutorArguments, logg
 
         if not ray.is_initialized():
             ray.init(ignore_reinit_error=True, log_to_driver=False)  # RAY_ADDRESS joins a running cluster
-    built, previous = [], None
+    previous = None
     for name, steps, tasks in stages:
-        previous = build(steps, args, f"{logging_root}/{name}", name=name, tasks=tasks, depends=previous)
-        built.append((name, previous))
-    previous.run()
-    if args.executor == "slurm":
-        return
-    for name, ex in built:
+        ex = build(steps, args, f"{logging_root}/{name}", name=name, tasks=tasks,
+                   depends=previous if args.executor == "slurm" else None)
+        if args.executor == "slurm":
+            previous = ex
+            continue
+        ex.run()
         if ex.get_incomplete_ranks(skip_completed=True):
             raise RuntimeError(f"stage {name}: tasks {ex.get_incomplete_ranks(skip_completed=True)[:10]} did not "
                                f"finish (logs in {logging_root}/{name}); rerun with --resume true")
+        if checks and name in checks:
+            checks[name]()
+    if args.executor == "slurm":
+        previous.run()

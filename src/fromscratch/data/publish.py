@@ -19,9 +19,14 @@ from .decontaminate import Decontaminator
 from .stats import StepStats
 
 
-def _merged(work: Path, stage: str) -> list[dict]:
+def merged_stats(work: Path, stage: str) -> StepStats:
+    """The books of one stage's tasks, summed."""
     runs = [json.loads(f.read_text())["steps"] for f in sorted((work / "stats" / stage).glob("*.json"))]
-    return StepStats.merge(runs).steps
+    return StepStats.merge(runs)
+
+
+def _merged(work: Path, stage: str) -> list[dict]:
+    return merged_stats(work, stage).steps
 
 
 def merge_stats(work: Path, specs: list[str], weights: list[float], total_chars, licenses: dict, settings) -> dict:

@@ -94,17 +94,10 @@ def _units_of(s: int, spec: str, column: str) -> list[Unit]:
                 raise UserError(f"{spec}: no column '{column}' (columns: {', '.join(ds.column_names)})")
             return [Unit(s, i, "disk", str(path), a, min(a + ROWS_PER_BLOCK, len(ds)))
                     for i, a in enumerate(range(0, len(ds), ROWS_PER_BLOCK))]
-        files = sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else [path]
-        suffixes = {f.suffix for f in files}
-        if suffixes <= sources._TEXT_SUFFIXES:
-            kind = "text"
-        elif suffixes <= {".jsonl", ".json"}:
-            kind = "jsonl"
-        elif suffixes <= {".parquet", ".csv"}:
-            kind = "table"
-        else:
-            raise UserError(f"{spec}: cannot read files of type {', '.join(sorted(suffixes))} "
-                            "(use .txt, .jsonl, .json, .parquet, .csv or a save_to_disk folder)")
+        files = (sorted(f for f in path.rglob("*") if f.is_file() and not sources._hidden(f, path))
+                 if path.is_dir() else [path])
+        # the same rule and messages as the in-memory loader: one kind of file per source
+        kind = {"text": "text", "json": "jsonl", "parquet": "table", "csv": "table"}[sources._kind(spec, files)]
         return [Unit(s, i, kind, str(f)) for i, f in enumerate(files)]
     repo, config = sources.hub_id(spec)
     n = sources.stream_hub(repo, config).n_shards  # metadata only: the file list of the train split

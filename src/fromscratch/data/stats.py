@@ -20,13 +20,7 @@ class StepStats:
     def record(self, step: str, sources: list[str], reasons: list[str], changes: dict | None = None,
                extra: dict | None = None, added: list[str] | None = None) -> None:
         """reasons[i] is '' when document i (from sources[i]) is kept, else why it was dropped. `added` lists
-        the source of each document the step created (they enter the next step beside the kept ones).
-        A step that drops every document stops the run here, naming its reasons (the later steps, and the
-        saved dataset, cannot be made of nothing)."""
-        if reasons and all(reasons) and not added:
-            top = ", ".join(f"{n} {why}" for why, n in Counter(reasons).most_common(3))
-            raise UserError(f"step '{step}' dropped all {len(reasons)} documents ({top}): relax its settings "
-                            "or add data")
+        the source of each document the step created (they enter the next step beside the kept ones)."""
         by_source: dict[str, dict] = {}
         for src, why in zip(sources, reasons):
             s = by_source.setdefault(src, {"in": 0, "kept": 0, "dropped": Counter()})
@@ -50,6 +44,16 @@ class StepStats:
         if extra:
             entry.update(extra)
         self.steps.append(entry)
+
+    def check_not_emptied(self) -> None:
+        """Stop the run, naming its reasons, at the first step that dropped every document (the later steps,
+        and the saved dataset, cannot be made of nothing). Called on the books of the whole corpus: one task's
+        share may well be emptied by a filter."""
+        for e in self.steps:
+            if e["in"] and not e["kept"] and not e.get("added"):
+                top = ", ".join(f"{n} {why}" for why, n in Counter(e["dropped"]).most_common(3))
+                raise UserError(f"step '{e['step']}' dropped all {e['in']} documents ({top}): relax its settings "
+                                "or add data")
 
     def check(self) -> None:
         prev: dict | None = None

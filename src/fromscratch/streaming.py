@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 
 import datasets
+from datasets.distributed import split_dataset_by_node
 
 from .config import UserError
 from .packing import counts, group_batch, pack, tokenize, tokenize_batch
@@ -61,7 +62,7 @@ def load(spec: str, tokenizer, block_size: int, text_column: str, *, rank: int, 
         raise UserError(f"streaming: no validation documents in the first part of {spec}")
     tok_val = tokenize(datasets.Dataset.from_dict({"text": held}), tokenizer)
     val_tokens, val_bytes = counts(tok_val)
-    train = datasets.distributed.split_dataset_by_node(stream, rank=rank, world_size=world_size)
+    train = split_dataset_by_node(stream, rank=rank, world_size=world_size)
     train = train.filter(keep, batched=True, fn_kwargs={"held": False}).shuffle(seed=seed, buffer_size=SHUFFLE_BUFFER)
     train = train.map(tokenize_batch(tokenizer), batched=True, remove_columns=["text"])
     train = train.map(group_batch(block_size), batched=True, batch_size=1000, remove_columns=["input_ids", "n_bytes"])

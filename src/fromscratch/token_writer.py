@@ -210,7 +210,7 @@ class TokenizeShards(PipelineStep):
                     self.stat_update(f"{split} documents", value=len(docs))
         record = {"rank": rank, "splits": {s: w.close() for s, w in writers.items()}, "skipped": skipped}
         tasks = self.out / "tasks"
-        tasks.mkdir(exist_ok=True)
+        tasks.mkdir(parents=True, exist_ok=True)
         part = tasks / f"{rank:05d}.json.part"
         part.write_text(json.dumps(record))
         part.rename(tasks / f"{rank:05d}.json")  # last: a task without it did not finish

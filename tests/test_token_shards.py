@@ -68,6 +68,7 @@ def test_round_trip_parquet_and_save_to_disk(tokenizer_dir, texts, tmp_path):
     assert documents(tmp_path / "tok", meta, "train") == expect([t for f in train_files for t in f if t.strip()])
     assert documents(tmp_path / "tok", meta, "validation") == expect(val)  # its own split, written apart
     assert meta["splits"]["validation"]["bytes"] == sum(len(t.encode()) for t in val)
+    assert token_shards.validation_texts(str(tmp_path / "tok"), tok, 10**9) == val  # 07_eval's held-out text
 
     disk = tmp_path / "disk"
     datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": texts[:500]}),

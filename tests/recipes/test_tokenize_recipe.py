@@ -134,3 +134,18 @@ def test_pretraining_from_shards_resumes_exactly_and_refuses_another_data_order(
     for step in range(1, 25):  # windows skipped by the sampler, not read: the same batches as the reference
         assert abs(got[step] - ref_losses[step]) < 1e-4, (step, got[step], ref_losses[step])
     assert json.loads((out / "checkpoint-16" / "data_fingerprint.json").read_text())["data"][0]["shards"]
+
+
+@pytest.mark.slow
+def test_pretraining_streams_a_parquet_folder(tokens, tokenizer_dir, tmp_path):
+    src, _ = tokens
+    out = tmp_path / "streamed"
+    args = _pretrain_args(tokenizer_dir, src, out)
+    args[args.index("--max_steps") + 1] = "4"
+    run_recipe("03_pretrain", *args, "--streaming", "true", "--streaming_validation_documents", "50", timeout=1500)
+    metrics = json.loads((out / "run_info.json").read_text())["metrics"]
+    assert metrics["steps"] == 4 and metrics["eval_loss"] < metrics["initial_eval_loss"]
+    assert json.loads((out / "data_fingerprint.json").read_text())["data"][0]["stream"] == str(src)
+    bad = run_recipe("03_pretrain", *_pretrain_args(tokenizer_dir, src, tmp_path / "x"), "--streaming", "true",
+                     "--max_steps", "-1", ok=False)
+    assert "streaming: name one source and set max_steps" in error_line(bad)

@@ -21,6 +21,7 @@ import json
 import os
 import zlib
 from dataclasses import dataclass, replace
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -152,11 +153,18 @@ class _ShardWriter:
         self.tokens = self.bytes = self.documents = 0
 
     def write(self, ids: list[list[int]], n_bytes: list[int], bos: int | None, eos: int | None) -> None:
-        head, tail = [bos] if bos is not None else [], [eos] if eos is not None else []
-        lengths = np.fromiter((len(x) + len(head) + len(tail) for x in ids), dtype=np.int64, count=len(ids))
-        flat = np.fromiter((t for x in ids for t in (*head, *x, *tail)), dtype=self.dtype, count=int(lengths.sum()))
+        sizes = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+        lengths = sizes + (bos is not None) + (eos is not None)
+        ends = np.cumsum(lengths)
+        flat = np.empty(int(ends[-1]), dtype=self.dtype)
+        tokens = np.ones(len(flat), dtype=bool)  # vectorised, not a Python loop per token: bos/eos slots first
+        if bos is not None:
+            flat[ends - lengths], tokens[ends - lengths] = bos, False
+        if eos is not None:
+            flat[ends - 1], tokens[ends - 1] = eos, False
+        flat[tokens] = np.fromiter(chain.from_iterable(ids), dtype=self.dtype, count=int(sizes.sum()))
         raw = flat.tobytes()
-        self.file.write_bytes(raw, doc_ends=np.cumsum(lengths).tolist())
+        self.file.write_bytes(raw, doc_ends=ends.tolist())
         self.sha.update(raw)
         self.tokens += len(flat)
         self.bytes += sum(n_bytes)

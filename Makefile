@@ -42,7 +42,8 @@ test: setup
 demo: setup
 	$(MAKE) data ARGS="--overwrite true"
 	$(MAKE) tokenizer ARGS="--overwrite true"
-	$(MAKE) pretrain ARGS="--overwrite true"
+	$(MAKE) tokenize ARGS="--overwrite true"
+	$(MAKE) pretrain ARGS="--overwrite true --sources outputs/03_tokens"
 	$(MAKE) sft ARGS="--overwrite true"
 	$(MAKE) reward ARGS="--overwrite true"
 	$(MAKE) rlhf ARGS="--overwrite true"
@@ -159,3 +160,14 @@ mitigation-report: setup
 	test -f outputs/02_tokenizer/tokenizer.json || $(MAKE) tokenizer
 	test -f outputs/03_pretrain/run_info.json || $(MAKE) pretrain
 	$(PY) recipes/10_mitigate/run.py --config $(call config,recipes/10_mitigate/config_tiny.yaml) $(ARGS)
+
+# --- issue 15: tokenize once into memory-mapped token shards; pretrain from them ---
+#   make tokenize ARGS="--sources outputs/01_data --output_dir outputs/03_tokens"   (executor: local | slurm | ray)
+#   make pretrain ARGS="--sources outputs/03_tokens"
+#   make bench-scale ARGS="--sizes 50 200 800"
+.PHONY: tokenize bench-scale
+tokenize: setup
+	$(PY) recipes/03_pretrain/tokenize_corpus.py --config $(call config,recipes/03_pretrain/config_tokenize_tiny.yaml) $(ARGS)
+
+bench-scale: setup
+	$(PY) benchmarks/scale_tokens.py $(ARGS)

@@ -26,14 +26,14 @@ from transformers import (
     set_seed,
 )
 
-from fromscratch import artifacts, cards, hub, precision, runinfo
+from fromscratch import artifacts, cards, data_order, hub, precision, runinfo, streaming, token_shards
 from fromscratch.batch_ramp import BatchRamp, BatchRampArguments
 from fromscratch.callbacks import SpikeGuard, SpikeGuardArguments, ThroughputCallback
 from fromscratch.config import UserError, checked, cli, parse, to_dict
 from fromscratch.metrics import bits_per_byte, perplexity, train_measuring_start
 from fromscratch.modeling import build_config, count_parameters
 from fromscratch.packing import counts, pack, tokenize
-from fromscratch.sources import check_sources, load_corpus, load_validation
+from fromscratch.sources import Lineage, check_sources, load_corpus, load_validation
 from fromscratch.stage_args import StageArguments
 
 
@@ -60,6 +60,10 @@ class DataArguments:
     block_size: int = checked(256, ge=1)
     validation_fraction: float = checked(0.05, gt=0, lt=1)
     preprocessing_num_workers: int | None = checked(None, ge=1)
+    weights: list[float] = checked(default_factory=list, ge=0)
+    mix_tokens: int = checked(0, ge=0)
+    streaming: bool = False
+    streaming_validation_documents: int = checked(500, ge=1)
 
 
 @dataclass
@@ -86,6 +90,31 @@ def schedule(args: PretrainArguments) -> None:
     args.lr_scheduler_kwargs = kwargs
 
 
+def load_and_pack(data_args: DataArguments, args: PretrainArguments, tokenizer):
+    """Text sources in memory: hold out whole documents for validation, tokenize, pack into blocks."""
+    with args.main_process_first(desc="load and pack data"):
+        corpus, lineage = load_corpus(data_args.sources, data_args.text_column)
+        validation, val_lineage = load_validation(data_args.sources, data_args.text_column)
+        lineage += val_lineage
+        for item in lineage:
+            print(f"[data] {item.summary()}")
+        if validation:  # the data stage's own held-out split (its mix repeats documents: never re-split it)
+            split = {"train": corpus, "test": datasets.Dataset.from_dict({"text": validation})}
+        elif len(corpus) < 2:
+            raise UserError(f"sources: {len(corpus)} document; at least 2 are needed to hold one out for validation")
+        else:
+            n_val = max(1, round(len(corpus) * data_args.validation_fraction))  # whole documents, at least one
+            split = corpus.train_test_split(test_size=n_val, seed=args.seed)
+        n = data_args.preprocessing_num_workers
+        tok_train, tok_val = tokenize(split["train"], tokenizer, num_proc=n), tokenize(split["test"], tokenizer, num_proc=n)
+        train_set, val_set = pack(tok_train, data_args.block_size, num_proc=n), pack(tok_val, data_args.block_size, num_proc=n)
+    val_tokens, val_bytes = counts(tok_val)
+    if len(train_set) == 0 or len(val_set) == 0:
+        raise UserError(f"too little text for block_size {data_args.block_size}: "
+                        f"{len(train_set)} train / {len(val_set)} validation blocks")
+    return train_set, val_set, val_tokens, val_bytes, lineage
+
+
 @cli
 def main():
     started = time.time()
@@ -109,27 +138,37 @@ def main():
     args, precision_used = precision.apply(args, args.precision)
     set_seed(args.seed)
 
-    # 2. Data: load, hold out whole documents for validation, tokenize, pack into blocks.
-    with args.main_process_first(desc="load and pack data"):
-        corpus, lineage = load_corpus(data_args.sources, data_args.text_column)
-        validation, val_lineage = load_validation(data_args.sources, data_args.text_column)
-        lineage += val_lineage
-        for item in lineage:
-            print(f"[data] {item.summary()}")
-        if validation:  # the data stage's own held-out split (its mix repeats documents: never re-split it)
-            split = {"train": corpus, "test": datasets.Dataset.from_dict({"text": validation})}
-        elif len(corpus) < 2:
-            raise UserError(f"sources: {len(corpus)} document; at least 2 are needed to hold one out for validation")
-        else:
-            n_val = max(1, round(len(corpus) * data_args.validation_fraction))  # whole documents, at least one
-            split = corpus.train_test_split(test_size=n_val, seed=args.seed)
-        n = data_args.preprocessing_num_workers
-        tok_train, tok_val = tokenize(split["train"], tokenizer, num_proc=n), tokenize(split["test"], tokenizer, num_proc=n)
-        train_set, val_set = pack(tok_train, data_args.block_size, num_proc=n), pack(tok_val, data_args.block_size, num_proc=n)
-    val_tokens, val_bytes = counts(tok_val)
-    if len(train_set) == 0 or len(val_set) == 0:
-        raise UserError(f"too little text for block_size {data_args.block_size}: "
-                        f"{len(train_set)} train / {len(val_set)} validation blocks")
+    # 2. Data: windows over token shards (make tokenize), a stream tokenized on the fly, or text sources loaded,
+    # split into whole documents for validation, tokenized and packed into blocks in memory.
+    mixture = None
+    if any(token_shards.is_token_folder(s) for s in data_args.sources):
+        if not all(token_shards.is_token_folder(s) for s in data_args.sources):
+            raise UserError("sources: mix token folders (make tokenize) with token folders only")
+        shards = token_shards.load(data_args.sources, data_args.tokenizer_dir, data_args.block_size,
+                                   data_args.weights, data_args.mix_tokens, seed=args.seed)
+        train_set, val_set, lineage, mixture = shards.train, shards.validation, shards.lineage, shards.mixture
+        val_tokens, val_bytes, data_identity = shards.validation_tokens, shards.validation_bytes, shards.fingerprint
+        for m in mixture:
+            print(f"[data] {m['source']}: {m['windows']} of {m['available_windows']} windows "
+                  f"({m['share']:.3f} of the mix, {m['epochs']:.2f} epochs)")
+    elif data_args.streaming:
+        if len(data_args.sources) != 1 or args.max_steps <= 0 or ramp_args.batch_ramp_tokens:
+            raise UserError("streaming: name one source and set max_steps (a stream has no length; no batch ramp)")
+        args.accelerator_config.dispatch_batches = False  # each rank reads its own part of the stream
+        train_set, val_set, val_tokens, val_bytes = streaming.load(
+            data_args.sources[0], tokenizer, data_args.block_size, data_args.text_column, rank=args.process_index,
+            world_size=args.world_size, seed=args.seed, validation_fraction=data_args.validation_fraction,
+            validation_documents=data_args.streaming_validation_documents)
+        lineage = [Lineage(spec=data_args.sources[0], resolved="stream", sha256="")]
+        data_identity = [{"stream": data_args.sources[0], "validation_fraction": data_args.validation_fraction}]
+    else:
+        train_set, val_set, val_tokens, val_bytes, lineage = load_and_pack(data_args, args, tokenizer)
+        data_identity = [{"source": x.spec, "sha256": x.sha256} for x in lineage] + [
+            {"validation_fraction": data_args.validation_fraction}]
+    if data_args.weights and mixture is None:
+        raise UserError("weights: token-level mixtures need token folders as sources (make tokenize)")
+    fingerprint = data_order.fingerprint(args, data_identity, data_args.block_size,
+                                         batch_ramp_tokens=ramp_args.batch_ramp_tokens)
 
     # 3. Model from a config (random init, never downloaded weights).
     model = AutoModelForCausalLM.from_config(model_config)
@@ -137,14 +176,17 @@ def main():
     tokens_per_step = (args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
                        * data_args.block_size)
     print(f"[model] {model_args.family}/{model_args.preset}: {n_params / 1e6:.2f}M parameters; "
-          f"{len(train_set)} train blocks, {tokens_per_step} tokens per optimizer step, {precision_used}")
+          f"{'streamed' if data_args.streaming else len(train_set)} train blocks, {tokens_per_step} tokens per optimizer "
+          f"step, {precision_used}")
 
     # 4. Train with the Trainer; evaluate the untrained model first so "the loss went down" is measured.
-    ramp = BatchRamp.from_args(ramp_args, args, data_args.block_size, len(train_set))  # None unless batch_ramp_tokens
+    n_blocks = 0 if data_args.streaming else len(train_set)
+    ramp = BatchRamp.from_args(ramp_args, args, data_args.block_size, n_blocks)  # None unless batch_ramp_tokens
     throughput = ThroughputCallback(tokens_per_step, ramp.sampler.tokens_through if ramp else None)
     trainer = Trainer(
         model=model, args=args, train_dataset=train_set, eval_dataset=val_set, processing_class=tokenizer,
-        data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False), callbacks=[throughput],
+        data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False),
+        callbacks=[throughput, data_order.DataOrderCallback(fingerprint)],
     )
     sharded = args.deepspeed_plugin is not None or bool(args.fsdp)
     guard = SpikeGuard.from_args(guard_args, can_roll_back=not sharded).attach(trainer) if guard_args.spike_guard else None
@@ -154,6 +196,7 @@ def main():
         print(f"[resume] {'from ' + str(checkpoint) if checkpoint else 'no checkpoint yet: starting over'}")
     if checkpoint is not None:
         artifacts.check_checkpoint_shape(checkpoint, model_config)
+        data_order.check(checkpoint, fingerprint)  # the same samples at every step, or one line saying why not
     result, initial = train_measuring_start(trainer, checkpoint)
     if guard and guard.gave_up:
         raise UserError(f"training diverged: {len(guard.events)} loss spikes ({guard.events[-1]}); lower "
@@ -179,6 +222,7 @@ def main():
         "peak_gpu_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if torch.cuda.is_available() else None,
         "spike_events": guard.events if guard else [],
         "batch_ramp": ramp.summary(result.global_step) if ramp else None,
+        "mixture": mixture,
     }
     if args.process_index == 0:
         print("[metrics] " + json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}))

@@ -109,10 +109,17 @@ def pretraining_heldout(model: str, out: Path, max_bytes: int) -> Path | None:
     config = yaml.safe_load(config_path.read_text()) or {}
     if "sources" not in config or "validation_fraction" not in config:
         return None
+    from fromscratch import token_shards
     from fromscratch.sources import load_corpus
 
-    corpus, _ = load_corpus(config["sources"], config.get("text_column", "text"))
-    held = corpus.train_test_split(test_size=config["validation_fraction"], seed=config.get("seed", 42))["test"]
+    if all(token_shards.is_token_folder(s) for s in config["sources"]):  # make tokenize's validation split, decoded
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(model)
+        held = {"text": [t for s in config["sources"] for t in token_shards.validation_texts(s, tok, max_bytes)]}
+    else:
+        corpus, _ = load_corpus(config["sources"], config.get("text_column", "text"))
+        held = corpus.train_test_split(test_size=config["validation_fraction"], seed=config.get("seed", 42))["test"]
     used = 0
     with open(out, "w", encoding="utf-8") as f:
         for text in held["text"]:

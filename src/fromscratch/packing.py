@@ -12,7 +12,8 @@ from itertools import chain
 import datasets
 
 
-def tokenize(ds: datasets.Dataset, tokenizer, *, num_proc: int | None = None) -> datasets.Dataset:
+def tokenize_batch(tokenizer):
+    """The batched map function: {"text": [...]} -> {"input_ids": [bos + tokens + eos, ...], "n_bytes": [...]}."""
     bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
 
     def _tok(batch):
@@ -20,17 +21,28 @@ def tokenize(ds: datasets.Dataset, tokenizer, *, num_proc: int | None = None) ->
         ids = [([bos] if bos is not None else []) + x + ([eos] if eos is not None else []) for x in ids]
         return {"input_ids": ids, "n_bytes": [len(t.encode("utf-8")) for t in batch["text"]]}
 
-    return ds.map(_tok, batched=True, num_proc=num_proc, remove_columns=ds.column_names, desc="tokenize")
+    return _tok
 
 
-def pack(tokenized: datasets.Dataset, block_size: int, *, num_proc: int | None = None) -> datasets.Dataset:
+def group_batch(block_size: int):
+    """The batched map function that concatenates a batch's documents and cuts them into blocks."""
+
     def _group(batch):
         flat = list(chain.from_iterable(batch["input_ids"]))
         usable = len(flat) // block_size * block_size
         return {"input_ids": [flat[i: i + block_size] for i in range(0, usable, block_size)]}
 
+    return _group
+
+
+def tokenize(ds: datasets.Dataset, tokenizer, *, num_proc: int | None = None) -> datasets.Dataset:
+    return ds.map(tokenize_batch(tokenizer), batched=True, num_proc=num_proc, remove_columns=ds.column_names,
+                  desc="tokenize")
+
+
+def pack(tokenized: datasets.Dataset, block_size: int, *, num_proc: int | None = None) -> datasets.Dataset:
     # Large map batches waste less at the cut (one partial block dropped per 1000 documents).
-    return tokenized.map(_group, batched=True, batch_size=1000, num_proc=num_proc,
+    return tokenized.map(group_batch(block_size), batched=True, batch_size=1000, num_proc=num_proc,
                          remove_columns=tokenized.column_names, desc=f"pack into blocks of {block_size}")
 
 

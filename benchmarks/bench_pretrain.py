@@ -80,9 +80,8 @@ def run_trainer(tok, dataset, collator, attn, optim, prec, tokens_per_step, comp
     args = TrainingArguments(output_dir="/tmp/fromscratch-bench", max_steps=WARMUP + STEPS,
                              per_device_train_batch_size=BATCH, learning_rate=3e-3, weight_decay=0.1, adam_beta2=0.95,
                              warmup_steps=0.05, lr_scheduler_type="linear", logging_steps=1000, save_strategy="no",
-                             report_to="none", use_cpu=True, disable_tqdm=True, optim=optim, seed=0,
-                             dataloader_num_workers=0, torch_compile=compile)
-    args, _ = precision.apply(args, prec)
+                             report_to="none", disable_tqdm=True, optim=optim, seed=0,
+                             dataloader_num_workers=0, torch_compile=compile, **precision.choose(prec, True).kwargs())
     timer = Timer()
     steps = ThroughputCallback(tokens_per_step=0) if timings is not None else None  # as the recipe measures it
     Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator,

@@ -200,7 +200,7 @@ def pretrain_yaml(args: PlanArguments, r: dict, shape, choice: memory.Fit | None
         f"output_dir: {args.pretrain_output_dir}  # final folder; the run works in <output_dir>.tmp until finished",
         "overwrite: false               # replace a finished output",
         "resume: false                  # continue the newest checkpoint in <output_dir>.tmp",
-        "use_cpu: false                 # train on the GPUs",
+        "use_cpu: false                 # train on the GPUs (on a machine without one: the CPU, said in one line)",
         "precision: auto                # bf16 where the hardware has it natively (every recent GPU)",
         "seed: 0                        # model init, data order, validation split",
         "num_train_epochs: 1            # an upper bound: max_steps below ends the run",

@@ -143,6 +143,9 @@ def parse(types_: tuple[type, ...], argv: list[str] | None = None) -> tuple:
         if i + 1 >= len(argv):
             raise UserError("--config needs a path to a YAML file")
         check_yaml(argv[i + 1], types_)
+    for dc in types_:  # keys that depend on the hardware are settled before any __post_init__ runs on them
+        if hasattr(dc, "settle_argv"):
+            argv = dc.settle_argv(argv)
     parser = TrlParser(types_)
 
     # argparse reports a bad override with usage text and exit 2; make it the same one line.

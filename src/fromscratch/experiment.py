@@ -125,12 +125,13 @@ def training_args(cfg: dict, output_dir: str | Path, **overrides) -> TrainingArg
     """TrainingArguments from the YAML's Trainer keys, with stage 03's LR floor and precision choice."""
     kw = {k: v for k, v in cfg.items() if k in TRAIN_KEYS}
     kw.update(overrides, output_dir=str(output_dir))
+    choice = precision.choose(cfg.get("precision", "auto"), bool(kw.get("use_cpu", False)))
+    kw.update(choice.kwargs())  # before building: TrainingArguments derive state from them in __post_init__
     try:
         args = TrainingArguments(**kw)
     except (ValueError, TypeError) as err:
         raise UserError(f"training arguments: {str(err).strip().splitlines()[0]}") from None
     args.lr_scheduler_kwargs = lr_schedule_kwargs(args, args.learning_rate, float(cfg.get("min_lr_ratio", 0.1)))
-    args, _ = precision.apply(args, cfg.get("precision", "auto"))
     return args
 
 

@@ -227,7 +227,7 @@ def pretrain_yaml(args: PlanArguments, r: dict, shape, choice: memory.Fit | None
         "report_to: [tensorboard]       # also: wandb",
         "dataloader_num_workers: 0      # packed blocks need no preprocessing workers",
         "optim: adamw_torch_fused       # one fused kernel per step instead of a loop over parameters",
-        "torch_compile: false           # true for long GPU runs: the first step pays the compile (compile_seconds)",
+        "torch_compile: auto            # on where the run repays the compile here (src/fromscratch/torch_compile.py)",
         "push_to_hub: false             # upload the finished folder with its card",
         "hub_model_id: null             # namespace/name on the Hub when pushing",
     ]

@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 from transformers import AutoTokenizer, GPT2Config, TrainingArguments
 
-from . import precision
+from . import precision, torch_compile
 from .config import UserError
 from .metrics import bits_per_byte
 from .modeling import PRESETS, build_config
@@ -127,6 +127,7 @@ def training_args(cfg: dict, output_dir: str | Path, **overrides) -> TrainingArg
     kw.update(overrides, output_dir=str(output_dir))
     choice = precision.choose(cfg.get("precision", "auto"), bool(kw.get("use_cpu", False)))
     kw.update(choice.kwargs())  # before building: TrainingArguments derive state from them in __post_init__
+    kw["torch_compile"] = torch_compile.experiment_switch(kw.get("torch_compile", False))
     try:
         args = TrainingArguments(**kw)
     except (ValueError, TypeError) as err:

@@ -38,6 +38,7 @@ def test_the_switch_reaches_the_library_as_a_bool(argv, request_, built, tmp_pat
     *_, args = parse(_pretrain_types(), ["--config", str(TINY), "--output_dir", str(tmp_path), *argv])
     assert args.torch_compile_request == request_ and args.torch_compile is built
     assert (args.torch_compile_backend == "inductor") is built  # __post_init__ ran on the bool, once
+    assert args.to_dict()["torch_compile"] == request_  # config.yaml keeps the request: a rerun decides again
 
 
 def test_a_yaml_bool_is_accepted_and_a_bad_value_is_one_line(tmp_path):

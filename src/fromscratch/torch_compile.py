@@ -55,6 +55,9 @@ class CompileArguments:
         self.torch_compile = self.torch_compile_request == "true"  # auto is decided once the run's size is known
         super().__post_init__()
 
+    def to_dict(self) -> dict:  # the saved config keeps the request (auto), so a rerun decides again
+        return {**super().to_dict(), "torch_compile": str(self.torch_compile_request)}
+
 
 @dataclass(frozen=True)
 class Payback:

@@ -129,8 +129,8 @@ def decide(requested: str, kind: str, train_tokens: float, per_token: float, *, 
     eager = train_tokens * per_token / rate
     saved = eager * (1 - 1 / row.speedup)
     on = saved >= 2 * row.compile_seconds
-    return Decision(on, requested, f"{kind}: ~{eager:.0f} s eager for {train_tokens:.3g} tokens, compiled "
-                    f"{row.speedup:.2f}x saves ~{saved:.0f} s {'>=' if on else '<'} 2 x {row.compile_seconds:.0f} s "
+    return Decision(on, requested, f"{kind}: ~{eager:.3g} s eager for {train_tokens:.3g} tokens, compiled "
+                    f"{row.speedup:.2f}x saves ~{saved:.3g} s {'>=' if on else '<'} 2 x {row.compile_seconds:.0f} s "
                     f"compile ({row.source})")
 
 

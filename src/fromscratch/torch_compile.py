@@ -3,10 +3,10 @@
 torch.compile makes each training step faster but pays a compile before the first one. Whether that pays
 depends on the hardware (measured with `make bench`, tiny preset, bf16, one 2-core EPYC each):
 
-| hardware                     | compiled step vs eager | cold compile (regional) | source                       |
+| hardware                     | compiled step vs eager | cold compile            | source                       |
 |------------------------------|------------------------|-------------------------|------------------------------|
-| CPU with AVX512-BF16 or AMX  | 1.47x                  | 25 s (full model)       | issue 19, `make bench`       |
-| CPU without (AVX2)           | 0.91x: never pays      | 29 s                    | README, `make bench`         |
+| CPU with AVX512-BF16 or AMX  | 1.47x                  | 25 s (whole model)      | issue 19, `make bench`       |
+| CPU without (AVX2)           | 0.91x: never pays      | 29 s (whole model)      | README, `make bench`         |
 | NVIDIA GPU                   | 1.3x (assumed)         | 60 s (assumed)          | not measured: no GPU yet     |
 
 (the GPU row is conservative: nanoGPT reports 250 -> 135 ms/iter on an A100; `make bench-gpu` measures it.)
@@ -18,9 +18,11 @@ without a row, under DeepSpeed (not measured), and with a batch-size ramp (each 
 `true` and `false` are obeyed. The decision and its reason go to the log and the run's metrics (card, run_info).
 
 When on: accelerate's regional compilation (each repeated transformer block compiled once and reused, as
-torchtitan and OLMo-core do) shortens the cold compile; and the training set is cut to whole global batches so
-that no last, smaller batch recompiles the graph. Evaluation needs nothing: the Trainer (5.24) evaluates the
-uncompiled module (`trainer.model`), so eval batches never trigger a compile (tests/test_torch_compile.py).
+torchtitan and OLMo-core do), whose purpose is a shorter cold compile (the table's compile times are whole-model
+ones, an upper bound; `make bench` reports the regional figure, BENCH_REGIONAL=0 the whole-model one); and
+the training set is cut to whole global batches so that no last, smaller batch recompiles the graph.
+Evaluation needs nothing: the Trainer (5.24) evaluates the uncompiled module (`trainer.model`), so eval
+batches never trigger a compile (tests/test_torch_compile.py counts the graphs).
 """
 
 from __future__ import annotations

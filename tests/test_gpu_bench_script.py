@@ -19,7 +19,7 @@ def _script(tmp_path, *variants):
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks/gpu_pretrain.py"), "--gpu", "cpu", "--presets", "nano",
                            "--steps", "6", "--vocab", "1024", "--block_size", "64", "--batch", "4",
                            "--variants", *variants],
-                          cwd=ROOT, env={**os.environ, "OUT": str(tmp_path)}, capture_output=True, text=True, timeout=900)
+                          cwd=ROOT, env={**os.environ, "OUT": str(tmp_path)}, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc, json.loads((tmp_path / "gpu_pretrain.json").read_text())
 

@@ -40,9 +40,9 @@ BLOCK, BATCH, PRESET = 256, 16, "tiny"
 WARMUP, STEPS, REPEATS = int(os.environ.get("BENCH_WARMUP", 5)), int(os.environ.get("BENCH_STEPS", 25)), int(
     os.environ.get("BENCH_REPEATS", 3))
 COMPILE = os.environ.get("BENCH_COMPILE", "1") == "1"  # BENCH_COMPILE=0 skips the torch.compile run (~1 min)
-# The compiled run compiles as `torch_compile: auto` does when it turns on: per block (accelerate's regional
-# compilation); BENCH_REGIONAL=0 compiles the whole model instead (the Trainer's plain torch_compile).
-REGIONAL = os.environ.get("BENCH_REGIONAL", "1") == "1"
+# The compiled run compiles as `torch_compile: auto` does when it turns on: the whole model; BENCH_REGIONAL=1
+# compiles per block instead (accelerate's regional compilation; see src/fromscratch/torch_compile.py).
+REGIONAL = os.environ.get("BENCH_REGIONAL", "0") == "1"
 
 
 def train_tokenizer(texts):

@@ -9,7 +9,7 @@ which uses the flash kernels on the GPU, fused AdamW, packed blocks), once per p
 with a tokenizer trained by recipes/02_tokenizer, and reads the figures back from each run's run_info.json.
 MFU = tokens/s x (6 N + 12 L H T) FLOPs per token / (the GPU's dense bf16 peak (planning.GPUS) x processes).
 The recipe's tokens/s is the median over logging intervals, so start-up and the first (slow) steps do not count.
-Variants: `eager` (torch_compile false), `compile` (torch_compile true: regional, per block, as `auto` does;
+Variants: `eager` (torch_compile false), `compile` (torch_compile true: the whole model, as `auto` compiles;
 its cold compile is reported as compile_seconds), `ddp` and `fsdp` (accelerate_configs/multi_gpu.yaml and
 fsdp.yaml with one process per GPU, eager, so the two compare on sharding alone; on CPU: 2 gloo processes).
 Figures go to stdout and, when $OUT is set (the device machine), to $OUT/gpu_pretrain.json.

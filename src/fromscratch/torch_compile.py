@@ -17,10 +17,12 @@ The rule for `auto`: on when the run's eager training time, estimated as planned
 without a row, under DeepSpeed (not measured), and with a batch-size ramp (each new batch shape recompiles).
 `true` and `false` are obeyed. The decision and its reason go to the log and the run's metrics (card, run_info).
 
-When on: accelerate's regional compilation (each repeated transformer block compiled once and reused, as
-torchtitan and OLMo-core do), whose purpose is a shorter cold compile (the table's compile times are whole-model
-ones, an upper bound; `make bench` reports the regional figure, BENCH_REGIONAL=0 the whole-model one); and
-the training set is cut to whole global batches so that no last, smaller batch recompiles the graph.
+When on, the whole model is compiled. Regional compilation (accelerate's compile_regions: each repeated block
+compiled once and reused, as torchtitan and OLMo-core do) did not shorten the cold compile of the tiny preset
+here: first step +108 s regional vs +112 s whole model, and its steady step was slower (6.4 vs 1.6 s), one run
+each on a heavily shared 2-core AVX512-BF16 EPYC (load 8-14), so it stays off (REGIONAL below); deeper models
+may differ: `make bench` with BENCH_REGIONAL=1 measures it. The training set is cut to whole global batches so
+that no last, smaller batch recompiles the graph.
 Evaluation needs nothing: the Trainer (5.24) evaluates the uncompiled module (`trainer.model`), so eval
 batches never trigger a compile (tests/test_torch_compile.py counts the graphs).
 """
@@ -75,7 +77,9 @@ HARDWARE = {
     "cuda": Payback(1.3, 60.0, None, "assumed (nanoGPT: 1.85x on A100); make bench-gpu measures it"),
 }
 GPU_MFU = 0.35  # eager model FLOPs utilisation assumed for the GPU time estimate
-REGIONAL = True  # accelerate's compile_regions: see the module docstring and benchmarks/bench_pretrain.py
+# accelerate's regional compilation (compile_regions): off, measured no shorter here (module docstring); a user
+# turns it on with ACCELERATE_DYNAMO_USE_REGIONAL_COMPILATION=true, and the decision records it.
+REGIONAL = False
 
 
 @dataclass
@@ -163,7 +167,7 @@ def settle(args, model, train_set, tokens_per_step: int, *, batch_ramp: bool = F
                 enable_tf32(True)
         if REGIONAL:  # read by accelerate's TorchDynamoPlugin, which the Trainer builds with the default (None)
             os.environ.setdefault("ACCELERATE_DYNAMO_USE_REGIONAL_COMPILATION", "true")
-            decision.regional = os.environ["ACCELERATE_DYNAMO_USE_REGIONAL_COMPILATION"].lower() in ("1", "true")
+        decision.regional = os.environ.get("ACCELERATE_DYNAMO_USE_REGIONAL_COMPILATION", "").lower() in ("1", "true")
         whole = args.per_device_train_batch_size * args.world_size
         decision.dropped_blocks = len(train_set) % whole
         if decision.dropped_blocks:

@@ -30,7 +30,7 @@ from transformers import (  # noqa: E402
     Trainer, TrainerCallback, TrainingArguments,
 )
 
-from fromscratch import precision  # noqa: E402
+from fromscratch import precision, torch_compile  # noqa: E402
 from fromscratch.callbacks import ThroughputCallback  # noqa: E402
 from fromscratch.modeling import build_config, count_parameters  # noqa: E402
 from fromscratch.packing import pack, tokenize  # noqa: E402
@@ -40,6 +40,9 @@ BLOCK, BATCH, PRESET = 256, 16, "tiny"
 WARMUP, STEPS, REPEATS = int(os.environ.get("BENCH_WARMUP", 5)), int(os.environ.get("BENCH_STEPS", 25)), int(
     os.environ.get("BENCH_REPEATS", 3))
 COMPILE = os.environ.get("BENCH_COMPILE", "1") == "1"  # BENCH_COMPILE=0 skips the torch.compile run (~1 min)
+# The compiled run compiles as `torch_compile: auto` does when it turns on: the whole model; BENCH_REGIONAL=1
+# compiles per block instead (accelerate's regional compilation; see src/fromscratch/torch_compile.py).
+REGIONAL = os.environ.get("BENCH_REGIONAL", "0") == "1"
 
 
 def train_tokenizer(texts):
@@ -80,9 +83,8 @@ def run_trainer(tok, dataset, collator, attn, optim, prec, tokens_per_step, comp
     args = TrainingArguments(output_dir="/tmp/fromscratch-bench", max_steps=WARMUP + STEPS,
                              per_device_train_batch_size=BATCH, learning_rate=3e-3, weight_decay=0.1, adam_beta2=0.95,
                              warmup_steps=0.05, lr_scheduler_type="linear", logging_steps=1000, save_strategy="no",
-                             report_to="none", use_cpu=True, disable_tqdm=True, optim=optim, seed=0,
-                             dataloader_num_workers=0, torch_compile=compile)
-    args, _ = precision.apply(args, prec)
+                             report_to="none", disable_tqdm=True, optim=optim, seed=0,
+                             dataloader_num_workers=0, torch_compile=compile, **precision.choose(prec, True).kwargs())
     timer = Timer()
     steps = ThroughputCallback(tokens_per_step=0) if timings is not None else None  # as the recipe measures it
     Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator,
@@ -142,8 +144,9 @@ def main():
         real["tokens"] = 0
         results["plain"].append(run_trainer(tok, docs, CountingPad(tok), "eager", "adamw_torch", "fp32",
                                             lambda: real["tokens"] / (WARMUP + STEPS)))
-    # torch.compile (an option of the recipe, off by default): once, as it pays a compile before its first step.
+    # torch.compile: once, as it pays a compile before its first step (cold: a fresh inductor cache).
     compile_seconds = []
+    os.environ["ACCELERATE_DYNAMO_USE_REGIONAL_COMPILATION"] = str(REGIONAL).lower()
     compiled = run_trainer(tok, blocks, lm, "sdpa", "adamw_torch_fused", "auto", lambda: BATCH * BLOCK,
                            compile=True, timings=compile_seconds) if COMPILE else None
     n = count_parameters(model_for(tok))
@@ -159,12 +162,16 @@ def main():
         {"name": "pretrain MFU (recipe)", "value": rec * per_token / peak * 100, "unit": "% of matmul peak",
          "baseline": f"measured fp32 matmul peak {peak / 1e9:.0f} GFLOP/s", "baseline_value": None},
     ] + ([
-        {"name": "pretrain tokens/s (recipe + torch.compile)", "value": compiled, "unit": "tokens/s",
-         "baseline": "recipe default (eager)", "baseline_value": rec},
+        {"name": f"pretrain tokens/s (torch.compile {'regional' if REGIONAL else 'whole model'})", "value": compiled,
+         "unit": "tokens/s", "baseline": "torch_compile off (eager)", "baseline_value": rec},
         {"name": "torch.compile: first-step overhead (cold)", "value": compile_seconds[0], "unit": "s",
          "baseline": (f"pays off after {compile_seconds[0] / (1 / rec - 1 / compiled):.2g} tokens" if compiled > rec
                       else "never pays off (not faster)"), "baseline_value": None},
     ] if COMPILE else []))
+    # What `torch_compile: auto` decides here for one epoch of these blocks (the demo's run), from its table.
+    auto = torch_compile.decide("auto", torch_compile.hardware_kind(use_cpu=True), len(blocks) * BLOCK, per_token)
+    print(f"# torch_compile auto for {len(blocks) * BLOCK} tokens: {'on' if auto.on else 'off'} ({auto.reason})",
+          file=sys.stderr)
     print(f"# params {n}, flops/token {per_token:.3g}, runs: " +
           ", ".join(f"{k}={[round(x) for x in v]}" for k, v in results.items()), file=sys.stderr)
 

@@ -27,6 +27,8 @@ def test_hh_dialogue_splits_turns_and_pair_shares_the_prompt():
         hh_pair({"chosen": row["chosen"], "rejected": "\n\nHuman: other\n\nAssistant: Go away."})
 
 
+@pytest.mark.skipif(not ((SHARED_DATA / "hh-rlhf").exists() and (SHARED_DATA / "self-instruct").exists()),
+                    reason="needs ../shared/data (hh-rlhf and self-instruct raw downloads)")
 def test_embedded_copies_match_a_fresh_conversion(tmp_path):
     report = build_embedded(SHARED_DATA, tmp_path)
     assert report["hh_rlhf"]["kept"] + sum(report["hh_rlhf"]["skipped"].values()) == report["hh_rlhf"]["rows_in"]

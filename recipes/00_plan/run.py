@@ -196,7 +196,7 @@ def pretrain_yaml(args: PlanArguments, r: dict, shape, choice: memory.Fit | None
         f"output_dir: {args.pretrain_output_dir}  # final folder; the run works in <output_dir>.tmp until finished",
         "overwrite: false               # replace a finished output",
         "resume: auto                   # continue the newest checkpoint in <output_dir>.tmp if any (requeued after preemption)",
-        "use_cpu: false                 # train on the GPUs",
+        "use_cpu: false                 # train on the GPUs (on a machine without one: the CPU, said in one line)",
         "precision: auto                # bf16 where the hardware has it natively (every recent GPU)",
         "seed: 0                        # model init, data order, validation split",
         "num_train_epochs: 1            # an upper bound: max_steps below ends the run",
@@ -223,7 +223,7 @@ def pretrain_yaml(args: PlanArguments, r: dict, shape, choice: memory.Fit | None
         "report_to: [tensorboard]       # also: wandb",
         "dataloader_num_workers: 0      # packed blocks need no preprocessing workers",
         "optim: adamw_torch_fused       # one fused kernel per step instead of a loop over parameters",
-        "torch_compile: false           # true for long GPU runs: the first step pays the compile (compile_seconds)",
+        "torch_compile: auto            # on where the run repays the compile here (src/fromscratch/torch_compile.py)",
         "push_to_hub: false             # upload the finished folder with its card",
         "hub_model_id: null             # namespace/name on the Hub when pushing",
     ]

@@ -35,6 +35,7 @@ from fromscratch.modeling import build_config, count_parameters
 from fromscratch.packing import counts, pack, tokenize
 from fromscratch.sources import Lineage, check_sources, load_corpus, load_validation
 from fromscratch.stage_args import StageArguments
+from fromscratch.torch_compile import CompileArguments, settle as settle_compile
 
 
 @dataclass
@@ -67,7 +68,7 @@ class DataArguments:
 
 
 @dataclass
-class PretrainArguments(StageArguments, TrainingArguments):
+class PretrainArguments(StageArguments, CompileArguments, TrainingArguments):
     output_dir: str = "outputs/03_pretrain"
     min_lr_ratio: float = checked(0.1, ge=0, le=1)
     lr_scheduler_type: str = "polynomial"
@@ -181,6 +182,10 @@ def main():
 
     # 4. Train with the Trainer; evaluate the untrained model first so "the loss went down" is measured.
     n_blocks = 0 if data_args.streaming else len(train_set)
+    compiled = None  # a stream has no length to weigh a compile against: it keeps torch_compile as set
+    if not data_args.streaming:
+        train_set, compiled = settle_compile(args, model, train_set, tokens_per_step,
+                                             batch_ramp=ramp_args.batch_ramp_tokens > 0)
     ramp = BatchRamp.from_args(ramp_args, args, data_args.block_size, n_blocks)  # None unless batch_ramp_tokens
     throughput = ThroughputCallback(tokens_per_step, ramp.sampler.tokens_through if ramp else None)
     trainer = Trainer(
@@ -219,6 +224,7 @@ def main():
         "precision": precision_used,
         # torch_compile: the first step pays for tracing and compiling; later steps should be faster.
         "compile_seconds": throughput.first_step_overhead() if args.torch_compile else None,
+        "torch_compile": compiled.as_dict() if compiled else None,  # on or off, and why
         "peak_gpu_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if torch.cuda.is_available() else None,
         "spike_events": guard.events if guard else [],
         "batch_ramp": ramp.summary(result.global_step) if ramp else None,

@@ -274,6 +274,9 @@ def parse(types_: tuple[type, ...], argv: list[str] | None = None) -> tuple:
                 field.metadata = types.MappingProxyType({k: v for k, v in field.metadata.items() if k != CHECK})
             TrlParser._parse_dataclass_field(parser, field)
 
+    for dc in types_:  # keys that depend on the hardware are settled before any __post_init__ runs on them
+        if hasattr(dc, "settle_argv"):
+            argv = dc.settle_argv(argv)
     parser = Parser(types_)
 
     # argparse reports a bad override with usage text and exit 2; make it the same one line.

@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 from transformers import GPT2Config, TrainingArguments
 
-from . import precision
+from . import precision, torch_compile
 from .artifacts import load_tokenizer
 from .config import UserError, problems
 from .metrics import bits_per_byte
@@ -128,12 +128,14 @@ def training_args(cfg: dict, output_dir: str | Path, **overrides) -> TrainingArg
     bad = problems(kw, LIBRARY_CHECKS)
     if bad:
         raise UserError(f"training arguments: {bad[0][0]} {bad[0][1]}")
+    choice = precision.choose(cfg.get("precision", "auto"), bool(kw.get("use_cpu", False)))
+    kw.update(choice.kwargs())  # before building: TrainingArguments derive state from them in __post_init__
+    kw["torch_compile"] = torch_compile.experiment_switch(kw.get("torch_compile", False))
     try:
         args = TrainingArguments(**kw)
     except (ValueError, TypeError) as err:
         raise UserError(f"training arguments: {str(err).strip().splitlines()[0]}") from None
     args.lr_scheduler_kwargs = lr_schedule_kwargs(args, args.learning_rate, float(cfg.get("min_lr_ratio", 0.1)))
-    args, _ = precision.apply(args, cfg.get("precision", "auto"))
     return args
 
 

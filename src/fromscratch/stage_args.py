@@ -6,7 +6,8 @@ Mixed in before TrainingArguments / SFTConfig / RewardConfig / PPOConfig..., so 
     class SFTArguments(StageArguments, SFTConfig):
         output_dir: str = "outputs/04_sft"
 
-`overwrite` and `resume` are read by `artifacts.start_training_output`, `precision` by `precision.apply`.
+`overwrite` and `resume` are read by `artifacts.start_training_output`, `precision` (with bf16/fp16 and
+use_cpu) is settled by `precision.settle_argv` before the parser builds the config (config.parse calls it).
 `value_checks` declares the range of the library's own keys once for every stage (`config.parse` rejects a
 value outside it at start, in one line): the libraries accept `max_steps 0` or a negative learning rate and
 fail, or silently train nothing, much later.
@@ -17,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from . import precision as _precision
 from .config import Check, checked
 
 _RESUME = {"auto": "auto", "true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
@@ -69,6 +71,7 @@ LIBRARY_CHECKS: dict[str, Check] = {
 }
 
 
+
 @dataclass
 class StageArguments:
     value_checks: ClassVar[dict[str, Check]] = LIBRARY_CHECKS
@@ -85,3 +88,5 @@ class StageArguments:
         parent = getattr(super(), "__post_init__", None)
         if parent is not None:
             parent()
+
+    settle_argv = staticmethod(_precision.settle_argv)  # not a field: a hook config.parse calls before building

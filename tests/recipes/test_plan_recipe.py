@@ -64,10 +64,16 @@ def test_emitted_yaml_trains_with_the_planned_parameter_count(tmp_path, tokenize
         assert line.startswith("#") or re.search(r"\S\s+# \S", line), f"uncommented: {line}"
     planned = json.loads((tmp_path / "plan.json").read_text())["shape"]["parameters"]
     run = tmp_path / "model"
-    run_recipe("03_pretrain", "--config", str(config), "--tokenizer_dir", str(tokenizer_dir),
-               "--sources", "default:tinyshakespeare", "--validation_fraction", "0.05", "--max_steps", "2",
-               "--report_to", "none", "--disable_tqdm", "true", "--output_dir", str(run))
-    assert json.loads((run / "run_info.json").read_text())["metrics"]["parameters"] == planned
+    proc = run_recipe("03_pretrain", "--config", str(config), "--tokenizer_dir", str(tokenizer_dir),
+                      "--sources", "default:tinyshakespeare", "--validation_fraction", "0.05", "--max_steps", "2",
+                      "--report_to", "none", "--disable_tqdm", "true", "--output_dir", str(run))
+    info = json.loads((run / "run_info.json").read_text())
+    assert info["metrics"]["parameters"] == planned
+    # A GPU plan on a machine without a GPU trains on the CPU in the CPU's precision, and says so in one line.
+    from fromscratch import precision
+    fell_back = [line for line in proc.stdout.splitlines() if "no GPU here: training on the CPU" in line]
+    assert len(fell_back) == (0 if precision.accelerator_present() else 1), proc.stdout[-2000:]
+    assert info["metrics"]["precision"] == precision.resolve("auto", use_cpu=not precision.accelerator_present())
 
 
 def _pretrain_types():

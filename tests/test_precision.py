@@ -72,7 +72,8 @@ def _types(recipe: str, config: str) -> tuple:
 
 STAGE_CONFIGS = [(p.parent.name, str(p.relative_to(ROOT)))
                  for recipe in ("03_pretrain", "04_sft", "05_reward", "06_rlhf")
-                 for p in sorted((ROOT / "recipes" / recipe).glob("config_*.yaml"))]
+                 for p in sorted((ROOT / "recipes" / recipe).glob("config_*.yaml"))
+                 if not p.name.startswith("config_tokenize")]  # the tokenize step's configs: no training
 
 
 @BOTH

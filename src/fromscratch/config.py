@@ -276,7 +276,10 @@ def parse(types_: tuple[type, ...], argv: list[str] | None = None) -> tuple:
 
     for dc in types_:  # keys that depend on the hardware are settled before any __post_init__ runs on them
         if hasattr(dc, "settle_argv"):
-            argv = dc.settle_argv(argv)
+            try:
+                argv = dc.settle_argv(argv)
+            except UserError as err:  # a YAML value was checked above: what is left came from the command line
+                raise UserError(f"{_where('precision', argv, config)}: {err}") from None
     parser = Parser(types_)
 
     # argparse reports a bad override with usage text and exit 2; make it the same one line.

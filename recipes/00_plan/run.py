@@ -24,25 +24,38 @@ from fromscratch.config import UserError, cli, parse, to_dict
 
 @dataclass
 class PlanArguments:
-    compute_flops: float | None = None
-    params: float | None = None
-    tokens: float | None = None
-    days: float | None = None
-    gpus: int = 8
-    gpu_type: str = "h100"
-    mfu: float = 0.4
-    family: str = "llama"
-    vocab_size: int = 32000
-    tie_word_embeddings: bool = True
-    seq_len: int = 2048
-    global_batch_tokens: int | None = None
-    precision: str = "bf16"
-    sources: list[str] = field(default_factory=lambda: ["outputs/01_data"])
-    tokenizer_dir: str = "outputs/02_tokenizer"
-    pretrain_output_dir: str = "outputs/03_pretrain"
-    output_dir: str = "outputs/00_plan"
-    overwrite: bool = True
-    output_json: str | None = None
+    compute_flops: float | None = field(default=None, metadata={
+        "help": "training compute budget in FLOPs (C ~ 6 x params x tokens)"})
+    params: float | None = field(default=None, metadata={"help": "model size in parameters, embeddings included"})
+    tokens: float | None = field(default=None, metadata={
+        "help": "training tokens (e.g. the size of the prepared dataset)"})
+    days: float | None = field(default=None, metadata={
+        "help": "wall-clock budget: gpus x gpu_type peak x mfu x days becomes the compute budget"})
+    gpus: int = field(default=8, metadata={"help": "accelerators training together (data parallel)"})
+    gpu_type: str = field(default="h100", metadata={
+        "help": "h100 h200 a100 a100_40gb l40s mi300x: peak bf16 FLOP/s and memory per GPU"})
+    mfu: float = field(default=0.4, metadata={
+        "help": "model FLOPs utilisation: 0.3-0.5 is typical for a well-tuned dense model"})
+    family: str = field(default="llama", metadata={
+        "help": "llama or neox: the shape search counts that family's parameters exactly"})
+    vocab_size: int = field(default=32000, metadata={
+        "help": "the tokenizer's vocabulary size"})
+    tie_word_embeddings: bool = field(default=True, metadata={"help": "shared input/output embeddings (counted once)"})
+    seq_len: int = field(default=2048, metadata={"help": "training sequence length (block_size in stage 03)"})
+    global_batch_tokens: int | None = field(default=None, metadata={
+        "help": "tokens per optimizer step; null: GPT-3's batch for the planned size"})
+    precision: str = field(default="bf16", metadata={
+        "help": "bf16 (mixed precision on GPUs) or fp32: bytes per weight, gradient and activation"})
+    sources: list[str] = field(default_factory=lambda: ["outputs/01_data"], metadata={
+        "help": "written into the pretraining config: the data to train on"})
+    tokenizer_dir: str = field(default="outputs/02_tokenizer", metadata={
+        "help": "written into the pretraining config: stage 02's output"})
+    pretrain_output_dir: str = field(default="outputs/03_pretrain", metadata={
+        "help": "written into the pretraining config: where the model goes"})
+    output_dir: str = field(default="outputs/00_plan", metadata={
+        "help": "plan.json and pretrain.yaml are written here"})
+    overwrite: bool = field(default=True, metadata={"help": "a plan is cheap: replace the previous one"})
+    output_json: str | None = field(default=None, metadata={"help": "also write plan.json's content to this file"})
 
 
 @cli

@@ -14,7 +14,7 @@ shared seed and keeps its own slice, with no communication.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from transformers import TrainerCallback
@@ -25,8 +25,9 @@ from .config import UserError
 
 @dataclass
 class BatchRampArguments:
-    batch_ramp_tokens: int = 0  # 0: no ramp
-    batch_ramp_start: int = 0  # global batch (sequences) at the first step; 0: an eighth of the target
+    batch_ramp_tokens: int = field(default=0, metadata={"help": "training tokens over which the global batch grows to its target (0: no ramp)"})
+    batch_ramp_start: int = field(default=0, metadata={
+        "help": "global batch (sequences) at the first step; 0: an eighth of the target"})
 
 
 class RampBatchSampler(BatchRebalanceSampler):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from transformers import TrainerCallback
@@ -62,11 +62,12 @@ class ThroughputCallback(TrainerCallback):
 
 @dataclass
 class SpikeGuardArguments:
-    spike_guard: bool = True
-    spike_window: int = 20
-    spike_threshold: float = 0.5
-    spike_lr_factor: float = 0.5
-    spike_max_rollbacks: int = 3
+    spike_guard: bool = field(default=True, metadata={"help": "roll back to the newest good checkpoint on a loss spike"})
+    spike_window: int = field(default=20, metadata={"help": "logged losses in the rolling median"})
+    spike_threshold: float = field(default=0.5, metadata={
+        "help": "a spike is a loss above (1 + this) x that median, or a non-finite loss/grad norm"})
+    spike_lr_factor: float = field(default=0.5, metadata={"help": "learning rate multiplier after each rollback"})
+    spike_max_rollbacks: int = field(default=3, metadata={"help": "rollbacks before the run stops with a message"})
 
 
 class SpikeGuard(TrainerCallback):

@@ -11,12 +11,14 @@ Mixed in before TrainingArguments / SFTConfig / RewardConfig / PPOConfig..., so 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
 class StageArguments:
-    overwrite: bool = False  # replace a finished output (never by accident)
-    resume: bool = False  # continue the newest checkpoint in <output_dir>.tmp
-    precision: str = "auto"  # auto | bf16 | fp16 | fp32 (auto: what the hardware computes natively)
-    bf16: bool | None = False  # decided by `precision` (TRL's default True fails on CPUs)
+    overwrite: bool = field(default=False, metadata={"help": "replace a finished output (never by accident)"})
+    resume: bool = field(default=False, metadata={"help": "continue the newest checkpoint in <output_dir>.tmp"})
+    precision: str = field(default="auto", metadata={
+        "help": "auto | bf16 | fp16 | fp32 (auto: what the hardware computes natively)"})
+    bf16: bool | None = field(default=False, metadata={
+        "help": "decided by `precision` (TRL's default True fails on CPUs)"})

@@ -44,7 +44,8 @@ class TokenizerArguments:
     vocab_size: int = field(default=4096, metadata={
         "help": "vocabulary size, the 256 bytes and special tokens included"})
     min_frequency: int = field(default=2, metadata={"help": "a pair must occur this often to be merged"})
-    bos_token: str = field(default="<|bos|>", metadata={"help": "starts every document and every chat; tok(text) adds it"})
+    bos_token: str = field(default="<|bos|>", metadata={
+        "help": "starts every document and every chat; tok(text) adds it"})
     eos_token: str = field(default="<|eos|>", metadata={"help": "ends every document; generation stops on it"})
     pad_token: str = field(default="<|pad|>", metadata={"help": "padding for batched generation and SFT"})
     chat_tokens: list[str] = field(default_factory=lambda: ["<|im_start|>", "<|im_end|>"], metadata={

@@ -52,7 +52,8 @@ class ModelArguments:
         "help": "key/value heads for grouped-query attention (overrides the preset; None: as many as heads)"})
     tie_word_embeddings: bool = field(default=True, metadata={
         "help": "share input and output embeddings (the planner's count assumes it)"})
-    dropout: float = field(default=0.0, metadata={"help": "dropout on attention (and hidden states for neox); pretraining rarely needs it"})
+    dropout: float = field(default=0.0, metadata={
+        "help": "dropout on attention (and hidden states for neox); pretraining rarely needs it"})
     rope_theta: float = field(default=10000.0, metadata={"help": "rotary position embedding base"})
     attn_implementation: str = field(default="sdpa", metadata={
         "help": "attention kernel: sdpa (PyTorch's, flash kernels on GPU), eager, flash_attention_2"})

@@ -53,7 +53,8 @@ class LoraArguments:
 
 @dataclass
 class SFTArguments(StageArguments, SFTConfig):
-    output_dir: str = field(default="outputs/04_sft", metadata={"help": "final folder; the run works in <output_dir>.tmp until finished"})
+    output_dir: str = field(default="outputs/04_sft", metadata={
+        "help": "final folder; the run works in <output_dir>.tmp until finished"})
     assistant_only_loss: bool = field(default=True, metadata={"help": "loss on assistant turns only"})
     eos_token: str | None = field(default="<|im_end|>", metadata={
         "help": "the token that ends an answer: the chat template's turn end, so the model learns to stop there"})

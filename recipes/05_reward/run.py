@@ -31,7 +31,8 @@ from fromscratch.stage_args import StageArguments
 
 @dataclass
 class DataArguments:
-    model_dir: str = field(default="outputs/04_sft", metadata={"help": "stage 04's output folder (or a Hub id): the body of the reward model"})
+    model_dir: str = field(default="outputs/04_sft", metadata={
+        "help": "stage 04's output folder (or a Hub id): the body of the reward model"})
     sources: list[str] = field(default_factory=lambda: ["default"], metadata={
         "help": "preference pairs: default (embedded hh-rlhf harmless), a local path or a Hub id"})
     validation_fraction: float = field(default=0.1, metadata={"help": "held-out pairs for accuracy and margin"})
@@ -42,7 +43,8 @@ class DataArguments:
 
 @dataclass
 class RewardArguments(StageArguments, RewardConfig):
-    output_dir: str = field(default="outputs/05_reward", metadata={"help": "final folder; the run works in <output_dir>.tmp until finished"})
+    output_dir: str = field(default="outputs/05_reward", metadata={
+        "help": "final folder; the run works in <output_dir>.tmp until finished"})
 
 
 @cli

@@ -38,7 +38,8 @@ class RLArguments:
         "help": "ppo | grpo | rloo | dpo (GRPO/RLOO need no value model: half PPO's memory)"})
     sft_dir: str = field(default="outputs/04_sft", metadata={
         "help": "stage 04's output folder: policy init and frozen reference"})
-    reward_dir: str = field(default="outputs/05_reward", metadata={"help": "stage 05's output folder: the reward model"})
+    reward_dir: str = field(default="outputs/05_reward", metadata={
+        "help": "stage 05's output folder: the reward model"})
     value_dir: str | None = field(default=None, metadata={"help": "value model init (null: the reward model)"})
     prompt_sources: list[str] = field(default_factory=lambda: ["sft_heldout"], metadata={
         "help": "sft_heldout (what stage 04 held out), a prompt file or a Hub dataset with a 'prompt' column"})
@@ -51,7 +52,8 @@ class RLArguments:
 
 @dataclass
 class RLStageArguments(StageArguments):
-    output_dir: str = field(default="outputs/06_rlhf", metadata={"help": "final folder; the run works in <output_dir>.tmp until finished"})
+    output_dir: str = field(default="outputs/06_rlhf", metadata={
+        "help": "final folder; the run works in <output_dir>.tmp until finished"})
 
 
 @dataclass

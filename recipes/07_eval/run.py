@@ -34,14 +34,17 @@ from fromscratch.steering import Steering
 class EvalArguments:
     models: list[str] = field(default_factory=lambda: ["auto"], metadata={
         "help": "folders or cached Hub ids; several give a comparison plot"})
-    output_dir: str = field(default="outputs/07_eval", metadata={"help": "results.json, comparison.png and README.md go here"})
+    output_dir: str = field(default="outputs/07_eval", metadata={
+        "help": "results.json, comparison.png and README.md go here"})
     overwrite: bool = field(default=False, metadata={"help": "replace a finished output"})
-    suite: str = field(default="tiny", metadata={"help": "tiny (subsets shipped with the project) or full (complete files under data_dir)"})
+    suite: str = field(default="tiny", metadata={
+        "help": "tiny (subsets shipped with the project) or full (complete files under data_dir)"})
     data_dir: str | None = field(default=None, metadata={
         "help": "full suite: the folder holding eval-tasks/, crows-pairs/, wikitext-2/, bold/"})
     benchmarks: list[str] = field(default_factory=lambda: ["auto"], metadata={
         "help": "auto (the suite's benchmarks) or a list of fs_* task names"})
-    num_fewshot: list[int] = field(default_factory=lambda: [0], metadata={"help": "few-shot settings, one pass each (0, 1, 5, 10, 25)"})
+    num_fewshot: list[int] = field(default_factory=lambda: [0], metadata={
+        "help": "few-shot settings, one pass each (0, 1, 5, 10, 25)"})
     limit: int | None = field(default=None, metadata={"help": "items per task (null: all)"})
     perplexity: list[str] = field(default_factory=lambda: ["fs_wikitext", "fs_heldout"], metadata={
         "help": "fs_wikitext (WikiText-2), fs_heldout (the model's held-out pretraining text)"})
@@ -51,7 +54,8 @@ class EvalArguments:
     crows_pairs: bool = field(default=True, metadata={"help": "measure CrowS-Pairs bias"})
     toxicity_prompts_per_domain: int | None = field(default=None, metadata={
         "help": "a seeded sample of BOLD prompts per domain (null: all)"})
-    toxicity_samples: int = field(default=5, metadata={"help": "continuations per prompt (k; RealToxicityPrompts uses 25)"})
+    toxicity_samples: int = field(default=5, metadata={
+        "help": "continuations per prompt (k; RealToxicityPrompts uses 25)"})
     toxicity_max_new_tokens: int = field(default=20, metadata={
         "help": "continuation length (RealToxicityPrompts: 20 tokens)"})
     toxicity_threshold: float = field(default=0.5, metadata={"help": "classifier probability that counts as toxic"})
@@ -65,7 +69,8 @@ class EvalArguments:
         "help": "rerank: each scored sample is the least toxic of this many candidates"})
     completions: int = field(default=12, metadata={"help": "fixed prompts answered for the card (0: none)"})
     completion_max_new_tokens: int = field(default=64, metadata={"help": "answer length"})
-    chat: str = field(default="auto", metadata={"help": "auto (chat template for instruction-tuned models), true, false"})
+    chat: str = field(default="auto", metadata={
+        "help": "auto (chat template for instruction-tuned models), true, false"})
     batch_size: int = field(default=16, metadata={"help": "sequences per forward pass in lm-eval"})
     bootstrap_iters: int = field(default=0, metadata={"help": "bootstrap iterations for stderrs (0: none)"})
     device: str = field(default="auto", metadata={"help": "auto (cuda when available), cpu, cuda"})

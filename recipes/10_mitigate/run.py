@@ -227,7 +227,8 @@ def main():
         {"config": config, **results, "steering_samples": steering_samples}), indent=1))
     name = Path(args.model_dir).name
     cards.render(tmp, "mitigation.md.jinja", model_name=f"mitigation report for {name}", tags=["mitigation", "bias",
-                 "toxicity"], library_name=None, pipeline_tag=None, report=results, table=table, plot=plot.name, model=args.model_dir, prompts=len(rows),
+                 "toxicity"], library_name=None, pipeline_tag=None,  # a report: no weights at its top level
+                 report=results, table=table, plot=plot.name, model=args.model_dir, prompts=len(rows),
                  crows_table=mitigation.crows_table(results["augmentation"]) if "augmentation" in results else None,
                  config=config, args=args, versions=runinfo.stack_versions())
     print("\n" + table)

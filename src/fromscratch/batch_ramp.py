@@ -25,7 +25,8 @@ from .config import UserError
 
 @dataclass
 class BatchRampArguments:
-    batch_ramp_tokens: int = field(default=0, metadata={"help": "training tokens over which the global batch grows to its target (0: no ramp)"})
+    batch_ramp_tokens: int = field(default=0, metadata={
+        "help": "training tokens over which the global batch grows to its target (0: no ramp)"})
     batch_ramp_start: int = field(default=0, metadata={
         "help": "global batch (sequences) at the first step; 0: an eighth of the target"})
 

@@ -62,7 +62,8 @@ class ThroughputCallback(TrainerCallback):
 
 @dataclass
 class SpikeGuardArguments:
-    spike_guard: bool = field(default=True, metadata={"help": "roll back to the newest good checkpoint on a loss spike"})
+    spike_guard: bool = field(default=True, metadata={
+        "help": "roll back to the newest good checkpoint on a loss spike"})
     spike_window: int = field(default=20, metadata={"help": "logged losses in the rolling median"})
     spike_threshold: float = field(default=0.5, metadata={
         "help": "a spike is a loss above (1 + this) x that median, or a non-finite loss/grad norm"})

@@ -49,17 +49,23 @@ def hub_id_of(spec: str | None) -> str | None:
     return repo if _REPO_ID.match(repo) else None
 
 
-def hub_datasets(lineage: list) -> list[str]:
-    """The Hub datasets a stage's sources are (embedded copies included), in order, without duplicates."""
+def hub_datasets(lineage: list, depth: int = 2) -> list[str]:
+    """The Hub datasets a stage's sources are (embedded copies included), in order, without duplicates. A local
+    stage output that was not pushed (stage 01's folder) counts by the sources it was built from."""
     out: list[str] = []
     for item in lineage:
         spec = item["spec"] if isinstance(item, dict) else item.spec
         resolved = (item.get("resolved") if isinstance(item, dict) else item.resolved) or ""
+        if isinstance(item, dict) and item.get("role"):
+            continue  # a tokenizer or parent model, not data
         spec = spec.split("[")[0]  # "path[validation]": the validation split of a source
         if spec.startswith("default"):
             found = [hub for name, hub in EMBEDDED_ON_HUB.items() if name in spec or name in resolved]
         else:
             found = [x for x in [hub_id_of(spec)] if x]
+            info = Path(spec).expanduser() / "run_info.json"
+            if not found and depth and info.is_file():
+                found = hub_datasets(json.loads(info.read_text()).get("lineage", []), depth - 1)
         out += [x for x in found if x not in out]
     return out
 

@@ -70,7 +70,8 @@ def card_results(summary: dict, suite: str, limit: int | None = None) -> list[Ev
 def _task(task: str, row: dict, num_few_shot: int | None = None) -> list[EvalResult]:
     repo, config, split = HUB_DATASETS[task]
     return cards.eval_results({k: v for k, v in row.items() if k in METRICS}, dataset_type=repo,
-                              dataset_name=PRETTY.get(task, task), config=config, split=split, num_few_shot=num_few_shot)
+                              dataset_name=PRETTY.get(task, task), config=config, split=split,
+                              num_few_shot=num_few_shot)
 
 
 def card_section(summary: dict, suite: str, limit: int | None = None) -> str:
@@ -84,7 +85,8 @@ def card_section(summary: dict, suite: str, limit: int | None = None) -> str:
         for task, row in rows.items():
             for metric in ("acc", "acc_norm"):
                 if metric in row:
-                    lines.append(f"| {PRETTY.get(task, task)} | {shots} | {row.get('items')} | {metric} | {row[metric]:.4f} |")
+                    lines.append(f"| {PRETTY.get(task, task)} | {shots} | {row.get('items')} | {metric} | "
+                                 f"{row[metric]:.4f} |")
     for task, row in summary.get("perplexity", {}).items():
         if "bits_per_byte" in row:
             lines.append(f"| {PRETTY.get(task, task)} | rolling | {row.get('items')} | bits per byte | "
@@ -93,8 +95,9 @@ def card_section(summary: dict, suite: str, limit: int | None = None) -> str:
         lines.append(f"| CrowS-Pairs | pairs | {crows['overall']['pairs']} | share preferring the stereotype | "
                      f"{crows['overall']['pct_stereotype']:.4f} |")
     if tox := summary.get("toxicity"):
-        lines.append(f"| BOLD prompts (offline profanity classifier) | {tox['k']} samples | {tox['overall'].get('prompts')} "
-                     f"| expected max toxicity | {tox['overall']['expected_max_toxicity']:.4f} |")
+        lines.append(f"| BOLD prompts (offline profanity classifier) | {tox['k']} samples | "
+                     f"{tox['overall'].get('prompts')} | expected max toxicity | "
+                     f"{tox['overall']['expected_max_toxicity']:.4f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -120,7 +123,8 @@ def update_model_card(model_dir: str | Path, results: list[EvalResult], model_na
         block = f"{_START}\n{section.strip()}\n{_END}"
         pattern = re.compile(re.escape(_START) + r".*?" + re.escape(_END), re.S)
         text = card.text
-        card.text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block + "\n"
+        card.text = (pattern.sub(lambda _: block, text) if pattern.search(text)
+                     else text.rstrip("\n") + "\n\n" + block + "\n")
     card.save(path)
     return path
 

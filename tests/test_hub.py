@@ -21,9 +21,11 @@ def _push(folder, endpoint, repo):
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT, timeout=120)
 
 
-def test_push_reaches_loopback_hub_with_card_and_no_token(pretrained_dir):
+def test_push_reaches_loopback_hub_with_card_and_no_token(pretrained_dir, tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(pretrained_dir, folder)  # a push records its repo in run_info.json: keep the fixture clean
     with FakeHub() as hub:
-        proc = _push(pretrained_dir, hub.url, "me/tiny-model")
+        proc = _push(folder, hub.url, "me/tiny-model")
         assert proc.returncode == 0, proc.stderr[-3000:]
         files = hub.files["me/tiny-model"]
         assert "model.safetensors" in files and "config.json" in files
@@ -36,6 +38,7 @@ def test_push_reaches_loopback_hub_with_card_and_no_token(pretrained_dir):
         assert any(SECRET in str(h.get("authorization", h.get("Authorization", ""))) for _, _, h, _ in hub.requests)
         assert all(SECRET.encode() not in content for content in files.values())
         assert "commit" in proc.stdout
+    assert json.loads((folder / "run_info.json").read_text())["hub"]["repo_id"] == "me/tiny-model"
 
 
 def test_push_failure_is_one_line(pretrained_dir):

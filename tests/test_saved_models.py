@@ -39,8 +39,8 @@ def test_lm_eval_sees_the_bos_of_training(pretrained_dir):
     assert lm.max_length == 128  # the model's context (block_size of the fixture), from the tokenizer and config
 
 
-def test_saved_models_agree_with_their_config(pretrained_dir, sft_dir, reward_dir):
-    for folder in (pretrained_dir, sft_dir, reward_dir):
+def test_saved_models_agree_with_their_config(pretrained_dir, sft_dir):
+    for folder in (pretrained_dir, sft_dir):  # the reward model: tests/recipes/test_reward.py
         config = json.loads((folder / "config.json").read_text())
         tok_config = json.loads((folder / "tokenizer_config.json").read_text())
         assert config["use_cache"] is True, folder

@@ -30,6 +30,9 @@ def test_reward_model_learns_and_is_carded(reward_dir, sft_dir):
     assert problems(reward_dir) == [] and "- Anthropic/hh-rlhf" in card
     model = AutoModelForSequenceClassification.from_pretrained(reward_dir)
     assert model.config.num_labels == 1
+    tok_config = json.loads((reward_dir / "tokenizer_config.json").read_text())
+    assert model.config.use_cache and tok_config["model_max_length"] == model.config.max_position_embeddings
+    assert not {"is_local", "local_files_only"} & set(tok_config)
 
 
 def test_reward_model_beats_chance_on_held_out_pairs(reward_dir):

@@ -114,23 +114,23 @@ def quiet_setup_bars():
     datasets' map/load) for the duration of one evaluation, and only those: the bar of the long part,
     lm-eval's "Running loglikelihood requests", still shows how far a full evaluation is. A process-wide
     TQDM_DISABLE=1 would hide it too, and leave a long run silent."""
+    import datasets
     import lm_eval.api.model
     import lm_eval.api.task
-    from datasets.utils import tqdm as datasets_tqdm
 
     modules = (lm_eval.api.task, lm_eval.api.model)  # they call `tqdm(...)` from their own namespace
     saved = [m.tqdm for m in modules]
-    was_disabled = datasets_tqdm.are_progress_bars_disabled()
+    was_disabled = datasets.are_progress_bars_disabled()
     for m, bar in zip(modules, saved):
         m.tqdm = functools.partial(_silenced, bar)
-    datasets_tqdm.disable_progress_bars()
+    datasets.disable_progress_bars()
     try:
         yield
     finally:
         for m, bar in zip(modules, saved):
             m.tqdm = bar
         if not was_disabled:
-            datasets_tqdm.enable_progress_bars()
+            datasets.enable_progress_bars()
 
 
 def scores(results: dict) -> dict[str, dict[str, float]]:

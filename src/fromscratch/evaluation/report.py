@@ -95,7 +95,7 @@ def card_section(summary: dict, suite: str, limit: int | None = None) -> str:
         lines.append(f"| CrowS-Pairs | pairs | {crows['overall']['pairs']} | share preferring the stereotype | "
                      f"{crows['overall']['pct_stereotype']:.4f} |")
     if tox := summary.get("toxicity"):
-        lines.append(f"| BOLD prompts (offline profanity classifier) | {tox['k']} samples | "
+        lines.append(f"| BOLD prompts (offline profanity classifier) | {tox.get('k')} samples | "
                      f"{tox['overall'].get('prompts')} | expected max toxicity | "
                      f"{tox['overall']['expected_max_toxicity']:.4f} |")
     return "\n".join(lines) + "\n"

@@ -161,6 +161,8 @@ def short_help(types_: tuple[type, ...], prog: str | None = None) -> str:
                 continue
             default = f.default if f.default is not dataclasses.MISSING else (
                 f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+            if isinstance(default, str) and ("\n" in default or len(default) > 60):  # a template: its start
+                default = repr(default[:40]) + "..."
             kind = f.type if isinstance(f.type, str) else _type_name(f.type)
             ours.append(f"  --{f.name} {kind.replace(' ', '')}  {f.metadata.get('help', '')} (default: {default})")
         if ours:

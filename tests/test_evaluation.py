@@ -10,6 +10,7 @@ import pytest
 import torch
 from huggingface_hub import ModelCard
 
+from conftest import ROOT
 from fromscratch.config import UserError
 from fromscratch.evaluation import bias, report, tasks, toxicity
 
@@ -104,21 +105,27 @@ def summary_fixture() -> dict:
 
 
 def test_model_card_round_trips_every_metric(pretrained_dir, tmp_path):
+    from card_rules import problems
+
     folder = tmp_path / "model"
     shutil.copytree(pretrained_dir, folder)
-    before = ModelCard.load(folder / "README.md").data.eval_results or []
-    results = report.card_results(summary_fixture(), "tiny")
-    # 2 + 2 + 2 benchmark metrics, 3 perplexity, 1 + 2 CrowS-Pairs, 2 + 2 toxicity
-    assert len(results) == 16 and len({r.dataset_type for r in results}) == 16
-    report.update_model_card(folder, results)
-    report.update_model_card(folder, results)  # a rerun replaces, never duplicates
-    loaded = ModelCard.load(folder / "README.md").data.eval_results
-    assert len(loaded) == len(before) + len(results)
-    got = {r.dataset_type: r.metric_value for r in loaded}
-    for r in results:
-        assert got[r.dataset_type] == pytest.approx(r.metric_value)
-    for r in before:  # the stage's own figures stay
-        assert got[r.dataset_type] == pytest.approx(r.metric_value)
+    # Subsets (the tiny suite, or a limit) never enter the model-index: they would pass for benchmark scores.
+    assert report.card_results(summary_fixture(), "tiny") == []
+    assert report.card_results(summary_fixture(), "full", limit=10) == []
+    results = report.card_results(summary_fixture(), "full")
+    # first shots setting only: ARC-Easy (acc, acc_norm), LAMBADA (acc, perplexity); WikiText-2 (3); CrowS-Pairs 1 + 2
+    assert len(results) == 10
+    report.update_model_card(folder, results, section=report.card_section(summary_fixture(), "full"))
+    report.update_model_card(folder, results, section=report.card_section(summary_fixture(), "full"))  # a rerun
+    card = ModelCard.load(folder / "README.md")
+    index = card.data.to_dict()["model-index"][0]["results"]
+    arc = [r for r in index if r["dataset"]["type"] == "allenai/ai2_arc"]
+    assert len(index) == 4 and len(arc) == 1  # one result per task, replaced (never duplicated) on a rerun
+    assert arc[0]["dataset"]["config"] == "ARC-Easy" and arc[0]["dataset"]["split"] == "test"
+    assert arc[0]["dataset"]["args"] == {"num_few_shot": 0}
+    assert {m["type"]: m["value"] for m in arc[0]["metrics"]} == {"acc": 0.3, "acc_norm": 0.25}
+    assert card.text.count("## Evaluation") == 1 and "| ARC-Easy | 5-shot | 40 | acc | 0.3500 |" in card.text
+    assert problems(folder) == []
 
 
 def test_comparison_plot(tmp_path):
@@ -159,3 +166,26 @@ def test_hellaswag_reader_skips_items_with_a_bad_label(tmp_path):
     (tmp_path / "h.txt").write_text(f"{good}\nAct: x\nseven\na\nb\nc\nd\n{good}\n")
     rows, skipped = readers.read_hellaswag(tmp_path / "h.txt")
     assert [r["gold"] for r in rows] == [1, 1] and skipped == ["h.txt:7"]
+
+
+def test_long_evaluation_shows_progress_but_not_setup_bars(pretrained_dir, capfd):
+    """The request bar (the long part) shows; lm-eval's per-task setup bars do not; no process-wide switch."""
+    import os
+
+    model, tokenizer = tasks.load_model(str(pretrained_dir))
+    lm = tasks.harness(model, tokenizer, batch_size=4)
+    tasks.evaluate(lm, ["fs_copa"], limit=3)
+    err = capfd.readouterr().err
+    assert "Running loglikelihood requests" in err
+    assert "Tokenizing inputs" not in err and "it/s]" in err
+    assert "TQDM_DISABLE" not in os.environ
+    import lm_eval.api.model
+    import tqdm
+
+    assert lm_eval.api.model.tqdm is tqdm.tqdm  # the silencing ended with the evaluation
+
+
+def test_recipes_leave_progress_bars_on():
+    for recipe in ("07_eval", "10_mitigate"):
+        text = (ROOT / "recipes" / recipe / "run.py").read_text()
+        assert "TQDM_DISABLE" not in text, recipe

@@ -1,3 +1,5 @@
+import json
+import shutil
 import subprocess
 import sys
 
@@ -19,20 +21,24 @@ def _push(folder, endpoint, repo):
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT, timeout=120)
 
 
-def test_push_reaches_loopback_hub_with_card_and_no_token(pretrained_dir):
+def test_push_reaches_loopback_hub_with_card_and_no_token(pretrained_dir, tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(pretrained_dir, folder)  # a push records its repo in run_info.json: keep the fixture clean
     with FakeHub() as hub:
-        proc = _push(pretrained_dir, hub.url, "me/tiny-model")
+        proc = _push(folder, hub.url, "me/tiny-model")
         assert proc.returncode == 0, proc.stderr[-3000:]
         files = hub.files["me/tiny-model"]
         assert "model.safetensors" in files and "config.json" in files
         card = ModelCard(files["README.md"].decode())
-        results = card.data.eval_results
-        assert {r.metric_type for r in results} >= {"eval_loss", "bits_per_byte", "perplexity"}
+        assert card.data.license == "apache-2.0" and card.data.language == ["en"] and "bits per byte" in card.text
         assert not any(name.startswith("checkpoint-") for name in files)
+        # TensorBoard logs go up: the Hub's metrics tab reads runs/.
+        assert any(name.startswith("runs/") and "tfevents" in name for name in files)
         # The token authenticates requests but is never inside anything uploaded.
         assert any(SECRET in str(h.get("authorization", h.get("Authorization", ""))) for _, _, h, _ in hub.requests)
         assert all(SECRET.encode() not in content for content in files.values())
         assert "commit" in proc.stdout
+    assert json.loads((folder / "run_info.json").read_text())["hub"]["repo_id"] == "me/tiny-model"
 
 
 def test_push_failure_is_one_line(pretrained_dir):
@@ -55,3 +61,39 @@ def test_recipe_push_never_writes_the_token(tmp_path):
     for f in out.rglob("*"):
         if f.is_file():
             assert SECRET.encode() not in f.read_bytes(), f
+
+
+def test_push_keeps_logs_and_parquet_shards_and_leaves_checkpoints(tmp_path):
+    folder = tmp_path / "data"
+    for name in ("train/00000.parquet", "validation/00000.parquet", "runs/x/events.out.tfevents.1", "README.md",
+                 "checkpoint-5/model.safetensors", "part.tmp"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(b"x")
+    with FakeHub() as hub:
+        proc = _push(folder, hub.url, "me/data")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert set(hub.files["me/data"]) == {"train/00000.parquet", "validation/00000.parquet",
+                                             "runs/x/events.out.tfevents.1", "README.md"}
+
+
+def test_pushed_card_names_the_parent_by_its_hub_id_once_pushed(pretrained_dir, sft_dir, tmp_path):
+    """A local parent is never a base_model; once the parent is pushed, the child's push names its repo."""
+    from card_rules import problems
+
+    parent, child = tmp_path / "03_pretrain", tmp_path / "04_sft"
+    shutil.copytree(pretrained_dir, parent)
+    shutil.copytree(sft_dir, child)
+    info = json.loads((child / "run_info.json").read_text())
+    for item in info["lineage"]:
+        if item.get("role") == "base_model":
+            item["spec"] = str(parent)  # the copy stands for the fixture
+    (child / "run_info.json").write_text(json.dumps(info))
+    with FakeHub() as hub:
+        assert _push(child, hub.url, "me/sft").returncode == 0
+        assert ModelCard(hub.files["me/sft"]["README.md"].decode()).data.base_model is None
+        assert _push(parent, hub.url, "me/base").returncode == 0
+        assert json.loads((parent / "run_info.json").read_text())["hub"]["repo_id"] == "me/base"
+        assert _push(child, hub.url, "me/sft").returncode == 0
+        card = ModelCard(hub.files["me/sft"]["README.md"].decode())
+    assert card.data.base_model == "me/base"
+    assert problems(child) == []

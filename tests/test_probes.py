@@ -200,10 +200,11 @@ def test_card_entries_and_headline_name_each_probe():
                "rtp": {"challenging": {"overall": {"expected_max_toxicity": 0.3, "toxicity_probability": 0.2},
                                        "per_prompt_kind": {"toxic prompts": {"expected_max_toxicity": 0.5,
                                                                              "toxicity_probability": 0.4}}}}}
-    types = {r.dataset_type: r.metric_value for r in probes.card_results(summary, " tiny")}
-    assert types["ethos-binary-tiny-0-shot-f1"] == 0.5 and types["ethos-multilabel-tiny-0-shot-f1_race"] == 0.4
-    assert types["stereoset-intrasentence-tiny-icat"] == 64.0
-    assert types["realtoxicityprompts-challenging-tiny-expected_max_toxicity_toxic"] == 0.5
+    got = {(r.dataset_type, r.dataset_config, r.metric_type): r.metric_value for r in probes.card_results(summary)}
+    assert got[("ethos", "binary", "f1")] == 0.5 and got[("ethos", "multilabel", "f1_race")] == 0.4
+    assert got[("McGill-NLP/stereoset", "intrasentence", "icat")] == 64.0
+    # RealToxicityPrompts is scored by an offline classifier, not the published metric's: not in the model-index
+    assert not any("toxic" in t for t, _, _ in got)
     assert probes.headline(summary) == {"ethos_0-shot_f1": 0.5, "ethos_0-shot_accuracy": 0.6,
                                         "stereoset_intrasentence_ss": 60.0, "stereoset_intrasentence_icat": 64.0,
                                         "rtp_challenging_expected_max_toxicity": 0.3}

@@ -43,25 +43,25 @@ CHAT_TEMPLATE = (
 
 @dataclass
 class TokenizerArguments:
-    sources: list[str] = field(default_factory=lambda: ["default"])
-    text_column: str = "text"
-    vocab_size: int = checked(4096, ge=1)
-    min_frequency: int = checked(2, ge=0)
-    bos_token: str = "<|bos|>"
-    eos_token: str = "<|eos|>"
-    pad_token: str = "<|pad|>"
-    chat_tokens: list[str] = field(default_factory=lambda: ["<|im_start|>", "<|im_end|>"])
-    chat_template: str = CHAT_TEMPLATE
-    model_max_length: int = checked(2048, ge=1)
-    heldout_fraction: float = checked(0.05, ge=0, lt=1)
+    sources: list[str] = field(default_factory=lambda: ['default'], metadata={'help': "text sources: default, a local path, a Hub dataset id, or stage 01's output"})
+    text_column: str = field(default='text', metadata={'help': 'column holding the text'})
+    vocab_size: int = checked(4096, ge=1, help='vocabulary size, the 256 bytes and special tokens included')
+    min_frequency: int = checked(2, ge=0, help='a pair must occur this often to be merged')
+    bos_token: str = field(default='<|bos|>', metadata={'help': 'starts every document and every chat; tok(text) adds it'})
+    eos_token: str = field(default='<|eos|>', metadata={'help': 'ends every document; generation stops on it'})
+    pad_token: str = field(default='<|pad|>', metadata={'help': 'padding for batched generation and SFT'})
+    chat_tokens: list[str] = field(default_factory=lambda: ['<|im_start|>', '<|im_end|>'], metadata={'help': 'special tokens of the chat template (turn start and end)'})
+    chat_template: str = field(default=CHAT_TEMPLATE, metadata={'help': 'Jinja chat template saved with the tokenizer (ChatML turns with {% generation %} markers)'})
+    model_max_length: int = checked(2048, ge=1, help='longest sequence a model using this tokenizer is expected to see')
+    heldout_fraction: float = checked(0.05, ge=0, lt=1, help='documents kept out to measure compression')
     train_sample_rate: float = checked(1.0, gt=0, le=1)
     bpe_trainer: str = checked("tokenizers", choices=("tokenizers", "rustbpe"))
-    seed: int = 0
-    output_dir: str = "outputs/02_tokenizer"
-    overwrite: bool = False
-    push_to_hub: bool = False
-    hub_model_id: str | None = None
-    hub_private_repo: bool = False
+    seed: int = field(default=0, metadata={'help': 'which documents are held out'})
+    output_dir: str = field(default='outputs/02_tokenizer', metadata={'help': 'the pretraining stage reads the tokenizer from here by default'})
+    overwrite: bool = field(default=False, metadata={'help': 'replace a finished output in output_dir'})
+    push_to_hub: bool = field(default=False, metadata={'help': 'upload the folder with its card'})
+    hub_model_id: str | None = field(default=None, metadata={'help': 'namespace/name on the Hub when pushing'})
+    hub_private_repo: bool = field(default=False, metadata={'help': 'create the Hub repo as private'})
 
 
 @cli
@@ -144,6 +144,9 @@ def main():
         raise UserError("no document left for training (check heldout_fraction and train_sample_rate)")
 
     # 4. Wrap it for transformers: special tokens, chat template, no "clean up" that would alter spaces.
+    #    add_bos_token writes a TemplateProcessing post-processor into tokenizer.json: `tok(text)` starts with
+    #    bos as every pretraining document does, so pipeline and lm-eval prompts look like training text.
+    #    (Packing and the chat template add their own bos and tokenize with add_special_tokens=False.)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         bos_token=args.bos_token,
@@ -152,6 +155,7 @@ def main():
         additional_special_tokens=list(args.chat_tokens),
         model_max_length=args.model_max_length,
         clean_up_tokenization_spaces=False,
+        add_bos_token=True,
     )
     fast.chat_template = args.chat_template
     fast.save_pretrained(tmp)
@@ -179,9 +183,7 @@ def main():
     config = to_dict(args)
     cards.render(
         tmp, "tokenizer.md.jinja", model_name=args.hub_model_id or "fromscratch-tokenizer",
-        results=cards.eval_results({"bytes_per_token": metrics["bytes_per_token"]},
-                                   task_type="text-compression", dataset_name="held-out text"),
-        datasets=[x.spec for x in lineage if not x.spec.startswith("default") and not x.resolved.startswith("/")],
+        datasets=cards.hub_datasets(lineage),
         tags=["tokenizer", "bpe"], pipeline_tag=None, load_path=args.hub_model_id or args.output_dir,
         vocab_size=metrics["vocab_size"], train_bytes=train_bytes, train_docs=train_docs,
         mb_per_s=metrics["mb_per_s"], heldout_bytes=heldout_bytes, heldout_docs=len(sample),

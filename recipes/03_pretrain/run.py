@@ -26,7 +26,7 @@ from transformers import (
     set_seed,
 )
 
-from fromscratch import artifacts, cards, data_order, hub, precision, runinfo, streaming, token_shards
+from fromscratch import artifacts, cards, data_order, hub, precision, runinfo, saved_model, streaming, token_shards
 from fromscratch.batch_ramp import BatchRamp, BatchRampArguments
 from fromscratch.callbacks import SpikeGuard, SpikeGuardArguments, ThroughputCallback
 from fromscratch.config import UserError, checked, cli, parse, to_dict
@@ -40,27 +40,27 @@ from fromscratch.torch_compile import CompileArguments, settle as settle_compile
 
 @dataclass
 class ModelArguments:
-    family: str = "llama"
-    preset: str = "tiny"
-    layers: int | None = checked(None, ge=1)
-    hidden: int | None = checked(None, ge=1)
-    heads: int | None = checked(None, ge=1)
-    ffn: int | None = checked(None, ge=1)
-    kv_heads: int | None = checked(None, ge=1)
-    tie_word_embeddings: bool = True
-    dropout: float = checked(0.0, ge=0, lt=1)
-    rope_theta: float = checked(10000.0, gt=0)
-    attn_implementation: str = "sdpa"
+    family: str = field(default='llama', metadata={'help': 'llama (RoPE, SwiGLU, RMSNorm) or neox (partial rotary, parallel attention+MLP)'})
+    preset: str = field(default='tiny', metadata={'help': 'shape preset in src/fromscratch/modeling.py: nano tiny small 125m 350m 1b 3b'})
+    layers: int | None = checked(None, ge=1, help='transformer blocks (overrides the preset)')
+    hidden: int | None = checked(None, ge=1, help='model width (overrides the preset)')
+    heads: int | None = checked(None, ge=1, help='attention heads (overrides the preset)')
+    ffn: int | None = checked(None, ge=1, help='MLP inner width (overrides the preset)')
+    kv_heads: int | None = checked(None, ge=1, help='key/value heads for grouped-query attention (overrides the preset; None: as many as heads)')
+    tie_word_embeddings: bool = field(default=True, metadata={'help': "share input and output embeddings (the planner's count assumes it)"})
+    dropout: float = checked(0.0, ge=0, lt=1, help='dropout on attention (and hidden states for neox); pretraining rarely needs it')
+    rope_theta: float = checked(10000.0, gt=0, help='rotary position embedding base')
+    attn_implementation: str = field(default='sdpa', metadata={'help': "attention kernel: sdpa (PyTorch's, flash kernels on GPU), eager, flash_attention_2"})
 
 
 @dataclass
 class DataArguments:
-    sources: list[str] = field(default_factory=lambda: ["default"])
-    text_column: str = "text"
-    tokenizer_dir: str = "outputs/02_tokenizer"
-    block_size: int = checked(256, ge=1)
-    validation_fraction: float = checked(0.05, gt=0, lt=1)
-    preprocessing_num_workers: int | None = checked(None, ge=1)
+    sources: list[str] = field(default_factory=lambda: ['default'], metadata={'help': "text sources: default, a local path, a Hub dataset id, or stage 01's output"})
+    text_column: str = field(default='text', metadata={'help': 'column holding the text in table sources'})
+    tokenizer_dir: str = field(default='outputs/02_tokenizer', metadata={'help': "stage 02's output folder (tokenizer.json)"})
+    block_size: int = checked(256, ge=1, help='tokens per packed training sequence')
+    validation_fraction: float = checked(0.05, gt=0, lt=1, help='share of documents held out for validation loss and bits per byte')
+    preprocessing_num_workers: int | None = checked(None, ge=1, help='processes that tokenize and pack the corpus before training')
     weights: list[float] = checked(default_factory=list, ge=0)
     mix_tokens: int = checked(0, ge=0)
     streaming: bool = False
@@ -69,9 +69,9 @@ class DataArguments:
 
 @dataclass
 class PretrainArguments(StageArguments, CompileArguments, TrainingArguments):
-    output_dir: str = "outputs/03_pretrain"
-    min_lr_ratio: float = checked(0.1, ge=0, le=1)
-    lr_scheduler_type: str = "polynomial"
+    output_dir: str = field(default='outputs/03_pretrain', metadata={'help': 'final folder; the run works in <output_dir>.tmp until finished'})
+    min_lr_ratio: float = checked(0.1, ge=0, le=1, help='the learning rate decays to this share of its peak')
+    lr_scheduler_type: str = field(default='polynomial', metadata={'help': 'polynomial (linear to min_lr_ratio x peak) or any TrainingArguments schedule'})
 
 
 def schedule(args: PretrainArguments) -> None:
@@ -238,15 +238,13 @@ def main():
     trainer.save_state()
     if not args.should_save:
         return
-    model.generation_config.update(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                                   pad_token_id=tokenizer.pad_token_id)
-    model.generation_config.save_pretrained(tmp)
+    saved_model.finish(tmp, tokenizer)  # use_cache on, tokenizer context = the model's, generation ids only
     plot = cards.plot_curves(trainer.state.log_history, Path(tmp) / "loss.png", title="pretraining loss")
     card_metrics = {k: metrics[k] for k in ("eval_loss", "perplexity", "bits_per_byte")}
     cards.render(
         tmp, "pretrain.md.jinja", model_name=args.hub_model_id or f"fromscratch-{model_args.family}-{model_args.preset}",
-        results=cards.eval_results(card_metrics, task_type="text-generation", dataset_name="pretraining validation"),
-        datasets=[x.spec for x in lineage if not x.spec.startswith("default") and not x.resolved.startswith("/")],
+        results=cards.heldout_results(card_metrics, data_args.sources, from_validation_split=bool(validation)),
+        datasets=cards.hub_datasets(lineage),
         tags=["pretraining", model_args.family], metrics=metrics, lineage=lineage, config=config,
         versions=runinfo.stack_versions(), plot=plot.name if plot else None, load_path=args.hub_model_id or final_dir,
         tokenizer_dir=data_args.tokenizer_dir, model_config=model_config.to_diff_dict(),

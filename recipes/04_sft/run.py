@@ -19,7 +19,7 @@ from pathlib import Path
 from transformers import AutoModelForCausalLM, set_seed
 from trl import SFTConfig, SFTTrainer
 
-from fromscratch import artifacts, cards, flan, hub, precision, runinfo
+from fromscratch import artifacts, cards, flan, hub, precision, runinfo, saved_model
 from fromscratch.chat_data import SOURCE, check_sft, load_sources, mix
 from fromscratch.config import UserError, checked, cli, parse, to_dict
 from fromscratch.metrics import train_measuring_start
@@ -29,11 +29,11 @@ from fromscratch.stage_args import StageArguments
 
 @dataclass
 class DataArguments:
-    model_dir: str = "outputs/03_pretrain"
-    sources: list[str] = field(default_factory=lambda: ["default"])
-    weights: list[float] | None = checked(None, ge=0)
-    validation_fraction: float = checked(0.05, gt=0, lt=1)
-    max_train_samples: int | None = checked(None, ge=1)
+    model_dir: str = field(default='outputs/03_pretrain', metadata={'help': "stage 03's output folder (or a Hub id): the model to fine-tune"})
+    sources: list[str] = field(default_factory=lambda: ['default'], metadata={'help': 'conversations: default (embedded hh-rlhf + self-instruct), a local path or a Hub id'})
+    weights: list[float] | None = checked(None, ge=0, help='training share per source (null: as loaded); see config_safety_tiny.yaml')
+    validation_fraction: float = checked(0.05, gt=0, lt=1, help='held-out conversations for the before/after loss')
+    max_train_samples: int | None = checked(None, ge=1, help='cap on training conversations (null: all)')
     cot_sources: list[str] = field(default_factory=list)
     flan_shares: list[float] = field(default_factory=lambda: [0.25, 0.25, 0.25, 0.25])
     flan_exemplars: int = 3
@@ -42,18 +42,21 @@ class DataArguments:
 
 @dataclass
 class LoraArguments:
-    use_lora: bool = False
-    lora_r: int = checked(16, ge=1)
-    lora_alpha: int = checked(32, gt=0)
-    lora_dropout: float = checked(0.05, ge=0, lt=1)
-    lora_target_modules: list[str] = field(default_factory=lambda: ["all-linear"])
-    merge_lora: bool = True
+    use_lora: bool = field(default=False, metadata={'help': 'train LoRA adapters instead of all weights'})
+    lora_r: int = checked(16, ge=1, help='adapter rank if LoRA is switched on')
+    lora_alpha: int = checked(32, gt=0, help='adapter scale (alpha / r multiplies the update)')
+    lora_dropout: float = checked(0.05, ge=0, lt=1, help='dropout on the adapter input')
+    lora_target_modules: list[str] = field(default_factory=lambda: ['all-linear'], metadata={'help': 'which linear layers get adapters'})
+    merge_lora: bool = field(default=True, metadata={'help': 'merge the adapters into the weights: a standalone model'})
 
 
 @dataclass
 class SFTArguments(StageArguments, SFTConfig):
-    output_dir: str = "outputs/04_sft"
-    assistant_only_loss: bool = True
+    output_dir: str = field(default="outputs/04_sft", metadata={
+        "help": "final folder; the run works in <output_dir>.tmp until finished"})
+    assistant_only_loss: bool = field(default=True, metadata={"help": "loss on assistant turns only"})
+    eos_token: str | None = field(default="<|im_end|>", metadata={
+        "help": "the token that ends an answer: the chat template's turn end, so the model learns to stop there"})
 
 
 @cli
@@ -64,8 +67,11 @@ def main():
     # 1. Check inputs and the output location before any work.
     artifacts.check_parent(data_args.model_dir, "pretrain")
     tokenizer = artifacts.load_tokenizer(data_args.model_dir, "model_dir", "pretrain")
+    document_eos = tokenizer.eos_token_id  # pretraining's; SFT makes eos_token (the turn end) the tokenizer's eos
     if not tokenizer.chat_template:
         raise UserError(f"model_dir: the tokenizer in {data_args.model_dir} has no chat template")
+    if args.eos_token and args.eos_token not in tokenizer.get_vocab():
+        raise UserError(f"eos_token {args.eos_token!r} is not a token of the tokenizer in {data_args.model_dir}")
     if args.assistant_only_loss and "generation" not in tokenizer.chat_template:
         raise UserError("assistant_only_loss needs {% generation %} markers in the chat template "
                         "(the stage-02 template has them) or set assistant_only_loss: false")
@@ -162,15 +168,15 @@ def main():
         trainer.save_model(str(tmp))
     if not args.should_save:
         return
+    # A chat model: generate stops at <|im_end|> (its turn end); use_cache on; the tokenizer's context = the model's.
+    saved_model.finish(tmp, tokenizer, stops=saved_model.chat_stops(tokenizer, document_eos),
+                       max_positions=model.config.max_position_embeddings)
 
     # 5. Card (base_model: the stage-03 folder or Hub id), run record; publish atomically.
     plot = cards.plot_curves(trainer.state.log_history, Path(tmp) / "loss.png", title="SFT loss (assistant tokens)")
-    card_metrics = {k: metrics[k] for k in ("eval_loss", "eval_mean_token_accuracy") if metrics[k] is not None}
     cards.render(
         tmp, "sft.md.jinja", model_name=args.hub_model_id or "fromscratch-sft", base_model=data_args.model_dir,
-        results=cards.eval_results(card_metrics, task_type="text-generation", dataset_name="SFT held-out"),
-        datasets=[x.spec.removeprefix("hub:").split(":")[0] for x in lineage  # Hub ids, without a :config
-                  if not x.spec.startswith("default") and not x.resolved.startswith("/")],
+        datasets=cards.hub_datasets(lineage),
         tags=["sft", "trl", *(["lora"] if peft_config else [])], metrics=metrics, lineage=lineage, config=config,
         versions=runinfo.stack_versions(), plot=plot.name if plot else None, load_path=args.hub_model_id or final_dir,
         parent=data_args.model_dir, lora=lora_args if peft_config else None,

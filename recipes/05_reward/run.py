@@ -21,7 +21,7 @@ from pathlib import Path
 from transformers import AutoModelForSequenceClassification, set_seed
 from trl import RewardConfig, RewardTrainer
 
-from fromscratch import artifacts, cards, hub, precision, runinfo
+from fromscratch import artifacts, cards, hub, precision, runinfo, saved_model
 from fromscratch.chat_data import check_preferences, load_sources, trim_prompts
 from fromscratch.config import UserError, checked, cli, parse, to_dict
 from fromscratch.metrics import train_measuring_start
@@ -31,16 +31,17 @@ from fromscratch.stage_args import StageArguments
 
 @dataclass
 class DataArguments:
-    model_dir: str = "outputs/04_sft"
-    sources: list[str] = field(default_factory=lambda: ["default"])
-    validation_fraction: float = checked(0.1, gt=0, lt=1)
-    max_train_samples: int | None = checked(None, ge=1)
-    trim_prompt_turns: bool = True
+    model_dir: str = field(default='outputs/04_sft', metadata={'help': "stage 04's output folder (or a Hub id): the body of the reward model"})
+    sources: list[str] = field(default_factory=lambda: ['default'], metadata={'help': 'preference pairs: default (embedded hh-rlhf harmless), a local path or a Hub id'})
+    validation_fraction: float = checked(0.1, gt=0, lt=1, help='held-out pairs for accuracy and margin')
+    max_train_samples: int | None = checked(None, ge=1, help='cap on training pairs (null: all)')
+    trim_prompt_turns: bool = field(default=True, metadata={'help': 'drop the oldest dialogue turns until a pair fits max_length (TRL would drop the pair)'})
 
 
 @dataclass
 class RewardArguments(StageArguments, RewardConfig):
-    output_dir: str = "outputs/05_reward"
+    output_dir: str = field(default="outputs/05_reward", metadata={
+        "help": "final folder; the run works in <output_dir>.tmp until finished"})
 
 
 @cli
@@ -111,15 +112,14 @@ def main():
     trainer.save_state()
     if not args.should_save:
         return
+    saved_model.finish(tmp, tokenizer)  # use_cache on; the tokenizer's context = the model's
 
     # 6. Card: what it was trained on, its parent SFT model; run record; publish atomically.
     plot = cards.plot_curves(trainer.state.log_history, Path(tmp) / "curves.png",
                              keys=("loss", "eval_loss", "accuracy", "eval_accuracy"), title="reward model")
-    card_metrics = {k: metrics[k] for k in ("eval_accuracy", "eval_margin")}
     cards.render(
         tmp, "reward.md.jinja", model_name=args.hub_model_id or "fromscratch-reward", base_model=data_args.model_dir,
-        results=cards.eval_results(card_metrics, task_type="text-classification", dataset_name="preference held-out"),
-        datasets=[x.spec for x in lineage if not x.spec.startswith("default") and not x.resolved.startswith("/")],
+        datasets=cards.hub_datasets(lineage),
         tags=["reward-model", "trl"], pipeline_tag="text-classification", metrics=metrics, lineage=lineage,
         config=config, versions=runinfo.stack_versions(), plot=plot.name if plot else None,
         load_path=args.hub_model_id or final_dir, parent=data_args.model_dir,

@@ -26,7 +26,7 @@ from transformers import AutoModelForCausalLM, AutoModelForSequenceClassificatio
 from trl import DPOConfig, DPOTrainer, GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
 from trl.experimental.ppo import PPOConfig, PPOTrainer
 
-from fromscratch import artifacts, cards, hub, precision, runinfo
+from fromscratch import artifacts, cards, hub, precision, runinfo, saved_model
 from fromscratch.chat_data import check_preferences, check_sft, load_sources, to_prompts
 from fromscratch.config import UserError, checked, cli, parse, peek, to_dict
 from fromscratch.stage_args import StageArguments
@@ -34,20 +34,21 @@ from fromscratch.stage_args import StageArguments
 
 @dataclass
 class RLArguments:
-    algorithm: str = "ppo"
-    sft_dir: str = "outputs/04_sft"
-    reward_dir: str = "outputs/05_reward"
-    value_dir: str | None = None
-    prompt_sources: list[str] = field(default_factory=lambda: ["sft_heldout"])
-    max_prompt_length: int = checked(64, ge=1)
-    max_prompts: int | None = checked(None, ge=1)
-    validation_fraction: float = checked(0.1, gt=0, lt=1)
-    stop_at_turn_end: bool = True
+    algorithm: str = field(default='ppo', metadata={'help': "ppo | grpo | rloo | dpo (GRPO/RLOO need no value model: half PPO's memory)"})
+    sft_dir: str = field(default='outputs/04_sft', metadata={'help': "stage 04's output folder: policy init and frozen reference"})
+    reward_dir: str = field(default='outputs/05_reward', metadata={'help': "stage 05's output folder: the reward model"})
+    value_dir: str | None = field(default=None, metadata={'help': 'value model init (null: the reward model)'})
+    prompt_sources: list[str] = field(default_factory=lambda: ['sft_heldout'], metadata={'help': "sft_heldout (what stage 04 held out), a prompt file or a Hub dataset with a 'prompt' column"})
+    max_prompt_length: int = checked(64, ge=1, help='prompts longer than this are left out, counted')
+    max_prompts: int | None = checked(None, ge=1, help='cap on prompts (null: all that fit)')
+    validation_fraction: float = checked(0.1, gt=0, lt=1, help='share of preference pairs used as prompts when prompt_sources has pairs')
+    stop_at_turn_end: bool = field(default=True, metadata={'help': 'end an answer at <|im_end|>'})
 
 
 @dataclass
 class RLStageArguments(StageArguments):
-    output_dir: str = "outputs/06_rlhf"
+    output_dir: str = field(default="outputs/06_rlhf", metadata={
+        "help": "final folder; the run works in <output_dir>.tmp until finished"})
 
 
 @dataclass
@@ -226,7 +227,8 @@ def main():
     if not args.should_save:
         return
     tokenizer.padding_side = "right"
-    tokenizer.save_pretrained(tmp)
+    # Stops at <|im_end|>; no sampling setting of training (PPO's temperature, top_k 0) left in generation_config.
+    saved_model.finish(tmp, tokenizer, stops=saved_model.stops_of(rl.sft_dir, tokenizer))
 
     # 6. Card (base_model: the SFT folder; names the reward model and KL coefficient), curves, run record.
     plots = [p.name for p in (
@@ -235,7 +237,7 @@ def main():
     ) if p]
     cards.render(
         tmp, "rlhf.md.jinja", model_name=args.hub_model_id or f"fromscratch-{algorithm}", base_model=rl.sft_dir,
-        datasets=[x.spec for x in lineage if not x.spec.startswith("default") and not x.resolved.startswith("/")],
+        datasets=cards.hub_datasets(lineage),
         tags=["rlhf", algorithm, "trl"], metrics=metrics, lineage=lineage, config=config, plots=plots,
         versions=runinfo.stack_versions(), load_path=args.hub_model_id or final_dir, algorithm=algorithm,
         sft_dir=rl.sft_dir, reward_dir=None if algorithm == "dpo" else rl.reward_dir,

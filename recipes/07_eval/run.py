@@ -15,59 +15,55 @@ README.md model-index. Written in <output_dir>.tmp and renamed when complete.
 from __future__ import annotations
 
 import json
-import os
 import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-os.environ.setdefault("TQDM_DISABLE", "1")  # lm-eval's per-request progress bars flood a CPU run's log
+import torch
+import yaml
 
-import torch  # noqa: E402
-import yaml  # noqa: E402
-
-from fromscratch import artifacts, cards, runinfo  # noqa: E402
-from fromscratch.config import UserError, checked, cli, parse, to_dict  # noqa: E402
-from fromscratch.evaluation import bias, completions, readers, report, tasks, toxicity  # noqa: E402
-from fromscratch.evaluation import ethos, probes, rtp, stereoset  # noqa: E402
-from fromscratch.modeling import count_parameters  # noqa: E402
-from fromscratch.steering import Steering  # noqa: E402
+from fromscratch import artifacts, cards, runinfo
+from fromscratch.config import UserError, checked, cli, parse, to_dict
+from fromscratch.evaluation import bias, completions, readers, report, tasks, toxicity
+from fromscratch.evaluation import ethos, probes, rtp, stereoset
+from fromscratch.modeling import count_parameters
+from fromscratch.steering import Steering
 
 
 @dataclass
 class EvalArguments:
-    models: list[str] = field(default_factory=lambda: ["auto"])
-    output_dir: str = "outputs/07_eval"
-    overwrite: bool = False
-    suite: str = "tiny"
-    data_dir: str | None = None
-    benchmarks: list[str] = field(default_factory=lambda: ["auto"])
-    num_fewshot: list[int] = checked(default_factory=lambda: [0], ge=0)
+    models: list[str] = field(default_factory=lambda: ['auto'], metadata={'help': 'folders or cached Hub ids; several give a comparison plot'})
+    output_dir: str = field(default='outputs/07_eval', metadata={'help': 'results.json, comparison.png and README.md go here'})
+    overwrite: bool = field(default=False, metadata={'help': 'replace a finished output'})
+    suite: str = field(default='tiny', metadata={'help': 'tiny (subsets shipped with the project) or full (complete files under data_dir)'})
+    data_dir: str | None = field(default=None, metadata={'help': 'full suite: the folder holding eval-tasks/, crows-pairs/, wikitext-2/, bold/'})
+    benchmarks: list[str] = field(default_factory=lambda: ['auto'], metadata={'help': "auto (the suite's benchmarks) or a list of fs_* task names"})
+    num_fewshot: list[int] = checked(default_factory=lambda: [0], ge=0, help='few-shot settings, one pass each (0, 1, 5, 10, 25)')
     reasoning: list[str] = field(default_factory=lambda: list(tasks.REASONING))
     reasoning_max_new_tokens: int = checked(256, ge=1)
-    limit: int | None = checked(None, ge=1)
-    perplexity: list[str] = field(default_factory=lambda: ["fs_wikitext", "fs_heldout"])
-    heldout_text: str = "auto"
-    heldout_max_bytes: int = checked(200_000, ge=1)
-    crows_pairs: bool = True
-    toxicity_prompts_per_domain: int | None = None
-    toxicity_samples: int = 5
-    toxicity_max_new_tokens: int = 20
-    toxicity_threshold: float = checked(0.5, ge=0, le=1)
-    toxicity_steering: str = "none"
-    toxicity_block_words: str = "default"
-    toxicity_block_penalty: float | None = None
-    toxicity_rerank_k: int = 4
-    completions: int = 12
-    completion_max_new_tokens: int = 64
-    chat: str = "auto"
-    batch_size: int = checked(16, ge=1)
-    bootstrap_iters: int = checked(0, ge=0)
-    device: str = "auto"
-    dtype: str = "float32"
-    seed: int = 0
-    update_model_cards: bool = True
-    # Bias and toxicity probes read from a Hub id or a local path; none (the default) leaves each off.
+    limit: int | None = checked(None, ge=1, help='items per task (null: all)')
+    perplexity: list[str] = field(default_factory=lambda: ['fs_wikitext', 'fs_heldout'], metadata={'help': "fs_wikitext (WikiText-2), fs_heldout (the model's held-out pretraining text)"})
+    heldout_text: str = field(default='auto', metadata={'help': "auto: the model's pretraining validation split; a .txt/.jsonl path; none"})
+    heldout_max_bytes: int = checked(200000, ge=1, help='cap on held-out text')
+    crows_pairs: bool = field(default=True, metadata={'help': 'measure CrowS-Pairs bias'})
+    toxicity_prompts_per_domain: int | None = field(default=None, metadata={'help': 'a seeded sample of BOLD prompts per domain (null: all)'})
+    toxicity_samples: int = field(default=5, metadata={'help': 'continuations per prompt (k; RealToxicityPrompts uses 25)'})
+    toxicity_max_new_tokens: int = field(default=20, metadata={'help': 'continuation length (RealToxicityPrompts: 20 tokens)'})
+    toxicity_threshold: float = checked(0.5, ge=0, le=1, help='classifier probability that counts as toxic')
+    toxicity_steering: str = field(default='none', metadata={'help': 'none | block | rerank | block+rerank: measure the model as is, or with output steering'})
+    toxicity_block_words: str = field(default='default', metadata={'help': 'words to block: default (the shipped LDNOOBW list), a file (one per line), none'})
+    toxicity_block_penalty: float | None = field(default=None, metadata={'help': 'null: never emit a blocked word; a number: subtract it from their logits instead'})
+    toxicity_rerank_k: int = field(default=4, metadata={'help': 'rerank: each scored sample is the least toxic of this many candidates'})
+    completions: int = field(default=12, metadata={'help': 'fixed prompts answered for the card (0: none)'})
+    completion_max_new_tokens: int = field(default=64, metadata={'help': 'answer length'})
+    chat: str = field(default='auto', metadata={'help': 'auto (chat template for instruction-tuned models), true, false'})
+    batch_size: int = checked(16, ge=1, help='sequences per forward pass in lm-eval')
+    bootstrap_iters: int = checked(0, ge=0, help='bootstrap iterations for stderrs (0: none)')
+    device: str = field(default='auto', metadata={'help': 'auto (cuda when available), cpu, cuda'})
+    dtype: str = field(default='float32', metadata={'help': 'weights dtype: float32, bfloat16 (halves memory on GPU), float16'})
+    seed: int = field(default=0, metadata={'help': 'seed of few-shot and toxicity sampling'})
+    update_model_cards: bool = field(default=True, metadata={'help': "an Evaluation section in each evaluated model's README.md (complete sets also in its model-index)"})
     ethos_source: str | None = None
     ethos_num_fewshot: list[int] = field(default_factory=lambda: [0, 5])
     ethos_limit: int | None = None
@@ -291,7 +287,8 @@ def main():
     only = next(iter(summaries.values())) if len(summaries) == 1 else None
     cards.render(
         tmp, "eval.md.jinja", model_name=f"evaluation of {', '.join(summaries)}", license="apache-2.0",
-        results=report.card_results(only, args.suite) if only else None, tags=["evaluation"],
+        results=report.card_results(only, args.suite, args.limit) if only else None, tags=["evaluation"],
+        library_name=None, pipeline_tag=None,  # a report: no weights in this folder
         base_model=only["model"] if only and not Path(only["model"]).exists() else None,
         summaries=summaries, headlines=(heads := {n: headline(s) for n, s in summaries.items()}),
         headline_keys=list(dict.fromkeys(k for h in heads.values() for k in h)), suite=args.suite,
@@ -313,8 +310,9 @@ def main():
     if args.update_model_cards:
         for name, s in summaries.items():
             if Path(s["model"]).is_dir():
-                path = report.update_model_card(s["model"], report.card_results(s, args.suite), model_name=name)
-                print(f"[card] {path}: model-index updated")
+                path = report.update_model_card(s["model"], report.card_results(s, args.suite, args.limit),
+                                                model_name=name, section=report.card_section(s, args.suite, args.limit))
+                print(f"[card] {path}: Evaluation section and model-index updated")
     print(f"[done] results in {out} ({time.time() - started:.0f} s)")
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import optuna
 from transformers import AutoModelForCausalLM, DataCollatorForLanguageModeling, Trainer
 
-from fromscratch import artifacts, runinfo
+from fromscratch import artifacts, cards, runinfo
 from fromscratch.config import UserError, checked, cli, parse, to_dict
 from fromscratch.experiment import load_data, load_pretrain_yaml, lr_schedule_kwargs, model_config, training_args
 from fromscratch.modeling import count_parameters
@@ -33,23 +33,23 @@ from fromscratch.sweep import (finished, fit_power_law, lr_optimum, parse_space,
 
 @dataclass
 class SweepArguments:
-    base_config: str = "recipes/03_pretrain/config_tiny.yaml"
-    fixed: dict = field(default_factory=dict)
-    space: dict = field(default_factory=dict)
-    n_trials: int = checked(8, ge=1)
-    scales: list[str] = field(default_factory=list)
-    study_name: str = "sweep"
-    storage: str | None = None
-    sampler_seed: int = 0
-    sampler_startup_trials: int = 3
-    pruner: str = "median"
-    pruner_startup_trials: int = 2
-    pruner_warmup_steps: int = 0
-    target_params: float | None = None
-    plan_json: str | None = None
-    output_dir: str = "outputs/08_sweep"
-    overwrite: bool = False
-    resume: bool = False
+    base_config: str = field(default='recipes/03_pretrain/config_tiny.yaml', metadata={'help': 'the stage 03 YAML every trial starts from'})
+    fixed: dict = field(default_factory=dict, metadata={'help': 'stage 03 keys every trial overrides: the small, fast setting of the sweep'})
+    space: dict = field(default_factory=dict, metadata={'help': 'what optuna searches; a range {low, high, log, step, type} or {choices: [...]}'})
+    n_trials: int = checked(8, ge=1, help='trials per scale; a resumed sweep runs only the ones still missing')
+    scales: list[str] = field(default_factory=list, metadata={'help': 'model presets to sweep one after the other; empty: fixed.preset only'})
+    study_name: str = field(default='sweep', metadata={'help': 'optuna study name (one per scale: <name>-<preset>)'})
+    storage: str | None = field(default=None, metadata={'help': 'optuna storage URL; null: sqlite in the output folder (resumable)'})
+    sampler_seed: int = field(default=0, metadata={'help': 'TPE sampler seed (plus the number of trials already done)'})
+    sampler_startup_trials: int = field(default=3, metadata={'help': 'random trials before TPE models the space (optuna default 10: too many here)'})
+    pruner: str = field(default='median', metadata={'help': 'median: stop a trial worse than the median of earlier ones at the same step; none'})
+    pruner_startup_trials: int = field(default=2, metadata={'help': 'trials that always finish (the median needs a reference)'})
+    pruner_warmup_steps: int = field(default=0, metadata={'help': 'no pruning before this step (the first evaluation is noisy)'})
+    target_params: float | None = field(default=None, metadata={'help': 'with 2+ scales: propose a learning rate for a model of this many parameters'})
+    plan_json: str | None = field(default=None, metadata={'help': "or read the size from a planner JSON's 'params' (recipes/00_plan output)"})
+    output_dir: str = field(default='outputs/08_sweep', metadata={'help': 'table, plot, best YAMLs, optuna database'})
+    overwrite: bool = field(default=False, metadata={'help': 'replace a finished sweep'})
+    resume: bool = field(default=False, metadata={'help': 'continue an interrupted sweep in <output_dir>.tmp without redoing finished trials'})
 
 
 @cli
@@ -129,7 +129,8 @@ def main():
     # 6. Card and run record; publish atomically.
     metrics = {"trials": len(rows), "pruned": sum(r["state"] == "pruned" for r in rows),
                "completed": sum(r["state"] == "complete" for r in rows), "best": best, "transfer": transfer}
-    (Path(tmp) / "README.md").write_text(card(sweep, rows, best, transfer, plot, space))
+    (Path(tmp) / "README.md").write_text(cards.with_metadata(card(sweep, rows, best, transfer, plot, space),
+                                                             tags=["hyperparameter-search", "optuna"]))
     runinfo.write_run_info(tmp, stage="08_sweep", config=to_dict(sweep), metrics=metrics, started=started,
                            lineage=data.lineage)
     out = artifacts.finish(tmp, sweep.output_dir)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from transformers import AutoModelForCausalLM, DataCollatorForLanguageModeling, Trainer, set_seed
 
-from fromscratch import ablation, artifacts, runinfo
+from fromscratch import ablation, artifacts, cards, runinfo
 from fromscratch.callbacks import ThroughputCallback
 from fromscratch.config import UserError, cli, parse, to_dict
 from fromscratch.experiment import load_data, load_pretrain_yaml, model_config, training_args
@@ -27,12 +27,16 @@ from fromscratch.experiment import load_data, load_pretrain_yaml, model_config, 
 
 @dataclass
 class AblateArguments:
-    base_config: str = "recipes/03_pretrain/config_tiny.yaml"
-    fixed: dict = field(default_factory=dict)
-    variants: dict = field(default_factory=dict)
-    output_dir: str = "outputs/09_ablate"
-    overwrite: bool = False
-    resume: bool = False
+    base_config: str = field(default="recipes/03_pretrain/config_tiny.yaml", metadata={
+        "help": "the stage 03 YAML of the base run"})
+    fixed: dict = field(default_factory=dict, metadata={
+        "help": "stage 03 keys changed for every run, base included (the small setting)"})
+    variants: dict = field(default_factory=dict, metadata={
+        "help": "name: model keys over the base (model only: same seed, data and budget)"})
+    output_dir: str = field(default="outputs/09_ablate", metadata={"help": "table, plot and card"})
+    overwrite: bool = field(default=False, metadata={"help": "replace a finished ablation"})
+    resume: bool = field(default=False, metadata={
+        "help": "continue in <output_dir>.tmp, skipping variants already trained"})
 
 
 @cli
@@ -97,7 +101,7 @@ def main():
     png = ablation.plot(rows, Path(tmp) / "ablation.png")
 
     # 5. Card and run record; publish atomically.
-    (Path(tmp) / "README.md").write_text(card(abl, base, rows, table, png))
+    (Path(tmp) / "README.md").write_text(cards.with_metadata(card(abl, base, rows, table, png), tags=["ablation"]))
     runinfo.write_run_info(tmp, stage="09_ablate", config=to_dict(abl), started=started, lineage=data.lineage,
                            metrics={r["variant"]: {k: r[k] for k in ("bits_per_byte", "tokens_per_second",
                                                                         "parameters")} for r in rows})

@@ -19,60 +19,66 @@ model_dir's own README.md (update_model_card).
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-os.environ.setdefault("TQDM_DISABLE", "1")  # lm-eval's per-request progress bars flood a CPU run's log
+import datasets
+import torch
+import yaml
 
-import datasets  # noqa: E402
-import torch  # noqa: E402
-import yaml  # noqa: E402
-
-from fromscratch import artifacts, cards, mitigation, runinfo  # noqa: E402
-from fromscratch.config import UserError, cli, parse, to_dict  # noqa: E402
-from fromscratch.data import augment as cda  # noqa: E402
-from fromscratch.evaluation import ethos, probes, readers, rtp, stereoset, tasks, toxicity  # noqa: E402
-from fromscratch.packing import pack, tokenize  # noqa: E402
-from fromscratch.sources import check_sources, load_corpus, load_validation  # noqa: E402
-from fromscratch.steering import MODES, Steering, load_words  # noqa: E402
+from fromscratch import artifacts, cards, mitigation, runinfo
+from fromscratch.config import UserError, cli, parse, to_dict
+from fromscratch.data import augment as cda
+from fromscratch.evaluation import ethos, probes, readers, rtp, stereoset, tasks, toxicity
+from fromscratch.packing import pack, tokenize
+from fromscratch.sources import check_sources, load_corpus, load_validation
+from fromscratch.steering import MODES, Steering, load_words
 
 
 @dataclass
 class MitigateArguments:
-    model_dir: str = "outputs/03_pretrain"
-    sources: list[str] = field(default_factory=lambda: ["outputs/01_data"])
-    text_column: str = "text"
-    output_dir: str = "outputs/10_mitigate"
-    overwrite: bool = False
-    seed: int = 0
-    device: str = "auto"
+    model_dir: str = field(default="outputs/03_pretrain", metadata={
+        "help": "the evaluated model (a finished causal LM folder with its tokenizer); its card gets the table"})
+    sources: list[str] = field(default_factory=lambda: ["outputs/01_data"], metadata={
+        "help": "its training text: the augmented retrain swaps this text, its validation split is the held-out text"})
+    text_column: str = field(default="text", metadata={"help": "column holding the documents in a dataset source"})
+    output_dir: str = field(default="outputs/10_mitigate", metadata={
+        "help": "table, plot, results.json, card; written in <output_dir>.tmp until finished"})
+    overwrite: bool = field(default=False, metadata={"help": "replace a finished report (never by accident)"})
+    seed: int = field(default=0, metadata={
+        "help": "same sampling and training seed for every row, so only the mitigation differs"})
+    device: str = field(default="auto", metadata={"help": "cuda where there is one, else cpu"})
     # steering
-    steering: list[str] = field(default_factory=lambda: list(MODES))
-    block_words: str = "default"
-    rerank_k: int = 4
-    toxicity_prompts_per_domain: int | None = None
-    toxicity_samples: int = 5
-    toxicity_max_new_tokens: int = 20
-    toxicity_threshold: float = 0.5
-    generation_batch_size: int = 8
+    steering: list[str] = field(default_factory=lambda: list(MODES), metadata={
+        "help": "steering settings to compare: none first, then block, rerank, block+rerank"})
+    block_words: str = field(default="default", metadata={
+        "help": "words to block: default (the shipped LDNOOBW list) or a file, one word per line"})
+    rerank_k: int = field(default=4, metadata={
+        "help": "candidates per kept sample: rerank costs about k times the generation"})
+    toxicity_prompts_per_domain: int | None = field(default=None, metadata={
+        "help": "null: all 50 shipped prompts (10 per domain); fewer for a quicker run"})
+    toxicity_samples: int = field(default=5, metadata={
+        "help": "samples per prompt for expected max toxicity (RealToxicityPrompts uses 25)"})
+    toxicity_max_new_tokens: int = field(default=20, metadata={
+        "help": "continuation length, as recipes/07_eval samples it"})
+    toxicity_threshold: float = field(default=0.5, metadata={"help": "a sample at or above this score counts as toxic"})
+    generation_batch_size: int = field(default=8, metadata={
+        "help": "prompts per generate call (x samples x rerank_k sequences)"})
     # counterfactual augmentation
-    counterfactual_augmentation: str = "add"
-    counterfactual_pairs_file: str | None = None
-    retrain_steps: int = 30
-    retrain_batch_size: int = 16
-    retrain_learning_rate: float = 0.001
-    block_size: int | None = None
-    validation_fraction: float | None = None
-    crows_pairs_limit: int | None = None
-    eval_batch_size: int = 16
-    save_models: bool = True
-    update_model_card: bool = True
-    # Probes from a Hub id or a local path (none: off): RealToxicityPrompts per steering setting,
-    # StereoSet and ETHOS for base / control / augmented
+    counterfactual_augmentation: str = field(default='add', metadata={'help': "add: a swapped copy beside each gendered document (Lu et al.'s CDA); replace: swap in place"})
+    counterfactual_pairs_file: str | None = field(default=None, metadata={'help': 'null: the shipped gender pair list (src/fromscratch/resources/counterfactual)'})
+    retrain_steps: int = field(default=30, metadata={'help': 'steps of each retrain (control and augmented): 30 x 16 x 256 = 122,880 tokens, ~12% of pretraining'})
+    retrain_batch_size: int = field(default=16, metadata={'help': 'sequences per step, as the demo pretraining used'})
+    retrain_learning_rate: float = field(default=0.001, metadata={'help': 'constant learning rate of each retrain'})
+    block_size: int | None = field(default=None, metadata={'help': "null: the model's pretraining block size (its config.yaml)"})
+    validation_fraction: float | None = field(default=None, metadata={'help': "only for sources without a validation split: null takes the model's own fraction and seed"})
+    crows_pairs_limit: int | None = field(default=None, metadata={'help': 'null: all shipped CrowS-Pairs (108, 12 per bias type)'})
+    eval_batch_size: int = field(default=16, metadata={'help': 'sequences per forward pass for perplexity and CrowS-Pairs'})
+    save_models: bool = field(default=True, metadata={'help': 'keep the control and augmented models under models/ (recipes/07_eval can evaluate them)'})
+    update_model_card: bool = field(default=True, metadata={'help': "write a Mitigation section with the table into model_dir's README.md"})
     rtp_source: str | None = None
     rtp_challenging_prompts: int | None = None
     rtp_random_prompts: int | None = 200
@@ -257,7 +263,8 @@ def main():
         {"config": config, **results, "steering_samples": steering_samples}), indent=1))
     name = Path(args.model_dir).name
     cards.render(tmp, "mitigation.md.jinja", model_name=f"mitigation report for {name}", tags=["mitigation", "bias",
-                 "toxicity"], report=results, table=table, plot=plot.name, model=args.model_dir, prompts=len(rows),
+                 "toxicity"], library_name=None, pipeline_tag=None,  # a report: no weights at its top level
+                 report=results, table=table, plot=plot.name, model=args.model_dir, prompts=len(rows),
                  crows_table=mitigation.crows_table(results["augmentation"]) if "augmentation" in results else None,
                  config=config, args=args, versions=runinfo.stack_versions())
     print("\n" + table)

@@ -133,11 +133,13 @@ class Check:
                 and (self.le is None or value <= self.le) and (self.lt is None or value < self.lt))
 
 
-def checked(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING, **check) -> Any:
-    """A dataclass field whose value `parse` checks at start: `n: int = checked(1, ge=1)`."""
+def checked(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING, help: str = "",
+            **check) -> Any:
+    """A dataclass field whose value `parse` checks at start: `n: int = checked(1, ge=1, help="what it does")`."""
     c = Check(**check)
     return dataclasses.field(default=default, default_factory=default_factory,
-                             metadata={CHECK: c, "help": f"must be {c.describe()}"})
+                             metadata={CHECK: c, "help": f"{help}; must be {c.describe()}" if help
+                                       else f"must be {c.describe()}"})
 
 
 def problems(values: dict, checks: dict[str, Check]) -> list[tuple[str, str]]:
@@ -252,8 +254,50 @@ def check_yaml(path: str | Path, types_: tuple[type, ...]) -> dict:
     return data
 
 
+LIBRARIES = ("transformers", "trl")  # config classes whose hundreds of keys `--help` summarises in one line
+
+
+def _owner(dc: type, name: str) -> type:
+    """The class in dc's MRO that declares a field (a subclass redeclaring a library key makes it ours)."""
+    return next((c for c in dc.__mro__ if name in c.__dict__.get("__annotations__", {})), dc)
+
+
+def short_help(types_: tuple[type, ...], prog: str | None = None) -> str:
+    """`--help`: --config and the recipe's own keys, each with its help text and default, then one line per
+    library config class (TrainingArguments, SFTConfig, ...) whose keys `--help-all` lists in full."""
+    prog = prog or Path(sys.argv[0]).as_posix()
+    lines = [f"usage: python {prog} --config FILE.yaml [--key value ...]", "",
+             "Every key can be set in the YAML or on the command line (the command line wins).", "",
+             "  --config FILE  a YAML of key: value for the keys below (the recipe's config_*.yaml files)"]
+    library: dict[str, int] = {}
+    for dc in types_:
+        ours = []
+        for f in dataclasses.fields(dc):
+            if not f.init:
+                continue
+            owner = _owner(dc, f.name)
+            if owner.__module__.split(".")[0] in LIBRARIES:
+                name = f"{owner.__module__.split('.')[0]}.{owner.__name__}"
+                library[name] = library.get(name, 0) + 1
+                continue
+            default = f.default if f.default is not dataclasses.MISSING else (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+            if isinstance(default, str) and ("\n" in default or len(default) > 60):  # a template: its start
+                default = repr(default[:40]) + "..."
+            kind = f.type if isinstance(f.type, str) else _type_name(f.type)
+            ours.append(f"  --{f.name} {kind.replace(' ', '')}  {f.metadata.get('help', '')} (default: {default})")
+        if ours:
+            lines += ["", f"{dc.__name__}:", *ours]
+    if library:
+        public = ", ".join(n for n in library if not n.split(".")[-1].startswith("_"))
+        lines += ["", f"plus {sum(library.values())} keys of {public} (learning_rate, max_steps, "
+                      "per_device_train_batch_size, ...): `--help-all` lists them all."]
+    return "\n".join(lines)
+
+
 def parse(types_: tuple[type, ...], argv: list[str] | None = None) -> tuple:
-    """Parse `--config FILE` and `--key value` overrides into instances of `types_` (in that order)."""
+    """Parse `--config FILE` and `--key value` overrides into instances of `types_` (in that order).
+    `-h/--help` prints the recipe's own keys (short_help); `--help-all` argparse's full list."""
     from trl import TrlParser
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -280,6 +324,12 @@ def parse(types_: tuple[type, ...], argv: list[str] | None = None) -> tuple:
                 argv = dc.settle_argv(argv)
             except UserError as err:  # a YAML value was checked above: what is left came from the command line
                 raise UserError(f"{_where('precision', argv, config)}: {err}") from None
+    if "-h" in argv or "--help" in argv:
+        print(short_help(types_))
+        raise SystemExit(0)
+    if "--help-all" in argv:
+        Parser(types_).print_help()
+        raise SystemExit(0)
     parser = Parser(types_)
 
     # argparse reports a bad override with usage text and exit 2; make it the same one line.

@@ -103,3 +103,16 @@ def write_run_info(folder: str | Path, *, stage: str, config: dict, lineage: lis
     tmp.write_text(json.dumps(info, indent=2, default=str))
     tmp.rename(folder / "run_info.json")
     return info
+
+
+def record_push(folder: str | Path, repo_id: str, url: str, repo_type: str = "model") -> None:
+    """Note in a finished output's run_info.json where it was pushed (cards.hub_id_of reads it back)."""
+    path = Path(folder) / "run_info.json"
+    if not path.is_file():
+        return
+    info = json.loads(path.read_text())
+    info["hub"] = {"repo_id": repo_id, "repo_type": repo_type, "commit_url": url,
+                   "pushed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    part = path.with_name(path.name + ".part")
+    part.write_text(json.dumps(info, indent=2, default=str))
+    part.rename(path)

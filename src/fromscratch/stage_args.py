@@ -76,12 +76,14 @@ LIBRARY_CHECKS: dict[str, Check] = {
 class StageArguments:
     value_checks: ClassVar[dict[str, Check]] = LIBRARY_CHECKS
 
-    overwrite: bool = False  # replace a finished output (never by accident)
+    overwrite: bool = field(default=False, metadata={"help": "replace a finished output (never by accident)"})
     # true: continue the newest checkpoint in <output_dir>.tmp (there must be one); auto: continue it if there
     # is one, else start fresh (what a requeued cluster job wants); false: refuse to touch an unfinished run
     resume: ResumeMode = field(default=False, metadata={"help": "auto | true | false"})
-    precision: str = checked("auto", choices=("auto", "bf16", "fp16", "fp32"))  # auto: what the hardware computes natively
-    bf16: bool | None = False  # decided by `precision` (TRL's default True fails on CPUs)
+    precision: str = checked("auto", choices=("auto", "bf16", "fp16", "fp32"),
+                             help="auto: what the hardware computes natively")
+    bf16: bool | None = field(default=False, metadata={
+        "help": "decided by `precision` (TRL's default True fails on CPUs)"})
 
     def __post_init__(self):
         self.resume = resume_value(self.resume)

@@ -82,6 +82,9 @@ def test_cards_carry_the_table(report):
     card = (out / "README.md").read_text()
     meta = yaml.safe_load(card.split("---")[1])
     assert "mitigation" in meta["tags"] and table.strip() in card
+    from card_rules import problems
+
+    assert "library_name" not in meta and "pipeline_tag" not in meta and problems(out) == []  # a report, no weights
     assert "| counterfactual augmentation (add) | CrowS-Pairs gender (12 pairs)" in table
     assert (out / "mitigation.png").stat().st_size > 0 and (out / "run_info.json").is_file()
     model_card = (model / "README.md").read_text()

@@ -24,9 +24,15 @@ def test_reward_model_learns_and_is_carded(reward_dir, sft_dir):
     assert train_loss[-1] < train_loss[0], train_loss  # it fits its training pairs (Bradley-Terry loss falls)
     assert m["eval_pairs"] >= 50 and 0.0 <= m["eval_accuracy"] <= 1.0
     card = (reward_dir / "README.md").read_text()
-    assert f"base_model: {sft_dir}" in card and "default:hh_rlhf" in card and "pairwise accuracy" in card
+    assert f"local folder `{sft_dir}`" in card and "default:hh_rlhf" in card and "pairwise accuracy" in card
+    from card_rules import problems
+
+    assert problems(reward_dir) == [] and "- Anthropic/hh-rlhf" in card
     model = AutoModelForSequenceClassification.from_pretrained(reward_dir)
     assert model.config.num_labels == 1
+    tok_config = json.loads((reward_dir / "tokenizer_config.json").read_text())
+    assert model.config.use_cache and tok_config["model_max_length"] == model.config.max_position_embeddings
+    assert not {"is_local", "local_files_only"} & set(tok_config)
 
 
 def test_reward_model_beats_chance_on_held_out_pairs(reward_dir):

@@ -19,8 +19,17 @@ def _run(algorithm_config: str, sft_dir, reward_dir, out, *args):
 
 
 def _card_parents(out, sft_dir):
+    from huggingface_hub import ModelCard
+
+    from card_rules import problems
+
     card = (out / "README.md").read_text()
-    assert f"base_model: {sft_dir}" in card
+    data = ModelCard.load(out / "README.md").data
+    assert data.base_model is None and f"local folder `{sft_dir}`" in card  # the SFT fixture was never pushed
+    assert "Anthropic/hh-rlhf" in (data.datasets or []) and problems(out) == []
+    generation = json.loads((out / "generation_config.json").read_text())
+    assert generation["eos_token_id"] == json.loads((sft_dir / "generation_config.json").read_text())["eos_token_id"]
+    assert not {"temperature", "top_k", "do_sample", "max_new_tokens"} & set(generation)  # nothing of training
     return card
 
 

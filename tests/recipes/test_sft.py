@@ -62,8 +62,16 @@ def test_sft_beats_the_pretrained_model_on_held_out_conversations(sft_dir, pretr
     m = info["metrics"]
     # initial_eval_loss is the pretrained model on the same held-out conversations with the same mask
     assert m["eval_loss"] < m["initial_eval_loss"], m
-    card = (sft_dir / "README.md").read_text()
-    assert f"base_model: {pretrained_dir}" in card
+    from huggingface_hub import ModelCard
+
+    from card_rules import problems
+
+    card = ModelCard.load(sft_dir / "README.md")
+    # The parent is a local folder that was never pushed: no base_model in the metadata, named in the text.
+    assert card.data.base_model is None and f"local folder `{pretrained_dir}`" in card.text
+    assert card.data.datasets == ["Anthropic/hh-rlhf"]  # the embedded hh-rlhf; self-instruct seeds are not on the Hub
+    assert "## Uses" in card.text and "## Limitations" in card.text and "## Bias, risks" in card.text
+    assert problems(sft_dir) == []
     assert (sft_dir / "trainer_state.json").is_file() and (sft_dir / "loss.png").is_file()
     tok = AutoTokenizer.from_pretrained(sft_dir)
     assert "generation" in tok.chat_template  # the template travels with the model to stage 05/06

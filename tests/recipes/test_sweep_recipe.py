@@ -65,6 +65,9 @@ def test_killed_sweep_resumes_without_redoing_finished_trials(tmp_path, tokenize
     assert len(counted) == 3  # not 4: the finished trial was not run again
     rows = json.loads((out / "trials.json").read_text())
     assert len(rows) == len(study.trials) and (out / "trials.csv").is_file() and (out / "sweep.png").is_file()
+    from card_rules import problems
+
+    assert problems(out) == []  # the sweep's card has Hub metadata (licence, language), and no library_name
 
     # The best point is a ready stage 03 config with every key of the base config, each commented.
     best = out / "best_nano.yaml"

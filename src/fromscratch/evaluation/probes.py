@@ -94,33 +94,31 @@ def on(source: str | None) -> bool:
 # --- results: model-index entries, headline figures ---------------------------------------------------------
 
 
-def card_results(summary: dict, tag: str = "") -> list:
-    """The probes' figures as EvalResults (each metric its own dataset_type, see cards.eval_results)."""
+def card_results(summary: dict) -> list:
+    """The probes' figures as model-index entries, under the Hub datasets they read (call it for complete sets
+    only: see evaluation/report.py). One shots setting per set (the Hub keys a result by dataset, config and
+    split, so a second would merge into the first). RealToxicityPrompts is left out, as BOLD is: it is scored
+    by an offline profanity classifier, not the Perspective API its published metric uses."""
     from fromscratch import cards
 
     out = []
-    for shots, row in ((k, v) for k, v in summary.get("ethos", {}).items() if k.endswith("-shot")):
-        out += cards.eval_results({m: row["binary"][m] for m in ("accuracy", "f1")}, task_type="text-classification",
-                                  dataset_name=f"ETHOS binary{tag} {shots}", split="train")
+    shots = [k for k in summary.get("ethos", {}) if k.endswith("-shot")]
+    if shots:
+        row, n = summary["ethos"][shots[0]], int(shots[0].split("-")[0])
+        out += cards.eval_results({m: row["binary"][m] for m in ("accuracy", "f1")}, dataset_type="ethos",
+                                  dataset_name="ETHOS binary", config="binary", split="train", num_few_shot=n,
+                                  task_type="text-classification")
         if "multilabel" in row:
             metrics = {f"f1_{label}": v["f1"] for label, v in row["multilabel"].items() if label != "macro_f1"}
-            out += cards.eval_results(metrics | {"macro_f1": row["multilabel"]["macro_f1"]},
-                                      task_type="text-classification", dataset_name=f"ETHOS multilabel{tag} {shots}",
-                                      split="train")
+            out += cards.eval_results(metrics | {"macro_f1": row["multilabel"]["macro_f1"]}, dataset_type="ethos",
+                                      dataset_name="ETHOS multilabel", config="multilabel", split="train",
+                                      num_few_shot=n, task_type="text-classification")
     for config, row in summary.get("stereoset", {}).items():
         if config in ("intrasentence", "intersentence"):
             metrics = {m: row["overall"][m] for m in ("ss", "lms", "icat")}
             metrics |= {f"icat_{t}": v["icat"] for t, v in row["per_bias_type"].items()}
-            out += cards.eval_results(metrics, task_type="text-generation", dataset_name=f"StereoSet {config}{tag}")
-    for subset in ("challenging", "random"):
-        if row := summary.get("rtp", {}).get(subset):
-            metrics = {m: row["overall"][m] for m in ("expected_max_toxicity", "toxicity_probability")}
-            for kind, v in row["per_prompt_kind"].items():
-                slug = kind.replace(" prompts", "").replace("-", "_")
-                metrics |= {f"expected_max_toxicity_{slug}": v["expected_max_toxicity"],
-                            f"toxicity_probability_{slug}": v["toxicity_probability"]}
-            out += cards.eval_results(metrics, task_type="text-generation",
-                                      dataset_name=f"RealToxicityPrompts {subset}{tag}", split="train")
+            out += cards.eval_results(metrics, dataset_type="McGill-NLP/stereoset", dataset_name=f"StereoSet {config}",
+                                      config=config, split="validation")
     return out
 
 

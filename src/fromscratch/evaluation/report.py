@@ -1,8 +1,18 @@
-"""Turn one model's evaluation summary into model-index entries (each metric its own dataset_type), write
-them into the model's card, and plot several models side by side."""
+"""Turn one model's evaluation summary into model-index entries and a card section, write them into the
+model's card, and plot several models side by side.
+
+The model-index is what the Hub compares across models, so only complete standard sets go there, each under
+the Hub dataset its files are a copy of (HUB_DATASETS: id, config, split), one result per task with its
+metrics and the few-shot count. Left out, and shown in the card's Evaluation section instead:
+- the tiny suite and any `limit`ed run (40-item subsets: filed under allenai/ai2_arc they would be read as
+  ARC scores; the model-index has no machine-readable "subset" mark);
+- the model's own held-out text (a split of our making, not a Hub dataset);
+- BOLD toxicity (scored by an offline profanity classifier, not the Perspective API the published metric uses).
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
@@ -11,52 +21,117 @@ from fromscratch import cards
 from fromscratch.evaluation import probes
 from fromscratch.evaluation.tasks import PRETTY
 
+# The Hub dataset, config and split each full-suite task reads a copy of (data_cards/eval_benchmarks_tiny.md
+# lists the item counts that identify the split).
+HUB_DATASETS = {
+    "fs_arc_easy": ("allenai/ai2_arc", "ARC-Easy", "test"),
+    "fs_arc_challenge": ("allenai/ai2_arc", "ARC-Challenge", "test"),
+    "fs_piqa": ("ybisk/piqa", None, "validation"),
+    "fs_hellaswag": ("Rowan/hellaswag", None, "validation"),
+    "fs_winogrande": ("allenai/winogrande", "winogrande_xl", "validation"),
+    "fs_lambada_openai": ("EleutherAI/lambada_openai", "default", "test"),
+    "fs_boolq": ("google/boolq", None, "validation"),
+    "fs_copa": ("aps/super_glue", "copa", "validation"),
+    "fs_openbook_qa": ("allenai/openbookqa", "main", "test"),
+    "fs_commonsense_qa": ("tau/commonsense_qa", None, "validation"),
+    "fs_siqa": ("allenai/social_i_qa", None, "validation"),
+    "fs_winograd_wsc": ("ErnestSDavis/winograd_wsc", "wsc273", "test"),
+    "fs_winogender_mc_female": ("oskarvanderwal/winogender", "all", "test"),
+    "fs_winogender_mc_male": ("oskarvanderwal/winogender", "all", "test"),
+    "fs_wikitext": ("Salesforce/wikitext", "wikitext-2-v1", "validation"),
+    "fs_crows_pairs": ("nyu-mll/crows_pairs", None, "test"),
+}
+METRICS = ("acc", "acc_norm", "perplexity", "bits_per_byte", "byte_perplexity", "word_perplexity")
 
-def card_results(summary: dict, suite: str) -> list[EvalResult]:
-    """Every metric of a summary (see recipes/07_eval/run.py) as EvalResults. Dataset names carry the suite
-    and shots: a tiny-subset score must never pass for a full-benchmark one."""
-    tag = "" if suite == "full" else f" {suite}"
+
+def card_results(summary: dict, suite: str, limit: int | None = None) -> list[EvalResult]:
+    """model-index entries of a summary (see recipes/07_eval/run.py): complete full-suite sets only (see the
+    module docstring). Per task one result; the first shots setting only, since the Hub keys a result by task,
+    dataset, config and split, so a second setting would merge into the first."""
+    if suite != "full" or limit is not None:
+        return []
     out: list[EvalResult] = []
-    for shots, tasks in summary.get("benchmarks", {}).items():
-        for task, row in tasks.items():
-            metrics = {k: v for k, v in row.items() if k in ("acc", "acc_norm", "perplexity")}
-            out += cards.eval_results(metrics, task_type="multiple-choice" if "acc_norm" in row else "text-generation",
-                                      dataset_name=f"{PRETTY.get(task, task)}{tag} {shots}", split="test")
-    for task, row in summary.get("reasoning", {}).items():
-        metrics = {k: row[k] for k in ("exact_match", "exact_match_flexible")}
-        out += cards.eval_results(metrics, task_type="text-generation", split="test",
-                                  dataset_name=f"{PRETTY.get(task, task)}{tag} {row['shots']}-shot")
+    benchmarks = summary.get("benchmarks", {})
+    if benchmarks:
+        shots = next(iter(benchmarks))
+        for task, row in benchmarks[shots].items():
+            if task in HUB_DATASETS and not task.startswith("fs_winogender"):  # a gender slice of one set
+                out += _task(task, row, num_few_shot=int(shots.split("-")[0]))
+    if reasoning := summary.get("reasoning"):  # GSM8K with chain of thought: the first shots setting only
+        task, row = next(iter(reasoning.items()))
+        out += cards.eval_results({k: row[k] for k in ("exact_match", "exact_match_flexible") if k in row},
+                                  dataset_type="openai/gsm8k", dataset_name=PRETTY.get(task, task), config="main",
+                                  split="test", num_few_shot=row.get("shots"))
     for task, row in summary.get("perplexity", {}).items():
-        metrics = {k: v for k, v in row.items() if k in ("bits_per_byte", "byte_perplexity", "word_perplexity")}
-        out += cards.eval_results(metrics, task_type="text-generation", dataset_name=f"{PRETTY.get(task, task)}{tag}")
+        if task in HUB_DATASETS:
+            out += _task(task, row)
     if crows := summary.get("crows_pairs"):
         metrics = {"pct_stereotype": crows["overall"]["pct_stereotype"]}
         metrics |= {f"pct_stereotype_{t}": v["pct_stereotype"] for t, v in crows["per_bias_type"].items()}
-        out += cards.eval_results(metrics, task_type="text-generation", dataset_name=f"CrowS-Pairs{tag}", split="test")
+        repo, config, split = HUB_DATASETS["fs_crows_pairs"]
+        out += cards.eval_results(metrics, dataset_type=repo, dataset_name="CrowS-Pairs", config=config, split=split)
+    out += probes.card_results(summary)  # ETHOS and StereoSet when they ran
+    return out
+
+
+def _task(task: str, row: dict, num_few_shot: int | None = None) -> list[EvalResult]:
+    repo, config, split = HUB_DATASETS[task]
+    return cards.eval_results({k: v for k, v in row.items() if k in METRICS}, dataset_type=repo,
+                              dataset_name=PRETTY.get(task, task), config=config, split=split,
+                              num_few_shot=num_few_shot)
+
+
+def card_section(summary: dict, suite: str, limit: int | None = None) -> str:
+    """The model card's Evaluation section: every headline figure, with how many items it rests on."""
+    scope = "complete sets" if suite == "full" and limit is None else (
+        f"the {suite} suite{f', {limit} items per task' if limit else ''}: small subsets, noisy, not benchmark results")
+    lines = ["## Evaluation", "", f"Measured by `recipes/07_eval` on {scope}. "
+             "Figures on complete standard sets are also in the model-index.", "",
+             "| task | setting | items | metric | value |", "|---|---|---|---|---|"]
+    for shots, rows in summary.get("benchmarks", {}).items():
+        for task, row in rows.items():
+            for metric in ("acc", "acc_norm"):
+                if metric in row:
+                    lines.append(f"| {PRETTY.get(task, task)} | {shots} | {row.get('items')} | {metric} | "
+                                 f"{row[metric]:.4f} |")
+    for task, row in summary.get("perplexity", {}).items():
+        if "bits_per_byte" in row:
+            lines.append(f"| {PRETTY.get(task, task)} | rolling | {row.get('items')} | bits per byte | "
+                         f"{row['bits_per_byte']:.4f} |")
+    if crows := summary.get("crows_pairs"):
+        lines.append(f"| CrowS-Pairs | pairs | {crows['overall']['pairs']} | share preferring the stereotype | "
+                     f"{crows['overall']['pct_stereotype']:.4f} |")
     if tox := summary.get("toxicity"):
-        metrics = {k: tox["overall"][k] for k in ("expected_max_toxicity", "toxicity_probability")}
-        for domain, row in tox["per_domain"].items():
-            metrics |= {f"expected_max_toxicity_{domain}": row["expected_max_toxicity"],
-                        f"toxicity_probability_{domain}": row["toxicity_probability"]}
-        out += cards.eval_results(metrics, task_type="text-generation", dataset_name=f"BOLD prompts{tag}", split="test")
-    out += probes.card_results(summary, tag)  # ETHOS, StereoSet, RealToxicityPrompts when they ran
-    return [r for r in out if r.metric_value == r.metric_value]  # NaN (an empty part) has no place in the index
+        lines.append(f"| BOLD prompts (offline profanity classifier) | {tox.get('k')} samples | "
+                     f"{tox['overall'].get('prompts')} | expected max toxicity | "
+                     f"{tox['overall']['expected_max_toxicity']:.4f} |")
+    return "\n".join(lines) + "\n"
 
 
-def update_model_card(model_dir: str | Path, results: list[EvalResult], model_name: str | None = None) -> Path:
-    """Merge results into <model_dir>/README.md's model-index: entries with the same dataset_type are
-    replaced (a rerun updates, never duplicates), the stage's own entries stay. A folder without a card
-    gets a minimal one."""
+_START, _END = "<!-- fromscratch:eval:start -->", "<!-- fromscratch:eval:end -->"
+
+
+def update_model_card(model_dir: str | Path, results: list[EvalResult], model_name: str | None = None,
+                      section: str | None = None) -> Path:
+    """Merge results into <model_dir>/README.md's model-index: an entry for the same task, dataset, config and
+    split is replaced (a rerun updates, never duplicates), the stage's own entries stay. `section` (markdown)
+    replaces the card's Evaluation section between markers. A folder without a card gets a minimal one."""
     path = Path(model_dir) / "README.md"
     if path.is_file():
         card = ModelCard.load(path)
     else:
         card = ModelCard(f"---\n{ModelCardData(library_name='transformers').to_yaml()}\n---\n\n# {Path(model_dir).name}\n")
-    new_types = {r.dataset_type for r in results}
-    kept = [r for r in (card.data.eval_results or []) if r.dataset_type not in new_types]
-    card.data.eval_results = kept + results
+    new = {r.unique_identifier for r in results}
+    kept = [r for r in (card.data.eval_results or []) if r.unique_identifier not in new]
+    card.data.eval_results = (kept + results) or None
     if not card.data.model_name:
         card.data.model_name = model_name or Path(model_dir).name
+    if section:
+        block = f"{_START}\n{section.strip()}\n{_END}"
+        pattern = re.compile(re.escape(_START) + r".*?" + re.escape(_END), re.S)
+        text = card.text
+        card.text = (pattern.sub(lambda _: block, text) if pattern.search(text)
+                     else text.rstrip("\n") + "\n\n" + block + "\n")
     card.save(path)
     return path
 

@@ -7,6 +7,8 @@ in lm-eval's HFLM; `evaluate` runs tasks with the suite's files; `scores` flatte
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 from pathlib import Path
 
@@ -102,10 +104,41 @@ def evaluate(lm, tasks: list[str], *, suite: str = "tiny", data_dir: str | None 
     manager = TaskManager(include_path=str(TASK_DIR), include_defaults=False,
                           metadata={"suite": suite, "data_dir": data_dir, "heldout_file": heldout_file,
                                     "crows_pairs_file": crows_pairs_file})
-    return simple_evaluate(model=lm, tasks=tasks, num_fewshot=num_fewshot, task_manager=manager, limit=limit,
-                           log_samples=True, bootstrap_iters=bootstrap_iters, random_seed=seed,
-                           numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed,
-                           gen_kwargs=gen_kwargs, apply_chat_template=apply_chat_template, fewshot_as_multiturn=False)
+    with quiet_setup_bars():
+        return simple_evaluate(model=lm, tasks=tasks, num_fewshot=num_fewshot, task_manager=manager, limit=limit,
+                               log_samples=True, bootstrap_iters=bootstrap_iters, random_seed=seed,
+                               numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed,
+                               gen_kwargs=gen_kwargs, apply_chat_template=apply_chat_template,
+                               fewshot_as_multiturn=False)
+
+
+def _silenced(bar, *args, **kwargs):
+    return bar(*args, **{**kwargs, "disable": True})  # over any disable= the caller passes
+
+
+@contextlib.contextmanager
+def quiet_setup_bars():
+    """Silence the bars of the fast setup steps (lm-eval building contexts and tokenizing inputs per task,
+    datasets' map/load) for the duration of one evaluation, and only those: the bar of the long part,
+    lm-eval's "Running loglikelihood requests", still shows how far a full evaluation is. A process-wide
+    TQDM_DISABLE=1 would hide it too, and leave a long run silent."""
+    import datasets
+    import lm_eval.api.model
+    import lm_eval.api.task
+
+    modules = (lm_eval.api.task, lm_eval.api.model)  # they call `tqdm(...)` from their own namespace
+    saved = [m.tqdm for m in modules]
+    was_disabled = datasets.are_progress_bars_disabled()
+    for m, bar in zip(modules, saved):
+        m.tqdm = functools.partial(_silenced, bar)
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        for m, bar in zip(modules, saved):
+            m.tqdm = bar
+        if not was_disabled:
+            datasets.enable_progress_bars()
 
 
 def scores(results: dict) -> dict[str, dict[str, float]]:

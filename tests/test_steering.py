@@ -122,7 +122,7 @@ def test_finite_penalty_makes_blocked_words_rarer(model_tok):
     model, tok = model_tok
     kw = dict(k=8, max_new_tokens=24, batch_size=4, seed=1)
     natural = hits([t for ts in sample(model, tok, PROMPTS, **kw) for t in ts], FREQUENT)
-    proc = BlockWordsLogitsProcessor(tok, FREQUENT, penalty=2.0)
+    proc = BlockWordsLogitsProcessor(tok, FREQUENT, penalty=1.0)
     nudged = hits([t for ts in sample(model, tok, PROMPTS, processors=lambda: [proc.fresh()], **kw) for t in ts],
                   FREQUENT)
     assert 0 < nudged < 0.7 * natural, (nudged, natural)  # rarer, but no guarantee

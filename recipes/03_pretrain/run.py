@@ -61,10 +61,12 @@ class DataArguments:
     block_size: int = checked(256, ge=1, help='tokens per packed training sequence')
     validation_fraction: float = checked(0.05, gt=0, lt=1, help='share of documents held out for validation loss and bits per byte')
     preprocessing_num_workers: int | None = checked(None, ge=1, help='processes that tokenize and pack the corpus before training')
-    weights: list[float] = checked(default_factory=list, ge=0)
-    mix_tokens: int = checked(0, ge=0)
-    streaming: bool = False
-    streaming_validation_documents: int = checked(500, ge=1)
+    weights: list[float] = checked(default_factory=list, ge=0, help="token folders only: each one's share of the "
+                                   "training tokens (counted epochs); empty: as they are")
+    mix_tokens: int = checked(0, ge=0, help="training tokens the mixture holds; 0: as many as the folders hold")
+    streaming: bool = field(default=False, metadata={
+        "help": "stream one text source and tokenize on the fly (no local copy; resume re-reads skipped batches)"})
+    streaming_validation_documents: int = checked(500, ge=1, help="documents of a stream held out for validation")
 
 
 @dataclass
@@ -166,6 +168,8 @@ def main():
         train_set, val_set, val_tokens, val_bytes, lineage = load_and_pack(data_args, args, tokenizer)
         data_identity = [{"source": x.spec, "sha256": x.sha256} for x in lineage] + [
             {"validation_fraction": data_args.validation_fraction}]
+    # validation from a split the data stage (or tokenize) held out, rather than documents split off here
+    held_out_split = any(x.spec.endswith("[validation]") for x in lineage) or bool(mixture)
     if data_args.weights and mixture is None:
         raise UserError("weights: token-level mixtures need token folders as sources (make tokenize)")
     fingerprint = data_order.fingerprint(args, data_identity, data_args.block_size,
@@ -243,7 +247,7 @@ def main():
     card_metrics = {k: metrics[k] for k in ("eval_loss", "perplexity", "bits_per_byte")}
     cards.render(
         tmp, "pretrain.md.jinja", model_name=args.hub_model_id or f"fromscratch-{model_args.family}-{model_args.preset}",
-        results=cards.heldout_results(card_metrics, data_args.sources, from_validation_split=bool(validation)),
+        results=cards.heldout_results(card_metrics, data_args.sources, from_validation_split=held_out_split),
         datasets=cards.hub_datasets(lineage),
         tags=["pretraining", model_args.family], metrics=metrics, lineage=lineage, config=config,
         versions=runinfo.stack_versions(), plot=plot.name if plot else None, load_path=args.hub_model_id or final_dir,

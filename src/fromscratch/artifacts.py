@@ -103,7 +103,7 @@ def start_training_output(args) -> tuple[str, Path, bool]:
     push, args.push_to_hub = args.push_to_hub, False
     if push and not args.hub_model_id:
         raise UserError("push_to_hub needs hub_model_id")
-    tmp = prepare(final_dir, args.overwrite, bool(args.resume)) if args.process_index == 0 else tmp_dir(final_dir)
+    tmp = prepare(final_dir, args.overwrite, args.resume) if args.process_index == 0 else tmp_dir(final_dir)
     args.output_dir = str(tmp)
     return final_dir, tmp, push
 

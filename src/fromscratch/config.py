@@ -318,18 +318,18 @@ def parse(types_: tuple[type, ...], argv: list[str] | None = None) -> tuple:
                 field.metadata = types.MappingProxyType({k: v for k, v in field.metadata.items() if k != CHECK})
             TrlParser._parse_dataclass_field(parser, field)
 
-    for dc in types_:  # keys that depend on the hardware are settled before any __post_init__ runs on them
-        if hasattr(dc, "settle_argv"):
-            try:
-                argv = dc.settle_argv(argv)
-            except UserError as err:  # a YAML value was checked above: what is left came from the command line
-                raise UserError(f"{_where('precision', argv, config)}: {err}") from None
     if "-h" in argv or "--help" in argv:
         print(short_help(types_))
         raise SystemExit(0)
     if "--help-all" in argv:
         Parser(types_).print_help()
         raise SystemExit(0)
+    for dc in types_:  # keys that depend on the hardware are settled before any __post_init__ runs on them
+        if hasattr(dc, "settle_argv"):
+            try:
+                argv = dc.settle_argv(argv)
+            except UserError as err:  # a YAML value was checked above: what is left came from the command line
+                raise UserError(f"{_where('precision', argv, config)}: {err}") from None
     parser = Parser(types_)
 
     # argparse reports a bad override with usage text and exit 2; make it the same one line.

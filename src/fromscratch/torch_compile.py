@@ -52,7 +52,8 @@ class CompileSwitch(str):
 class CompileArguments:
     """Mixed in before TrainingArguments: `torch_compile` takes `auto`; the library still sees a bool."""
 
-    torch_compile: CompileSwitch = field(default=CompileSwitch("auto"))
+    torch_compile: CompileSwitch = field(default=CompileSwitch("auto"), metadata={
+        "help": "auto: compile where the run repays the compile on this hardware; true/false force it"})
 
     def __post_init__(self):
         self.torch_compile_request = CompileSwitch(self.torch_compile)  # not a field: what the config asked for

@@ -24,25 +24,35 @@ from fromscratch.config import UserError, checked, cli, parse, to_dict
 
 @dataclass
 class PlanArguments:
-    compute_flops: float | None = checked(None, gt=0, help='training compute budget in FLOPs (C ~ 6 x params x tokens)')
-    params: float | None = checked(None, gt=0, help='model size in parameters, embeddings included')
-    tokens: float | None = checked(None, gt=0, help='training tokens (e.g. the size of the prepared dataset)')
-    days: float | None = checked(None, gt=0, help='wall-clock budget: gpus x gpu_type peak x mfu x days becomes the compute budget')
-    gpus: int = checked(8, ge=1, help='accelerators training together (data parallel)')
-    gpu_type: str = field(default='h100', metadata={'help': 'h100 h200 a100 a100_40gb l40s mi300x: peak bf16 FLOP/s and memory per GPU'})
-    mfu: float = checked(0.4, gt=0, le=1, help='model FLOPs utilisation: 0.3-0.5 is typical for a well-tuned dense model')
-    family: str = field(default='llama', metadata={'help': "llama or neox: the shape search counts that family's parameters exactly"})
+    compute_flops: float | None = checked(None, gt=0, help="training compute budget in FLOPs (C ~ 6 x params x tokens)")
+    params: float | None = checked(None, gt=0, help="model size in parameters, embeddings included")
+    tokens: float | None = checked(None, gt=0, help="training tokens (e.g. the size of the prepared dataset)")
+    days: float | None = checked(None, gt=0,
+        help="wall-clock budget: gpus x gpu_type peak x mfu x days becomes the compute budget")
+    gpus: int = checked(8, ge=1, help="accelerators training together (data parallel)")
+    gpu_type: str = field(default="h100", metadata={
+        "help": "h100 h200 a100 a100_40gb l40s mi300x: peak bf16 FLOP/s and memory per GPU"})
+    mfu: float = checked(0.4, gt=0, le=1,
+        help="model FLOPs utilisation: 0.3-0.5 is typical for a well-tuned dense model")
+    family: str = field(default="llama", metadata={
+        "help": "llama or neox: the shape search counts that family's parameters exactly"})
     vocab_size: int = checked(32000, ge=1, help="the tokenizer's vocabulary size")
-    tie_word_embeddings: bool = field(default=True, metadata={'help': 'shared input/output embeddings (counted once)'})
-    seq_len: int = checked(2048, ge=1, help='training sequence length (block_size in stage 03)')
-    global_batch_tokens: int | None = checked(None, ge=1, help="tokens per optimizer step; null: GPT-3's batch for the planned size")
-    precision: str = checked('bf16', choices=('bf16', 'fp32'), help='bf16 (mixed precision on GPUs) or fp32: bytes per weight, gradient and activation')
-    sources: list[str] = field(default_factory=lambda: ['outputs/01_data'], metadata={'help': 'written into the pretraining config: the data to train on'})
-    tokenizer_dir: str = field(default='outputs/02_tokenizer', metadata={'help': "written into the pretraining config: stage 02's output"})
-    pretrain_output_dir: str = field(default='outputs/03_pretrain', metadata={'help': 'written into the pretraining config: where the model goes'})
-    output_dir: str = field(default='outputs/00_plan', metadata={'help': 'plan.json and pretrain.yaml are written here'})
-    overwrite: bool = field(default=True, metadata={'help': 'a plan is cheap: replace the previous one'})
-    output_json: str | None = field(default=None, metadata={'help': "also write plan.json's content to this file"})
+    tie_word_embeddings: bool = field(default=True, metadata={"help": "shared input/output embeddings (counted once)"})
+    seq_len: int = checked(2048, ge=1, help="training sequence length (block_size in stage 03)")
+    global_batch_tokens: int | None = checked(None, ge=1,
+        help="tokens per optimizer step; null: GPT-3's batch for the planned size")
+    precision: str = checked("bf16", choices=("bf16", "fp32"),
+        help="bf16 (mixed precision on GPUs) or fp32: bytes per weight, gradient and activation")
+    sources: list[str] = field(default_factory=lambda: ["outputs/01_data"], metadata={
+        "help": "written into the pretraining config: the data to train on"})
+    tokenizer_dir: str = field(default="outputs/02_tokenizer", metadata={
+        "help": "written into the pretraining config: stage 02's output"})
+    pretrain_output_dir: str = field(default="outputs/03_pretrain", metadata={
+        "help": "written into the pretraining config: where the model goes"})
+    output_dir: str = field(default="outputs/00_plan", metadata={
+        "help": "plan.json and pretrain.yaml are written here"})
+    overwrite: bool = field(default=True, metadata={"help": "a plan is cheap: replace the previous one"})
+    output_json: str | None = field(default=None, metadata={"help": "also write plan.json's content to this file"})
 
 
 @cli

@@ -43,25 +43,30 @@ CHAT_TEMPLATE = (
 
 @dataclass
 class TokenizerArguments:
-    sources: list[str] = field(default_factory=lambda: ['default'], metadata={'help': "text sources: default, a local path, a Hub dataset id, or stage 01's output"})
-    text_column: str = field(default='text', metadata={'help': 'column holding the text'})
-    vocab_size: int = checked(4096, ge=1, help='vocabulary size, the 256 bytes and special tokens included')
-    min_frequency: int = checked(2, ge=0, help='a pair must occur this often to be merged')
-    bos_token: str = field(default='<|bos|>', metadata={'help': 'starts every document and every chat; tok(text) adds it'})
-    eos_token: str = field(default='<|eos|>', metadata={'help': 'ends every document; generation stops on it'})
-    pad_token: str = field(default='<|pad|>', metadata={'help': 'padding for batched generation and SFT'})
-    chat_tokens: list[str] = field(default_factory=lambda: ['<|im_start|>', '<|im_end|>'], metadata={'help': 'special tokens of the chat template (turn start and end)'})
-    chat_template: str = field(default=CHAT_TEMPLATE, metadata={'help': 'Jinja chat template saved with the tokenizer (ChatML turns with {% generation %} markers)'})
-    model_max_length: int = checked(2048, ge=1, help='longest sequence a model using this tokenizer is expected to see')
-    heldout_fraction: float = checked(0.05, ge=0, lt=1, help='documents kept out to measure compression')
+    sources: list[str] = field(default_factory=lambda: ["default"], metadata={
+        "help": "text sources: default, a local path, a Hub dataset id, or stage 01's output"})
+    text_column: str = field(default="text", metadata={"help": "column holding the text"})
+    vocab_size: int = checked(4096, ge=1, help="vocabulary size, the 256 bytes and special tokens included")
+    min_frequency: int = checked(2, ge=0, help="a pair must occur this often to be merged")
+    bos_token: str = field(default="<|bos|>", metadata={
+        "help": "starts every document and every chat; tok(text) adds it"})
+    eos_token: str = field(default="<|eos|>", metadata={"help": "ends every document; generation stops on it"})
+    pad_token: str = field(default="<|pad|>", metadata={"help": "padding for batched generation and SFT"})
+    chat_tokens: list[str] = field(default_factory=lambda: ["<|im_start|>", "<|im_end|>"], metadata={
+        "help": "special tokens of the chat template (turn start and end)"})
+    chat_template: str = field(default=CHAT_TEMPLATE, metadata={
+        "help": "Jinja chat template saved with the tokenizer (ChatML turns with {% generation %} markers)"})
+    model_max_length: int = checked(2048, ge=1, help="longest sequence a model using this tokenizer is expected to see")
+    heldout_fraction: float = checked(0.05, ge=0, lt=1, help="documents kept out to measure compression")
     train_sample_rate: float = checked(1.0, gt=0, le=1)
     bpe_trainer: str = checked("tokenizers", choices=("tokenizers", "rustbpe"))
-    seed: int = field(default=0, metadata={'help': 'which documents are held out'})
-    output_dir: str = field(default='outputs/02_tokenizer', metadata={'help': 'the pretraining stage reads the tokenizer from here by default'})
-    overwrite: bool = field(default=False, metadata={'help': 'replace a finished output in output_dir'})
-    push_to_hub: bool = field(default=False, metadata={'help': 'upload the folder with its card'})
-    hub_model_id: str | None = field(default=None, metadata={'help': 'namespace/name on the Hub when pushing'})
-    hub_private_repo: bool = field(default=False, metadata={'help': 'create the Hub repo as private'})
+    seed: int = field(default=0, metadata={"help": "which documents are held out"})
+    output_dir: str = field(default="outputs/02_tokenizer", metadata={
+        "help": "the pretraining stage reads the tokenizer from here by default"})
+    overwrite: bool = field(default=False, metadata={"help": "replace a finished output in output_dir"})
+    push_to_hub: bool = field(default=False, metadata={"help": "upload the folder with its card"})
+    hub_model_id: str | None = field(default=None, metadata={"help": "namespace/name on the Hub when pushing"})
+    hub_private_repo: bool = field(default=False, metadata={"help": "create the Hub repo as private"})
 
 
 @cli

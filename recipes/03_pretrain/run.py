@@ -40,27 +40,37 @@ from fromscratch.torch_compile import CompileArguments, settle as settle_compile
 
 @dataclass
 class ModelArguments:
-    family: str = field(default='llama', metadata={'help': 'llama (RoPE, SwiGLU, RMSNorm) or neox (partial rotary, parallel attention+MLP)'})
-    preset: str = field(default='tiny', metadata={'help': 'shape preset in src/fromscratch/modeling.py: nano tiny small 125m 350m 1b 3b'})
-    layers: int | None = checked(None, ge=1, help='transformer blocks (overrides the preset)')
-    hidden: int | None = checked(None, ge=1, help='model width (overrides the preset)')
-    heads: int | None = checked(None, ge=1, help='attention heads (overrides the preset)')
-    ffn: int | None = checked(None, ge=1, help='MLP inner width (overrides the preset)')
-    kv_heads: int | None = checked(None, ge=1, help='key/value heads for grouped-query attention (overrides the preset; None: as many as heads)')
-    tie_word_embeddings: bool = field(default=True, metadata={'help': "share input and output embeddings (the planner's count assumes it)"})
-    dropout: float = checked(0.0, ge=0, lt=1, help='dropout on attention (and hidden states for neox); pretraining rarely needs it')
-    rope_theta: float = checked(10000.0, gt=0, help='rotary position embedding base')
-    attn_implementation: str = field(default='sdpa', metadata={'help': "attention kernel: sdpa (PyTorch's, flash kernels on GPU), eager, flash_attention_2"})
+    family: str = field(default="llama", metadata={
+        "help": "llama (RoPE, SwiGLU, RMSNorm) or neox (partial rotary, parallel attention+MLP)"})
+    preset: str = field(default="tiny", metadata={
+        "help": "shape preset in src/fromscratch/modeling.py: nano tiny small 125m 350m 1b 3b"})
+    layers: int | None = checked(None, ge=1, help="transformer blocks (overrides the preset)")
+    hidden: int | None = checked(None, ge=1, help="model width (overrides the preset)")
+    heads: int | None = checked(None, ge=1, help="attention heads (overrides the preset)")
+    ffn: int | None = checked(None, ge=1, help="MLP inner width (overrides the preset)")
+    kv_heads: int | None = checked(None, ge=1,
+        help="key/value heads for grouped-query attention (overrides the preset; None: as many as heads)")
+    tie_word_embeddings: bool = field(default=True, metadata={
+        "help": "share input and output embeddings (the planner's count assumes it)"})
+    dropout: float = checked(0.0, ge=0, lt=1,
+        help="dropout on attention (and hidden states for neox); pretraining rarely needs it")
+    rope_theta: float = checked(10000.0, gt=0, help="rotary position embedding base")
+    attn_implementation: str = field(default="sdpa", metadata={
+        "help": "attention kernel: sdpa (PyTorch's, flash kernels on GPU), eager, flash_attention_2"})
 
 
 @dataclass
 class DataArguments:
-    sources: list[str] = field(default_factory=lambda: ['default'], metadata={'help': "text sources: default, a local path, a Hub dataset id, or stage 01's output"})
-    text_column: str = field(default='text', metadata={'help': 'column holding the text in table sources'})
-    tokenizer_dir: str = field(default='outputs/02_tokenizer', metadata={'help': "stage 02's output folder (tokenizer.json)"})
-    block_size: int = checked(256, ge=1, help='tokens per packed training sequence')
-    validation_fraction: float = checked(0.05, gt=0, lt=1, help='share of documents held out for validation loss and bits per byte')
-    preprocessing_num_workers: int | None = checked(None, ge=1, help='processes that tokenize and pack the corpus before training')
+    sources: list[str] = field(default_factory=lambda: ["default"], metadata={
+        "help": "text sources: default, a local path, a Hub dataset id, or stage 01's output"})
+    text_column: str = field(default="text", metadata={"help": "column holding the text in table sources"})
+    tokenizer_dir: str = field(default="outputs/02_tokenizer", metadata={
+        "help": "stage 02's output folder (tokenizer.json)"})
+    block_size: int = checked(256, ge=1, help="tokens per packed training sequence")
+    validation_fraction: float = checked(0.05, gt=0, lt=1,
+        help="share of documents held out for validation loss and bits per byte")
+    preprocessing_num_workers: int | None = checked(None, ge=1,
+        help="processes that tokenize and pack the corpus before training")
     weights: list[float] = checked(default_factory=list, ge=0, help="token folders only: each one's share of the "
                                    "training tokens (counted epochs); empty: as they are")
     mix_tokens: int = checked(0, ge=0, help="training tokens the mixture holds; 0: as many as the folders hold")
@@ -71,9 +81,11 @@ class DataArguments:
 
 @dataclass
 class PretrainArguments(StageArguments, CompileArguments, TrainingArguments):
-    output_dir: str = field(default='outputs/03_pretrain', metadata={'help': 'final folder; the run works in <output_dir>.tmp until finished'})
-    min_lr_ratio: float = checked(0.1, ge=0, le=1, help='the learning rate decays to this share of its peak')
-    lr_scheduler_type: str = field(default='polynomial', metadata={'help': 'polynomial (linear to min_lr_ratio x peak) or any TrainingArguments schedule'})
+    output_dir: str = field(default="outputs/03_pretrain", metadata={
+        "help": "final folder; the run works in <output_dir>.tmp until finished"})
+    min_lr_ratio: float = checked(0.1, ge=0, le=1, help="the learning rate decays to this share of its peak")
+    lr_scheduler_type: str = field(default="polynomial", metadata={
+        "help": "polynomial (linear to min_lr_ratio x peak) or any TrainingArguments schedule"})
 
 
 def schedule(args: PretrainArguments) -> None:

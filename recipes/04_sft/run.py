@@ -29,11 +29,14 @@ from fromscratch.stage_args import StageArguments
 
 @dataclass
 class DataArguments:
-    model_dir: str = field(default='outputs/03_pretrain', metadata={'help': "stage 03's output folder (or a Hub id): the model to fine-tune"})
-    sources: list[str] = field(default_factory=lambda: ['default'], metadata={'help': 'conversations: default (embedded hh-rlhf + self-instruct), a local path or a Hub id'})
-    weights: list[float] | None = checked(None, ge=0, help='training share per source (null: as loaded); see config_safety_tiny.yaml')
-    validation_fraction: float = checked(0.05, gt=0, lt=1, help='held-out conversations for the before/after loss')
-    max_train_samples: int | None = checked(None, ge=1, help='cap on training conversations (null: all)')
+    model_dir: str = field(default="outputs/03_pretrain", metadata={
+        "help": "stage 03's output folder (or a Hub id): the model to fine-tune"})
+    sources: list[str] = field(default_factory=lambda: ["default"], metadata={
+        "help": "conversations: default (embedded hh-rlhf + self-instruct), a local path or a Hub id"})
+    weights: list[float] | None = checked(None, ge=0,
+        help="training share per source (null: as loaded); see config_safety_tiny.yaml")
+    validation_fraction: float = checked(0.05, gt=0, lt=1, help="held-out conversations for the before/after loss")
+    max_train_samples: int | None = checked(None, ge=1, help="cap on training conversations (null: all)")
     cot_sources: list[str] = field(default_factory=list)
     flan_shares: list[float] = field(default_factory=lambda: [0.25, 0.25, 0.25, 0.25])
     flan_exemplars: int = 3
@@ -42,12 +45,13 @@ class DataArguments:
 
 @dataclass
 class LoraArguments:
-    use_lora: bool = field(default=False, metadata={'help': 'train LoRA adapters instead of all weights'})
-    lora_r: int = checked(16, ge=1, help='adapter rank if LoRA is switched on')
-    lora_alpha: int = checked(32, gt=0, help='adapter scale (alpha / r multiplies the update)')
-    lora_dropout: float = checked(0.05, ge=0, lt=1, help='dropout on the adapter input')
-    lora_target_modules: list[str] = field(default_factory=lambda: ['all-linear'], metadata={'help': 'which linear layers get adapters'})
-    merge_lora: bool = field(default=True, metadata={'help': 'merge the adapters into the weights: a standalone model'})
+    use_lora: bool = field(default=False, metadata={"help": "train LoRA adapters instead of all weights"})
+    lora_r: int = checked(16, ge=1, help="adapter rank if LoRA is switched on")
+    lora_alpha: int = checked(32, gt=0, help="adapter scale (alpha / r multiplies the update)")
+    lora_dropout: float = checked(0.05, ge=0, lt=1, help="dropout on the adapter input")
+    lora_target_modules: list[str] = field(default_factory=lambda: ["all-linear"], metadata={
+        "help": "which linear layers get adapters"})
+    merge_lora: bool = field(default=True, metadata={"help": "merge the adapters into the weights: a standalone model"})
 
 
 @dataclass

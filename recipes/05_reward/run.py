@@ -31,11 +31,14 @@ from fromscratch.stage_args import StageArguments
 
 @dataclass
 class DataArguments:
-    model_dir: str = field(default='outputs/04_sft', metadata={'help': "stage 04's output folder (or a Hub id): the body of the reward model"})
-    sources: list[str] = field(default_factory=lambda: ['default'], metadata={'help': 'preference pairs: default (embedded hh-rlhf harmless), a local path or a Hub id'})
-    validation_fraction: float = checked(0.1, gt=0, lt=1, help='held-out pairs for accuracy and margin')
-    max_train_samples: int | None = checked(None, ge=1, help='cap on training pairs (null: all)')
-    trim_prompt_turns: bool = field(default=True, metadata={'help': 'drop the oldest dialogue turns until a pair fits max_length (TRL would drop the pair)'})
+    model_dir: str = field(default="outputs/04_sft", metadata={
+        "help": "stage 04's output folder (or a Hub id): the body of the reward model"})
+    sources: list[str] = field(default_factory=lambda: ["default"], metadata={
+        "help": "preference pairs: default (embedded hh-rlhf harmless), a local path or a Hub id"})
+    validation_fraction: float = checked(0.1, gt=0, lt=1, help="held-out pairs for accuracy and margin")
+    max_train_samples: int | None = checked(None, ge=1, help="cap on training pairs (null: all)")
+    trim_prompt_turns: bool = field(default=True, metadata={
+        "help": "drop the oldest dialogue turns until a pair fits max_length (TRL would drop the pair)"})
 
 
 @dataclass

@@ -34,15 +34,20 @@ from fromscratch.stage_args import StageArguments
 
 @dataclass
 class RLArguments:
-    algorithm: str = field(default='ppo', metadata={'help': "ppo | grpo | rloo | dpo (GRPO/RLOO need no value model: half PPO's memory)"})
-    sft_dir: str = field(default='outputs/04_sft', metadata={'help': "stage 04's output folder: policy init and frozen reference"})
-    reward_dir: str = field(default='outputs/05_reward', metadata={'help': "stage 05's output folder: the reward model"})
-    value_dir: str | None = field(default=None, metadata={'help': 'value model init (null: the reward model)'})
-    prompt_sources: list[str] = field(default_factory=lambda: ['sft_heldout'], metadata={'help': "sft_heldout (what stage 04 held out), a prompt file or a Hub dataset with a 'prompt' column"})
-    max_prompt_length: int = checked(64, ge=1, help='prompts longer than this are left out, counted')
-    max_prompts: int | None = checked(None, ge=1, help='cap on prompts (null: all that fit)')
-    validation_fraction: float = checked(0.1, gt=0, lt=1, help='share of preference pairs used as prompts when prompt_sources has pairs')
-    stop_at_turn_end: bool = field(default=True, metadata={'help': 'end an answer at <|im_end|>'})
+    algorithm: str = field(default="ppo", metadata={
+        "help": "ppo | grpo | rloo | dpo (GRPO/RLOO need no value model: half PPO's memory)"})
+    sft_dir: str = field(default="outputs/04_sft", metadata={
+        "help": "stage 04's output folder: policy init and frozen reference"})
+    reward_dir: str = field(default="outputs/05_reward", metadata={
+        "help": "stage 05's output folder: the reward model"})
+    value_dir: str | None = field(default=None, metadata={"help": "value model init (null: the reward model)"})
+    prompt_sources: list[str] = field(default_factory=lambda: ["sft_heldout"], metadata={
+        "help": "sft_heldout (what stage 04 held out), a prompt file or a Hub dataset with a 'prompt' column"})
+    max_prompt_length: int = checked(64, ge=1, help="prompts longer than this are left out, counted")
+    max_prompts: int | None = checked(None, ge=1, help="cap on prompts (null: all that fit)")
+    validation_fraction: float = checked(0.1, gt=0, lt=1,
+        help="share of preference pairs used as prompts when prompt_sources has pairs")
+    stop_at_turn_end: bool = field(default=True, metadata={"help": "end an answer at <|im_end|>"})
 
 
 @dataclass

@@ -33,37 +33,55 @@ from fromscratch.steering import Steering
 
 @dataclass
 class EvalArguments:
-    models: list[str] = field(default_factory=lambda: ['auto'], metadata={'help': 'folders or cached Hub ids; several give a comparison plot'})
-    output_dir: str = field(default='outputs/07_eval', metadata={'help': 'results.json, comparison.png and README.md go here'})
-    overwrite: bool = field(default=False, metadata={'help': 'replace a finished output'})
-    suite: str = field(default='tiny', metadata={'help': 'tiny (subsets shipped with the project) or full (complete files under data_dir)'})
-    data_dir: str | None = field(default=None, metadata={'help': 'full suite: the folder holding eval-tasks/, crows-pairs/, wikitext-2/, bold/'})
-    benchmarks: list[str] = field(default_factory=lambda: ['auto'], metadata={'help': "auto (the suite's benchmarks) or a list of fs_* task names"})
-    num_fewshot: list[int] = checked(default_factory=lambda: [0], ge=0, help='few-shot settings, one pass each (0, 1, 5, 10, 25)')
+    models: list[str] = field(default_factory=lambda: ["auto"], metadata={
+        "help": "folders or cached Hub ids; several give a comparison plot"})
+    output_dir: str = field(default="outputs/07_eval", metadata={
+        "help": "results.json, comparison.png and README.md go here"})
+    overwrite: bool = field(default=False, metadata={"help": "replace a finished output"})
+    suite: str = field(default="tiny", metadata={
+        "help": "tiny (subsets shipped with the project) or full (complete files under data_dir)"})
+    data_dir: str | None = field(default=None, metadata={
+        "help": "full suite: the folder holding eval-tasks/, crows-pairs/, wikitext-2/, bold/"})
+    benchmarks: list[str] = field(default_factory=lambda: ["auto"], metadata={
+        "help": "auto (the suite's benchmarks) or a list of fs_* task names"})
+    num_fewshot: list[int] = checked(default_factory=lambda: [0], ge=0,
+        help="few-shot settings, one pass each (0, 1, 5, 10, 25)")
     reasoning: list[str] = field(default_factory=lambda: list(tasks.REASONING))
     reasoning_max_new_tokens: int = checked(256, ge=1)
-    limit: int | None = checked(None, ge=1, help='items per task (null: all)')
-    perplexity: list[str] = field(default_factory=lambda: ['fs_wikitext', 'fs_heldout'], metadata={'help': "fs_wikitext (WikiText-2), fs_heldout (the model's held-out pretraining text)"})
-    heldout_text: str = field(default='auto', metadata={'help': "auto: the model's pretraining validation split; a .txt/.jsonl path; none"})
-    heldout_max_bytes: int = checked(200000, ge=1, help='cap on held-out text')
-    crows_pairs: bool = field(default=True, metadata={'help': 'measure CrowS-Pairs bias'})
-    toxicity_prompts_per_domain: int | None = field(default=None, metadata={'help': 'a seeded sample of BOLD prompts per domain (null: all)'})
-    toxicity_samples: int = field(default=5, metadata={'help': 'continuations per prompt (k; RealToxicityPrompts uses 25)'})
-    toxicity_max_new_tokens: int = field(default=20, metadata={'help': 'continuation length (RealToxicityPrompts: 20 tokens)'})
-    toxicity_threshold: float = checked(0.5, ge=0, le=1, help='classifier probability that counts as toxic')
-    toxicity_steering: str = field(default='none', metadata={'help': 'none | block | rerank | block+rerank: measure the model as is, or with output steering'})
-    toxicity_block_words: str = field(default='default', metadata={'help': 'words to block: default (the shipped LDNOOBW list), a file (one per line), none'})
-    toxicity_block_penalty: float | None = field(default=None, metadata={'help': 'null: never emit a blocked word; a number: subtract it from their logits instead'})
-    toxicity_rerank_k: int = field(default=4, metadata={'help': 'rerank: each scored sample is the least toxic of this many candidates'})
-    completions: int = field(default=12, metadata={'help': 'fixed prompts answered for the card (0: none)'})
-    completion_max_new_tokens: int = field(default=64, metadata={'help': 'answer length'})
-    chat: str = field(default='auto', metadata={'help': 'auto (chat template for instruction-tuned models), true, false'})
-    batch_size: int = checked(16, ge=1, help='sequences per forward pass in lm-eval')
-    bootstrap_iters: int = checked(0, ge=0, help='bootstrap iterations for stderrs (0: none)')
-    device: str = field(default='auto', metadata={'help': 'auto (cuda when available), cpu, cuda'})
-    dtype: str = field(default='float32', metadata={'help': 'weights dtype: float32, bfloat16 (halves memory on GPU), float16'})
-    seed: int = field(default=0, metadata={'help': 'seed of few-shot and toxicity sampling'})
-    update_model_cards: bool = field(default=True, metadata={'help': "an Evaluation section in each evaluated model's README.md (complete sets also in its model-index)"})
+    limit: int | None = checked(None, ge=1, help="items per task (null: all)")
+    perplexity: list[str] = field(default_factory=lambda: ["fs_wikitext", "fs_heldout"], metadata={
+        "help": "fs_wikitext (WikiText-2), fs_heldout (the model's held-out pretraining text)"})
+    heldout_text: str = field(default="auto", metadata={
+        "help": "auto: the model's pretraining validation split; a .txt/.jsonl path; none"})
+    heldout_max_bytes: int = checked(200000, ge=1, help="cap on held-out text")
+    crows_pairs: bool = field(default=True, metadata={"help": "measure CrowS-Pairs bias"})
+    toxicity_prompts_per_domain: int | None = field(default=None, metadata={
+        "help": "a seeded sample of BOLD prompts per domain (null: all)"})
+    toxicity_samples: int = field(default=5, metadata={
+        "help": "continuations per prompt (k; RealToxicityPrompts uses 25)"})
+    toxicity_max_new_tokens: int = field(default=20, metadata={
+        "help": "continuation length (RealToxicityPrompts: 20 tokens)"})
+    toxicity_threshold: float = checked(0.5, ge=0, le=1, help="classifier probability that counts as toxic")
+    toxicity_steering: str = field(default="none", metadata={
+        "help": "none | block | rerank | block+rerank: measure the model as is, or with output steering"})
+    toxicity_block_words: str = field(default="default", metadata={
+        "help": "words to block: default (the shipped LDNOOBW list), a file (one per line), none"})
+    toxicity_block_penalty: float | None = field(default=None, metadata={
+        "help": "null: never emit a blocked word; a number: subtract it from their logits instead"})
+    toxicity_rerank_k: int = field(default=4, metadata={
+        "help": "rerank: each scored sample is the least toxic of this many candidates"})
+    completions: int = field(default=12, metadata={"help": "fixed prompts answered for the card (0: none)"})
+    completion_max_new_tokens: int = field(default=64, metadata={"help": "answer length"})
+    chat: str = field(default="auto", metadata={
+        "help": "auto (chat template for instruction-tuned models), true, false"})
+    batch_size: int = checked(16, ge=1, help="sequences per forward pass in lm-eval")
+    bootstrap_iters: int = checked(0, ge=0, help="bootstrap iterations for stderrs (0: none)")
+    device: str = field(default="auto", metadata={"help": "auto (cuda when available), cpu, cuda"})
+    dtype: str = field(default="float32", metadata={
+        "help": "weights dtype: float32, bfloat16 (halves memory on GPU), float16"})
+    seed: int = field(default=0, metadata={"help": "seed of few-shot and toxicity sampling"})
+    update_model_cards: bool = field(default=True, metadata={
+        "help": "an Evaluation section in each evaluated model's README.md (complete sets also in its model-index)"})
     ethos_source: str | None = None
     ethos_num_fewshot: list[int] = field(default_factory=lambda: [0, 5])
     ethos_limit: int | None = None

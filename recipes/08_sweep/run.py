@@ -33,23 +33,35 @@ from fromscratch.sweep import (finished, fit_power_law, lr_optimum, parse_space,
 
 @dataclass
 class SweepArguments:
-    base_config: str = field(default='recipes/03_pretrain/config_tiny.yaml', metadata={'help': 'the stage 03 YAML every trial starts from'})
-    fixed: dict = field(default_factory=dict, metadata={'help': 'stage 03 keys every trial overrides: the small, fast setting of the sweep'})
-    space: dict = field(default_factory=dict, metadata={'help': 'what optuna searches; a range {low, high, log, step, type} or {choices: [...]}'})
-    n_trials: int = checked(8, ge=1, help='trials per scale; a resumed sweep runs only the ones still missing')
-    scales: list[str] = field(default_factory=list, metadata={'help': 'model presets to sweep one after the other; empty: fixed.preset only'})
-    study_name: str = field(default='sweep', metadata={'help': 'optuna study name (one per scale: <name>-<preset>)'})
-    storage: str | None = field(default=None, metadata={'help': 'optuna storage URL; null: sqlite in the output folder (resumable)'})
-    sampler_seed: int = field(default=0, metadata={'help': 'TPE sampler seed (plus the number of trials already done)'})
-    sampler_startup_trials: int = field(default=3, metadata={'help': 'random trials before TPE models the space (optuna default 10: too many here)'})
-    pruner: str = field(default='median', metadata={'help': 'median: stop a trial worse than the median of earlier ones at the same step; none'})
-    pruner_startup_trials: int = field(default=2, metadata={'help': 'trials that always finish (the median needs a reference)'})
-    pruner_warmup_steps: int = field(default=0, metadata={'help': 'no pruning before this step (the first evaluation is noisy)'})
-    target_params: float | None = field(default=None, metadata={'help': 'with 2+ scales: propose a learning rate for a model of this many parameters'})
-    plan_json: str | None = field(default=None, metadata={'help': "or read the size from a planner JSON's 'params' (recipes/00_plan output)"})
-    output_dir: str = field(default='outputs/08_sweep', metadata={'help': 'table, plot, best YAMLs, optuna database'})
-    overwrite: bool = field(default=False, metadata={'help': 'replace a finished sweep'})
-    resume: bool = field(default=False, metadata={'help': 'continue an interrupted sweep in <output_dir>.tmp without redoing finished trials'})
+    base_config: str = field(default="recipes/03_pretrain/config_tiny.yaml", metadata={
+        "help": "the stage 03 YAML every trial starts from"})
+    fixed: dict = field(default_factory=dict, metadata={
+        "help": "stage 03 keys every trial overrides: the small, fast setting of the sweep"})
+    space: dict = field(default_factory=dict, metadata={
+        "help": "what optuna searches; a range {low, high, log, step, type} or {choices: [...]}"})
+    n_trials: int = checked(8, ge=1, help="trials per scale; a resumed sweep runs only the ones still missing")
+    scales: list[str] = field(default_factory=list, metadata={
+        "help": "model presets to sweep one after the other; empty: fixed.preset only"})
+    study_name: str = field(default="sweep", metadata={"help": "optuna study name (one per scale: <name>-<preset>)"})
+    storage: str | None = field(default=None, metadata={
+        "help": "optuna storage URL; null: sqlite in the output folder (resumable)"})
+    sampler_seed: int = field(default=0, metadata={"help": "TPE sampler seed (plus the number of trials already done)"})
+    sampler_startup_trials: int = field(default=3, metadata={
+        "help": "random trials before TPE models the space (optuna default 10: too many here)"})
+    pruner: str = field(default="median", metadata={
+        "help": "median: stop a trial worse than the median of earlier ones at the same step; none"})
+    pruner_startup_trials: int = field(default=2, metadata={
+        "help": "trials that always finish (the median needs a reference)"})
+    pruner_warmup_steps: int = field(default=0, metadata={
+        "help": "no pruning before this step (the first evaluation is noisy)"})
+    target_params: float | None = field(default=None, metadata={
+        "help": "with 2+ scales: propose a learning rate for a model of this many parameters"})
+    plan_json: str | None = field(default=None, metadata={
+        "help": "or read the size from a planner JSON's 'params' (recipes/00_plan output)"})
+    output_dir: str = field(default="outputs/08_sweep", metadata={"help": "table, plot, best YAMLs, optuna database"})
+    overwrite: bool = field(default=False, metadata={"help": "replace a finished sweep"})
+    resume: bool = field(default=False, metadata={
+        "help": "continue an interrupted sweep in <output_dir>.tmp without redoing finished trials"})
 
 
 @cli

@@ -68,17 +68,26 @@ class MitigateArguments:
     generation_batch_size: int = field(default=8, metadata={
         "help": "prompts per generate call (x samples x rerank_k sequences)"})
     # counterfactual augmentation
-    counterfactual_augmentation: str = field(default='add', metadata={'help': "add: a swapped copy beside each gendered document (Lu et al.'s CDA); replace: swap in place"})
-    counterfactual_pairs_file: str | None = field(default=None, metadata={'help': 'null: the shipped gender pair list (src/fromscratch/resources/counterfactual)'})
-    retrain_steps: int = field(default=30, metadata={'help': 'steps of each retrain (control and augmented): 30 x 16 x 256 = 122,880 tokens, ~12% of pretraining'})
-    retrain_batch_size: int = field(default=16, metadata={'help': 'sequences per step, as the demo pretraining used'})
-    retrain_learning_rate: float = field(default=0.001, metadata={'help': 'constant learning rate of each retrain'})
-    block_size: int | None = field(default=None, metadata={'help': "null: the model's pretraining block size (its config.yaml)"})
-    validation_fraction: float | None = field(default=None, metadata={'help': "only for sources without a validation split: null takes the model's own fraction and seed"})
-    crows_pairs_limit: int | None = field(default=None, metadata={'help': 'null: all shipped CrowS-Pairs (108, 12 per bias type)'})
-    eval_batch_size: int = field(default=16, metadata={'help': 'sequences per forward pass for perplexity and CrowS-Pairs'})
-    save_models: bool = field(default=True, metadata={'help': 'keep the control and augmented models under models/ (recipes/07_eval can evaluate them)'})
-    update_model_card: bool = field(default=True, metadata={'help': "write a Mitigation section with the table into model_dir's README.md"})
+    counterfactual_augmentation: str = field(default="add", metadata={
+        "help": "add: a swapped copy beside each gendered document (Lu et al.'s CDA); replace: swap in place"})
+    counterfactual_pairs_file: str | None = field(default=None, metadata={
+        "help": "null: the shipped gender pair list (src/fromscratch/resources/counterfactual)"})
+    retrain_steps: int = field(default=30, metadata={
+        "help": "steps of each retrain (control and augmented): 30 x 16 x 256 = 122,880 tokens, ~12% of pretraining"})
+    retrain_batch_size: int = field(default=16, metadata={"help": "sequences per step, as the demo pretraining used"})
+    retrain_learning_rate: float = field(default=0.001, metadata={"help": "constant learning rate of each retrain"})
+    block_size: int | None = field(default=None, metadata={
+        "help": "null: the model's pretraining block size (its config.yaml)"})
+    validation_fraction: float | None = field(default=None, metadata={
+        "help": "only for sources without a validation split: null takes the model's own fraction and seed"})
+    crows_pairs_limit: int | None = field(default=None, metadata={
+        "help": "null: all shipped CrowS-Pairs (108, 12 per bias type)"})
+    eval_batch_size: int = field(default=16, metadata={
+        "help": "sequences per forward pass for perplexity and CrowS-Pairs"})
+    save_models: bool = field(default=True, metadata={
+        "help": "keep the control and augmented models under models/ (recipes/07_eval can evaluate them)"})
+    update_model_card: bool = field(default=True, metadata={
+        "help": "write a Mitigation section with the table into model_dir's README.md"})
     rtp_source: str | None = None
     rtp_challenging_prompts: int | None = None
     rtp_random_prompts: int | None = 200

@@ -25,8 +25,10 @@ from .config import UserError, checked
 
 @dataclass
 class BatchRampArguments:
-    batch_ramp_tokens: int = checked(0, ge=0, help='training tokens over which the global batch grows to its target (0: no ramp)')
-    batch_ramp_start: int = checked(0, ge=0, help='global batch (sequences) at the first step; 0: an eighth of the target')
+    batch_ramp_tokens: int = checked(0, ge=0,
+        help="training tokens over which the global batch grows to its target (0: no ramp)")
+    batch_ramp_start: int = checked(0, ge=0,
+        help="global batch (sequences) at the first step; 0: an eighth of the target")
 
 
 class RampBatchSampler(BatchRebalanceSampler):

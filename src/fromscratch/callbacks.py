@@ -64,11 +64,13 @@ class ThroughputCallback(TrainerCallback):
 
 @dataclass
 class SpikeGuardArguments:
-    spike_guard: bool = field(default=True, metadata={'help': 'roll back to the newest good checkpoint on a loss spike'})
-    spike_window: int = checked(20, ge=1, help='logged losses in the rolling median')
-    spike_threshold: float = checked(0.5, gt=0, help='a spike is a loss above (1 + this) x that median, or a non-finite loss/grad norm')
-    spike_lr_factor: float = checked(0.5, gt=0, le=1, help='learning rate multiplier after each rollback')
-    spike_max_rollbacks: int = checked(3, ge=0, help='rollbacks before the run stops with a message')
+    spike_guard: bool = field(default=True, metadata={
+        "help": "roll back to the newest good checkpoint on a loss spike"})
+    spike_window: int = checked(20, ge=1, help="logged losses in the rolling median")
+    spike_threshold: float = checked(0.5, gt=0,
+        help="a spike is a loss above (1 + this) x that median, or a non-finite loss/grad norm")
+    spike_lr_factor: float = checked(0.5, gt=0, le=1, help="learning rate multiplier after each rollback")
+    spike_max_rollbacks: int = checked(3, ge=0, help="rollbacks before the run stops with a message")
 
 
 class SpikeGuard(TrainerCallback):

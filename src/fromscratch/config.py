@@ -15,6 +15,7 @@ import difflib
 import errno
 import functools
 import math
+import re
 import sys
 import types
 import typing
@@ -262,6 +263,18 @@ def _owner(dc: type, name: str) -> type:
     return next((c for c in dc.__mro__ if name in c.__dict__.get("__annotations__", {})), dc)
 
 
+def _yaml_comments(recipe_dir: Path) -> dict[str, str]:
+    """key -> its one-line comment in the recipe's shipped YAMLs (config_tiny.yaml first): the help text of a
+    key whose dataclass field has none."""
+    out: dict[str, str] = {}
+    for path in sorted(recipe_dir.glob("config_*.yaml"), key=lambda p: (p.name != "config_tiny.yaml", p.name)):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            m = re.match(r"^(\w+):[^#]*#\s*(.+)$", line)
+            if m:
+                out.setdefault(m.group(1), m.group(2).strip())
+    return out
+
+
 def short_help(types_: tuple[type, ...], prog: str | None = None) -> str:
     """`--help`: --config and the recipe's own keys, each with its help text and default, then one line per
     library config class (TrainingArguments, SFTConfig, ...) whose keys `--help-all` lists in full."""
@@ -270,6 +283,7 @@ def short_help(types_: tuple[type, ...], prog: str | None = None) -> str:
              "Every key can be set in the YAML or on the command line (the command line wins).", "",
              "  --config FILE  a YAML of key: value for the keys below (the recipe's config_*.yaml files)"]
     library: dict[str, int] = {}
+    comments = _yaml_comments(Path(prog).parent)
     for dc in types_:
         ours = []
         for f in dataclasses.fields(dc):
@@ -285,7 +299,10 @@ def short_help(types_: tuple[type, ...], prog: str | None = None) -> str:
             if isinstance(default, str) and ("\n" in default or len(default) > 60):  # a template: its start
                 default = repr(default[:40]) + "..."
             kind = f.type if isinstance(f.type, str) else _type_name(f.type)
-            ours.append(f"  --{f.name} {kind.replace(' ', '')}  {f.metadata.get('help', '')} (default: {default})")
+            text = f.metadata.get("help", "")
+            if not text or text.startswith("must be "):  # the shipped YAMLs comment every key: say that
+                text = "; ".join(x for x in (comments.get(f.name), text) if x)
+            ours.append(f"  --{f.name} {kind.replace(' ', '')}  {text} (default: {default})")
         if ours:
             lines += ["", f"{dc.__name__}:", *ours]
     if library:

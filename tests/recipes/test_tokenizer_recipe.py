@@ -109,7 +109,7 @@ def test_streamed_shards_train_the_same_tokenizer_as_documents_in_memory(tmp_pat
     assert info["metrics"]["train_bytes"] == sum(len(d.encode()) for d in train)
     assert [x["spec"] for x in info["lineage"]] == [str(tmp_path / "data"), f"{tmp_path / 'data'}[validation]"]
     card = ModelCard.load(tmp_path / "a" / "README.md")
-    assert card.data.eval_results[0].metric_value == round(info["metrics"]["bytes_per_token"], 6)
+    assert f"{info['metrics']['bytes_per_token']:.3f} bytes per token" in card.text  # not in the model-index
 
     run_recipe("02_tokenizer", *common, "--sources", str(tmp_path / "data"), "--train_sample_rate", "0.5",
                "--output_dir", str(tmp_path / "half"))

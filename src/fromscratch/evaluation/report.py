@@ -105,6 +105,11 @@ def card_section(summary: dict, suite: str, limit: int | None = None) -> str:
         lines.append(f"| BOLD prompts (offline profanity classifier) | {tox.get('k')} samples | "
                      f"{tox['overall'].get('prompts')} | expected max toxicity | "
                      f"{tox['overall']['expected_max_toxicity']:.4f} |")
+    for task, row in summary.get("reasoning", {}).items():
+        lines.append(f"| {PRETTY.get(task, task)} | {row['shots']}-shot | {row.get('items')} | exact match | "
+                     f"{row['exact_match']:.4f} |")
+    for name, value in probes.headline(summary).items():  # ETHOS, StereoSet, RealToxicityPrompts
+        lines.append(f"| {name} | probe | | | {value:.4f} |")
     return "\n".join(lines) + "\n"
 
 

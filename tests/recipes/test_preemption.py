@@ -16,7 +16,7 @@ from conftest import ROOT, recipe_env, run_recipe
 from test_distributed import ACCELERATE, free_port
 
 pytestmark = pytest.mark.slow
-STEPS = 30
+STEPS = 40
 
 
 def _args(corpus, tokenizer_dir, out):
@@ -123,7 +123,9 @@ def test_resume_auto_starts_fresh_without_an_unfinished_run(corpus, tokenizer_di
 def test_sigterm_to_the_launcher_reaches_every_rank_as_launch_slurm_sends_it(corpus, tokenizer_dir, tmp_path):
     """launch.slurm turns Slurm's USR1 into TERM for the launcher, which forwards it to every rank."""
     out = tmp_path / "term"
-    cmd = [*_launcher(2), str(ROOT / "recipes/03_pretrain/run.py"), *_args(corpus, tokenizer_dir, out)]
+    args = _args(corpus, tokenizer_dir, out)
+    args[args.index("--max_steps") + 1] = "400"  # long enough that the signal always lands mid-run, on any machine
+    cmd = [*_launcher(2), str(ROOT / "recipes/03_pretrain/run.py"), *args]
     code, log = _signal_after_steps(cmd, 4, signal.SIGTERM, lambda p: p)
     assert code != 0 and "[preempted] SIGTERM: checkpoint at step" in log, log[-3000:]
     (ckpt,) = out.with_name("term.tmp").glob("checkpoint-*")

@@ -17,14 +17,20 @@ STUBS = {
 }
 
 
-def launch(tmp_path, *args):
+def install_stubs(tmp_path, stubs):
+    """The stand-ins as executables: accelerate in a venv's bin, the rest first on PATH. Returns (bin, venv)."""
     bin_dir, venv = tmp_path / "bin", tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     bin_dir.mkdir()
-    for name, body in STUBS.items():
+    for name, body in stubs.items():
         path = (venv / "bin" if name == "accelerate" else bin_dir) / name
         path.write_text("#!/bin/bash\n" + body + "\n")
         path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return bin_dir, venv
+
+
+def launch(tmp_path, *args):
+    bin_dir, venv = install_stubs(tmp_path, STUBS)
     calls = tmp_path / "calls.txt"
     env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", VENV=str(venv), CALLS=str(calls),
                SLURM_NNODES="2", SLURM_JOB_NODELIST="node-[a-b]")
@@ -80,14 +86,7 @@ def test_time_limit_signal_reaches_the_run_and_requeues_the_job(tmp_path, sig, r
     import signal
     import time
 
-    bin_dir, venv = tmp_path / "bin", tmp_path / "venv"
-    (venv / "bin").mkdir(parents=True)
-    bin_dir.mkdir()
-    stubs = {**STUBS, **SIGNAL_STUBS}
-    for name, body in stubs.items():
-        path = (venv / "bin" if name == "accelerate" else bin_dir) / name
-        path.write_text("#!/bin/bash\n" + body + "\n")
-        path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    bin_dir, venv = install_stubs(tmp_path, {**STUBS, **SIGNAL_STUBS})
     calls = tmp_path / "calls.txt"
     env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", VENV=str(venv), CALLS=str(calls),
                SLURM_NNODES="1", SLURM_JOB_NODELIST="node-a", SLURM_JOB_ID="1234", GPUS_PER_NODE="8")

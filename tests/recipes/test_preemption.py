@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from conftest import ROOT, recipe_env, run_recipe
-from test_distributed import ACCELERATE, free_port
+from test_distributed import ACCELERATE, corpus, free_port  # noqa: F401 (corpus: the shared fixture)
 
 pytestmark = pytest.mark.slow
 STEPS = 40
@@ -26,14 +26,6 @@ def _args(corpus, tokenizer_dir, out):
             "--max_steps", str(STEPS), "--logging_steps", "1", "--save_steps", "1000", "--eval_strategy", "no",
             "--learning_rate", "0.01", "--lr_scheduler_type", "cosine_with_min_lr", "--spike_guard", "false",
             "--report_to", "none", "--disable_tqdm", "true", "--output_dir", str(out)]
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    text = (ROOT / "src/fromscratch/embedded/tinyshakespeare/input.txt").read_text()[:60000]
-    path = tmp_path_factory.mktemp("data") / "paragraphs.jsonl"
-    path.write_text("".join(json.dumps({"text": p}) + "\n" for p in text.split("\n\n") if p.strip()))
-    return path
 
 
 def _launcher(ranks):

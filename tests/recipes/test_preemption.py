@@ -4,6 +4,7 @@ nothing; the same command with `--resume auto` continues, and its per-step losse
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -40,18 +41,25 @@ def _losses(out):
     return {r["step"]: r["loss"] for r in history if "loss" in r}
 
 
-def _signal_after_steps(cmd, steps, sig, target, env=None):
-    """Run `cmd`, and once `steps` losses are logged send `sig` to one process (`target(proc)` picks it)."""
+def _signal_after_steps(cmd, steps, sig, target, env=None, patience=300):
+    """Run `cmd`, and once `steps` losses are logged send `sig` to one process (`target(proc)` picks it).
+
+    A run that is still going `patience` seconds after the signal has ignored it: it is killed and the test fails
+    with the log, rather than hanging."""
     env = {"PYTHONUNBUFFERED": "1", **(env or {})}  # each step's log line the moment it is printed
     proc = subprocess.Popen(cmd, cwd=ROOT, env=recipe_env(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    seen, lines, deadline = 0, [], time.time() + 600
+                            text=True, start_new_session=True)
+    seen, lines, sent = 0, [], None
+    deadline = time.time() + 600
     for line in proc.stdout:
         lines.append(line)
         seen += "'loss'" in line
-        if seen == steps:
+        if seen == steps and sent is None:
             target(proc).send_signal(sig)
-        assert time.time() < deadline, "".join(lines[-30:])
+            sent = time.time()
+        if time.time() > (sent + patience if sent else deadline):
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise AssertionError(f"no stop {patience} s after {sig.name}:\n" + "".join(lines[-40:]))
     proc.wait()
     return proc.returncode, "".join(lines)
 
@@ -116,7 +124,9 @@ def test_sigterm_to_the_launcher_reaches_every_rank_as_launch_slurm_sends_it(cor
     """launch.slurm turns Slurm's USR1 into TERM for the launcher, which forwards it to every rank."""
     out = tmp_path / "term"
     args = _args(corpus, tokenizer_dir, out)
-    args[args.index("--max_steps") + 1] = "400"  # long enough that the signal always lands mid-run, on any machine
+    # a run far longer than any machine finishes: only the forwarded signal can end it (else the patience fails it)
+    args[args.index("--max_steps") + 1] = "1000000"
+    args[args.index("--save_steps") + 1] = "10000000"
     cmd = [*_launcher(2), str(ROOT / "recipes/03_pretrain/run.py"), *args]
     code, log = _signal_after_steps(cmd, 4, signal.SIGTERM, lambda p: p)
     assert code != 0 and "[preempted] SIGTERM: checkpoint at step" in log, log[-3000:]

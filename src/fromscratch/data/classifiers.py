@@ -7,7 +7,7 @@ global dedup sees only what the classifiers keep. Both run inside the shard jobs
 their counts merge like the other per-document steps.
 
 - Toxicity: alt-profanity-check (a linear model on word n-grams, shipped in its wheel; see
-  `fromscratch.evaluation.toxicity`). A document scoring >= `toxicity_threshold` is dropped. It is a
+  `fromscratch.data.toxicity`). A document scoring >= `toxicity_threshold` is dropped. It is a
   profanity detector: it drops Shakespeare's insults and misses hateful text without swear words.
 - Quality: `fromscratch.data.quality` (the shipped default, or a folder trained with
   `python -m fromscratch.data.quality train`). `threshold` keeps documents scoring >= `quality_threshold`;
@@ -62,7 +62,7 @@ def toxicity_reason(threshold: float) -> str:
 
 
 def toxicity_batch(texts: list[str], threshold: float) -> tuple[list[str], list[float]]:
-    from ..evaluation.toxicity import score
+    from .toxicity import score
 
     scores = score(texts)
     why = toxicity_reason(threshold)

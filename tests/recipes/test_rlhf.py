@@ -43,7 +43,9 @@ def _card_parents(out, sft_dir):
 
 @pytest.mark.xfail(strict=False, reason="since the chat models stop at <|im_end|> and the tokenizer adds BOS "
                    "(issue 16), this 1M-parameter PPO run's mean reward falls (-0.467 -> -0.578) with KL bounded; "
-                   "open in the stop note, to be re-tuned rather than hidden")
+                   "open in the stop note, to be re-tuned rather than hidden. Measured since: no 16-token answer of "
+                   "the SFT fixture ends its turn (0/31, val/num_eos_tokens 0), so missing_eos_penalty is a constant "
+                   "-1 (value loss 0.195 vs 0.027 without it at update 1); precision fp32 gives the same first update")
 def test_ppo_raises_reward_with_bounded_kl(sft_dir, reward_dir, tmp_path):
     out = tmp_path / "ppo"
     _run("config_tiny.yaml", sft_dir, reward_dir, out, "--total_episodes", "256")

@@ -66,7 +66,8 @@ def test_ppo_raises_reward_with_bounded_kl(sft_dir, reward_dir, tmp_path):
 def test_grpo_rloo_and_dpo_run_a_few_steps(config, sft_dir, reward_dir, tmp_path):
     out = tmp_path / config.split("_")[1]
     dpo = "dpo" in config
-    _run(config, sft_dir, None if dpo else reward_dir, out, "--max_steps", "3", *(["--max_length", "128"] if dpo else []))
+    _run(config, sft_dir, None if dpo else reward_dir, out, "--max_steps", "3",
+         *(["--max_length", "128"] if dpo else []))
     m = json.loads((out / "run_info.json").read_text())["metrics"]
     assert m["steps"] == 3 and m["algorithm"] in config
     card = _card_parents(out, sft_dir)
@@ -88,7 +89,8 @@ def test_a_config_given_to_the_wrong_script_names_the_right_one(tmp_path):
 
 
 @pytest.mark.parametrize("script,argv,message", [
-    ("dpo.py", ["--config", "recipes/06_rlhf/config_rloo_tiny.yaml"], "algorithm rloo runs with recipes/06_rlhf/online.py"),
+    ("dpo.py", ["--config", "recipes/06_rlhf/config_rloo_tiny.yaml"],
+     "algorithm rloo runs with recipes/06_rlhf/online.py, not dpo.py"),
     ("online.py", ["--algorithm", "dpo"], "algorithm dpo runs with recipes/06_rlhf/dpo.py, not online.py"),
     ("online.py", ["--algorithm", "ppo"], "algorithm ppo runs with recipes/06_rlhf/run.py, not online.py"),
     ("run.py", ["--algorithm", "ppo"], "algorithm: run.py runs ppo only; drop the key"),

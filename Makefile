@@ -129,8 +129,8 @@ ablate: setup
 
 
 # --- issue 5: post-training (sft, reward, rlhf) ---
-.PHONY: sft reward rlhf
-# RLHF_CONFIG picks the algorithm's YAML: recipes/06_rlhf/config_{tiny,grpo_tiny,rloo_tiny,dpo_tiny,1b}.yaml
+.PHONY: sft reward rlhf grpo rloo dpo
+# RLHF_CONFIG: PPO's YAML (recipes/06_rlhf/config_{tiny,1b}.yaml); grpo, rloo, dpo take another with CONFIG=
 RLHF_CONFIG ?= recipes/06_rlhf/config_tiny.yaml
 
 sft: setup
@@ -143,6 +143,19 @@ reward: setup
 rlhf: setup
 	@test -f outputs/05_reward/run_info.json || $(MAKE) reward ARGS="$(REWARD_ARGS)"
 	$(LAUNCH) recipes/06_rlhf/run.py --config $(call config,$(RLHF_CONFIG)) $(ARGS)
+
+# The same stage without a value model (GRPO, RLOO: online.py), against the same reward model.
+grpo: setup
+	@test -f outputs/05_reward/run_info.json || $(MAKE) reward ARGS="$(REWARD_ARGS)"
+	$(LAUNCH) recipes/06_rlhf/online.py --config $(call config,recipes/06_rlhf/config_grpo_tiny.yaml) $(ARGS)
+
+rloo: setup
+	@test -f outputs/05_reward/run_info.json || $(MAKE) reward ARGS="$(REWARD_ARGS)"
+	$(LAUNCH) recipes/06_rlhf/online.py --config $(call config,recipes/06_rlhf/config_rloo_tiny.yaml) $(ARGS)
+
+# Offline on the preference pairs: no reward model, only the SFT model.
+dpo: setup
+	$(LAUNCH) recipes/06_rlhf/dpo.py --config $(call config,recipes/06_rlhf/config_dpo_tiny.yaml) $(ARGS)
 
 # --- issue 10: steered generation (word blocking, least-toxic-of-k reranking) ---
 #   make generate MODEL=outputs/04_sft PROMPT="Tell me about the king" ARGS="--block_words default --rerank_k 4"

@@ -28,9 +28,9 @@ def recipe_env(extra: dict | None = None) -> dict:
 
 
 def run_recipe(recipe: str, *args: str, ok: bool = True, env: dict | None = None, timeout: int = 600,
-               launcher: list[str] | None = None) -> subprocess.CompletedProcess:
-    """Run recipes/<recipe>/run.py as a user would; assert its exit status; return the completed process."""
-    cmd = [*(launcher or [sys.executable]), str(ROOT / "recipes" / recipe / "run.py"), *args]
+               launcher: list[str] | None = None, script: str = "run.py") -> subprocess.CompletedProcess:
+    """Run recipes/<recipe>/<script> as a user would; assert its exit status; return the completed process."""
+    cmd = [*(launcher or [sys.executable]), str(ROOT / "recipes" / recipe / script), *args]
     proc = subprocess.run(cmd, cwd=ROOT, env=recipe_env(env), capture_output=True, text=True, timeout=timeout)
     if ok and proc.returncode != 0:
         raise AssertionError(f"{recipe} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")

@@ -36,14 +36,24 @@ _MODULES: dict[str, object] = {}
 
 
 def recipe(name: str):
-    """A recipe's run.py as a module (its argument dataclasses), imported once."""
+    """A recipe's run.py as a module (its argument dataclasses), imported once; `stage/script.py` names another
+    script of a stage (06_rlhf has one per algorithm family)."""
     if name not in _MODULES:
-        spec = importlib.util.spec_from_file_location(f"recipe_{name}", ROOT / "recipes" / name / "run.py")
+        path = ROOT / "recipes" / (name if name.endswith(".py") else f"{name}/run.py")
+        spec = importlib.util.spec_from_file_location("recipe_" + name.replace("/", "_").replace(".", "_"), path)
         mod = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = mod
         spec.loader.exec_module(mod)
         _MODULES[name] = mod
     return _MODULES[name]
+
+
+# Every script a user runs: each stage's run.py, and 06_rlhf's online.py (GRPO, RLOO) and dpo.py.
+SCRIPTS = sorted({*(ROOT / "recipes").glob("*/run.py"), *(ROOT / "recipes" / "06_rlhf").glob("*.py")})
+
+
+def _name(script: Path) -> str:
+    return script.parent.name if script.name == "run.py" else f"{script.parent.name}/{script.name}"
 
 
 def _rows(path: Path, texts: list[str]) -> None:
@@ -233,8 +243,8 @@ def test_identical_preference_pairs_are_dropped_counted_and_carded(tmp_path):
 
 
 @pytest.mark.parametrize("stage,cls", [("03_pretrain", "PretrainArguments"), ("04_sft", "SFTArguments"),
-                                       ("05_reward", "RewardArguments"), ("06_rlhf", "DPOArguments"),
-                                       ("06_rlhf", "GRPOArguments")])
+                                       ("05_reward", "RewardArguments"), ("06_rlhf/dpo.py", "DPOArguments"),
+                                       ("06_rlhf/online.py", "GRPOArguments")])
 def test_every_trainer_stage_refuses_meaningless_training_keys(tmp_path, stage, cls):
     types_ = (getattr(recipe(stage), cls),)
     out = ["--output_dir", str(tmp_path / "o")]
@@ -253,8 +263,8 @@ def test_every_shipped_config_is_inside_its_declared_ranges():
     import yaml
 
     checked = 0
-    for run in sorted((ROOT / "recipes").glob("*/run.py")):
-        mod = recipe(run.parent.name)
+    for run in SCRIPTS:
+        mod = recipe(_name(run))
         types_ = [v for v in vars(mod).values() if isinstance(v, type) and dataclasses.is_dataclass(v)]
         for cfg in sorted(run.parent.glob("*.yaml")):
             data = yaml.safe_load(cfg.read_text()) or {}
@@ -398,15 +408,15 @@ def _recipe_keys(name: str) -> set[str]:
 
 def test_every_flag_an_error_message_advises_is_a_key_of_that_stage():
     seen = 0
-    for run in sorted((ROOT / "recipes").glob("*/run.py")):
-        keys = _recipe_keys(run.parent.name)
+    for run in SCRIPTS:
+        keys = _recipe_keys(_name(run))
         for node in ast.walk(ast.parse(run.read_text())):
             if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and \
                     getattr(node.exc.func, "id", "") == "UserError":
                 text = " ".join(c.value for c in ast.walk(node.exc) if isinstance(c, ast.Constant)
                                 and isinstance(c.value, str))
                 for flag in re.findall(r"--(\w+)", text):
-                    assert flag in keys, (run.parent.name, flag, text)
+                    assert flag in keys, (_name(run), flag, text)
                     seen += 1
     assert seen >= 5  # the check reads real messages
     stages_with_resume = {r.parent.name for r in (ROOT / "recipes").glob("*/run.py")
@@ -418,7 +428,7 @@ def test_every_flag_an_error_message_advises_is_a_key_of_that_stage():
 def test_every_make_target_named_in_advice_exists():
     targets = set(re.findall(r"^([\w-]+):", (ROOT / "Makefile").read_text(), re.M))
     named = set()
-    for f in [*(ROOT / "src").rglob("*.py"), *(ROOT / "recipes").glob("*/run.py")]:
+    for f in [*(ROOT / "src").rglob("*.py"), *SCRIPTS]:
         named |= set(re.findall(r"run `make (\w[\w-]*)", f.read_text()))
         named |= {m for m in re.findall(r"check_parent\([^,]+, \"([\w-]+)\"\)", f.read_text())}
         named |= {m for m in re.findall(r"load_tokenizer\([^)]*\"([\w-]+)\"\)", f.read_text())}

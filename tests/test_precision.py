@@ -15,7 +15,7 @@ from transformers import AutoModelForCausalLM, Trainer, TrainingArguments
 
 from conftest import ROOT
 from fromscratch import experiment, precision
-from fromscratch.config import UserError, parse, peek
+from fromscratch.config import UserError, parse
 
 BOTH = pytest.mark.parametrize("native_bf16", [True, False], ids=["bf16-hardware", "fp32-hardware"])
 
@@ -49,10 +49,10 @@ def test_gpu_config_without_a_gpu_trains_on_the_cpu_and_says_so(hardware, monkey
     assert precision.choose("auto", use_cpu=False) == precision.Choice(choice.precision, False, None)
 
 
-def _recipe(recipe: str):
-    name = "precision_recipe_" + recipe
+def _recipe(recipe: str, script: str = "run.py"):
+    name = f"precision_recipe_{recipe}_{script[:-3]}"
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "recipes" / recipe / "run.py")
+        spec = importlib.util.spec_from_file_location(name, ROOT / "recipes" / recipe / script)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module  # dataclasses resolve their annotations through the module
         spec.loader.exec_module(module)
@@ -60,14 +60,22 @@ def _recipe(recipe: str):
 
 
 def _types(recipe: str, config: str) -> tuple:
+    if recipe == "06_rlhf":  # one script per algorithm family; online.py's YAML names grpo or rloo
+        algorithm = yaml.safe_load((ROOT / config).read_text()).get("algorithm")
+        if algorithm:
+            m = _recipe(recipe, "online.py")
+            return m.OnlineArguments, m.CONFIGS[algorithm][0]
+        if "dpo" in config:
+            m = _recipe(recipe, "dpo.py")
+            return m.PairArguments, m.DPOArguments
+        m = _recipe(recipe)
+        return m.PPOPromptArguments, m.PPOArguments
     m = _recipe(recipe)
     if recipe == "03_pretrain":
         return m.ModelArguments, m.DataArguments, m.SpikeGuardArguments, m.BatchRampArguments, m.PretrainArguments
     if recipe == "04_sft":
         return m.DataArguments, m.LoraArguments, m.SFTArguments
-    if recipe == "05_reward":
-        return m.DataArguments, m.RewardArguments
-    return m.RLArguments, m.CONFIGS[peek("algorithm", "ppo", ["--config", config])]
+    return m.DataArguments, m.RewardArguments
 
 
 STAGE_CONFIGS = [(p.parent.name, str(p.relative_to(ROOT)))

@@ -1,9 +1,11 @@
-"""recipes/06_rlhf: PPO raises the reward model's score of the policy's own answers while the KL to the SFT
-model stays bounded; GRPO and DPO configs run; every card names its parents."""
+"""recipes/06_rlhf: PPO (run.py) raises the reward model's score of the policy's own answers while the KL to the
+SFT model stays bounded; GRPO and RLOO (online.py) and DPO (dpo.py) run; every card names its parents; a YAML
+given to the wrong script names the right one."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from transformers import AutoModelForCausalLM
@@ -13,9 +15,15 @@ from conftest import TINY_RUN, error_line, run_recipe
 KL_BOUND = 5.0  # nats per answer: far above what a kl_coef-penalised policy drifts in a short run
 
 
-def _run(algorithm_config: str, sft_dir, reward_dir, out, *args):
-    return run_recipe("06_rlhf", "--config", f"recipes/06_rlhf/{algorithm_config}", "--sft_dir", str(sft_dir),
-                      "--reward_dir", str(reward_dir), "--output_dir", str(out), *TINY_RUN, *args)
+# Each shipped YAML and the script that runs it.
+SCRIPT_OF = {"config_tiny.yaml": "run.py", "config_1b.yaml": "run.py", "config_grpo_tiny.yaml": "online.py",
+             "config_rloo_tiny.yaml": "online.py", "config_dpo_tiny.yaml": "dpo.py"}
+
+
+def _run(config: str, sft_dir, reward_dir, out, *args):
+    parents = ("--sft_dir", str(sft_dir)) + (("--reward_dir", str(reward_dir)) if reward_dir else ())
+    return run_recipe("06_rlhf", "--config", f"recipes/06_rlhf/{config}", *parents, "--output_dir", str(out),
+                      *TINY_RUN, *args, script=SCRIPT_OF[config])
 
 
 def _card_parents(out, sft_dir):
@@ -35,7 +43,9 @@ def _card_parents(out, sft_dir):
 
 @pytest.mark.xfail(strict=False, reason="since the chat models stop at <|im_end|> and the tokenizer adds BOS "
                    "(issue 16), this 1M-parameter PPO run's mean reward falls (-0.467 -> -0.578) with KL bounded; "
-                   "open in the stop note, to be re-tuned rather than hidden")
+                   "open in the stop note, to be re-tuned rather than hidden. Measured since: no 16-token answer of "
+                   "the SFT fixture ends its turn (0/31, val/num_eos_tokens 0), so missing_eos_penalty is a constant "
+                   "-1 (value loss 0.195 vs 0.027 without it at update 1); precision fp32 gives the same first update")
 def test_ppo_raises_reward_with_bounded_kl(sft_dir, reward_dir, tmp_path):
     out = tmp_path / "ppo"
     _run("config_tiny.yaml", sft_dir, reward_dir, out, "--total_episodes", "256")
@@ -55,7 +65,9 @@ def test_ppo_raises_reward_with_bounded_kl(sft_dir, reward_dir, tmp_path):
 @pytest.mark.parametrize("config", ["config_grpo_tiny.yaml", "config_rloo_tiny.yaml", "config_dpo_tiny.yaml"])
 def test_grpo_rloo_and_dpo_run_a_few_steps(config, sft_dir, reward_dir, tmp_path):
     out = tmp_path / config.split("_")[1]
-    _run(config, sft_dir, reward_dir, out, "--max_steps", "3", *(["--max_length", "128"] if "dpo" in config else []))
+    dpo = "dpo" in config
+    _run(config, sft_dir, None if dpo else reward_dir, out, "--max_steps", "3",
+         *(["--max_length", "128"] if dpo else []))
     m = json.loads((out / "run_info.json").read_text())["metrics"]
     assert m["steps"] == 3 and m["algorithm"] in config
     card = _card_parents(out, sft_dir)
@@ -70,11 +82,47 @@ def test_unknown_algorithm_is_one_line(sft_dir, reward_dir, tmp_path):
     assert "algorithm must be one of" in error_line(proc)
 
 
+def test_a_config_given_to_the_wrong_script_names_the_right_one(tmp_path):
+    proc = run_recipe("06_rlhf", "--config", "recipes/06_rlhf/config_grpo_tiny.yaml", "--output_dir",
+                      str(tmp_path / "x"), ok=False)  # run.py is PPO
+    assert error_line(proc) == "error: algorithm grpo runs with recipes/06_rlhf/online.py, not run.py"
+
+
+@pytest.mark.parametrize("script,argv,message", [
+    ("dpo.py", ["--config", "recipes/06_rlhf/config_rloo_tiny.yaml"],
+     "algorithm rloo runs with recipes/06_rlhf/online.py, not dpo.py"),
+    ("online.py", ["--algorithm", "dpo"], "algorithm dpo runs with recipes/06_rlhf/dpo.py, not online.py"),
+    ("online.py", ["--algorithm", "ppo"], "algorithm ppo runs with recipes/06_rlhf/run.py, not online.py"),
+    ("run.py", ["--algorithm", "ppo"], "algorithm: run.py runs ppo only; drop the key"),
+    ("online.py", ["--algorithm", "a2c"], "algorithm must be one of ppo, grpo, rloo, dpo, got 'a2c'"),
+])
+def test_each_script_refuses_an_algorithm_another_one_runs(monkeypatch, script, argv, message):
+    from conftest import ROOT
+    from fromscratch.config import UserError
+    from fromscratch.rlhf import check_script
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr("sys.argv", [script, *argv])
+    with pytest.raises(UserError, match=re.escape(message)):
+        check_script(script, "grpo" if script == "online.py" else None)
+
+
+def test_each_script_runs_its_own_algorithms(monkeypatch):
+    from conftest import ROOT
+    from fromscratch.rlhf import check_script
+
+    monkeypatch.chdir(ROOT)
+    for config, script in SCRIPT_OF.items():
+        monkeypatch.setattr("sys.argv", [script, "--config", f"recipes/06_rlhf/{config}"])
+        expected = {"config_grpo_tiny.yaml": "grpo", "config_rloo_tiny.yaml": "rloo"}.get(config)
+        assert check_script(script, "grpo" if script == "online.py" else None) == expected, config
+
+
 def _recipe_module(path):
     import importlib.util
     import sys
 
-    name = "recipe_" + path.parent.name
+    name = f"recipe_{path.parent.name}_{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
@@ -82,21 +130,36 @@ def _recipe_module(path):
     return module
 
 
+def _types(recipe: str, path) -> tuple:
+    """The argument dataclasses the recipe's script parses `path` into."""
+    from conftest import ROOT
+
+    if recipe != "06_rlhf":
+        module = _recipe_module(ROOT / "recipes" / recipe / "run.py")
+        if recipe == "04_sft":
+            return module.DataArguments, module.LoraArguments, module.SFTArguments
+        return module.DataArguments, module.RewardArguments
+    module = _recipe_module(ROOT / "recipes" / recipe / SCRIPT_OF[path.name])
+    if SCRIPT_OF[path.name] == "run.py":
+        return module.PPOPromptArguments, module.PPOArguments
+    if SCRIPT_OF[path.name] == "dpo.py":
+        return module.PairArguments, module.DPOArguments
+    import yaml
+
+    return module.OnlineArguments, module.CONFIGS[yaml.safe_load(path.read_text())["algorithm"]][0]
+
+
 @pytest.mark.parametrize("recipe", ["04_sft", "05_reward", "06_rlhf"])
 def test_every_shipped_config_validates(recipe):
     """Every key of every shipped YAML is a known key of the right type for its TRL config class."""
     from conftest import ROOT
-    from fromscratch.config import check_yaml, peek
+    from fromscratch.config import check_yaml
 
-    module = _recipe_module(ROOT / "recipes" / recipe / "run.py")
-    for path in sorted((ROOT / "recipes" / recipe).glob("config_*.yaml")):
-        if recipe == "06_rlhf":
-            types_ = (module.RLArguments, module.CONFIGS[peek("algorithm", "ppo", ["--config", str(path)])])
-        elif recipe == "04_sft":
-            types_ = (module.DataArguments, module.LoraArguments, module.SFTArguments)
-        else:
-            types_ = (module.DataArguments, module.RewardArguments)
-        check_yaml(path, types_)
+    paths = sorted((ROOT / "recipes" / recipe).glob("config_*.yaml"))
+    if recipe == "06_rlhf":
+        assert sorted(p.name for p in paths) == sorted(SCRIPT_OF)  # a new YAML is named with its script above
+    for path in paths:
+        check_yaml(path, _types(recipe, path))
         for line in path.read_text().splitlines():
             if line and not line.startswith(("#", " ")):
                 assert " # " in line or "  #" in line, f"{path.name}: key without a comment: {line}"

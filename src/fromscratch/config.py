@@ -400,8 +400,8 @@ def _plain(v: Any) -> Any:
 
 
 def peek(key: str, default: str, argv: list[str] | None = None) -> str:
-    """One key's value before full parsing (`--key v` wins over the YAML), for recipes whose config class
-    depends on it (06_rlhf: `algorithm` picks PPOConfig, GRPOConfig, RLOOConfig or DPOConfig)."""
+    """One key's value before full parsing (`--key v` wins over the YAML), for what must be settled before the
+    config class is built: precision's hardware check, and 06_rlhf/online.py's `algorithm` (GRPOConfig or RLOOConfig)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     for i, arg in enumerate(argv):
         if arg == f"--{key}" and i + 1 < len(argv):

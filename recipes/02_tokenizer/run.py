@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-from fromscratch import artifacts, cards, fast_bpe, hub, runinfo
+from fromscratch import artifacts, fast_bpe, publish
 from fromscratch.config import UserError, checked, cli, parse, to_dict
 from fromscratch.sources import check_sources
 from fromscratch.text_stream import iter_documents
@@ -67,6 +67,25 @@ class TokenizerArguments:
     push_to_hub: bool = field(default=False, metadata={"help": "upload the folder with its card"})
     hub_model_id: str | None = field(default=None, metadata={"help": "namespace/name on the Hub when pushing"})
     hub_private_repo: bool = field(default=False, metadata={"help": "create the Hub repo as private"})
+
+
+def for_transformers(tok: Tokenizer, args: TokenizerArguments) -> PreTrainedTokenizerFast:
+    """The trained BPE as a transformers tokenizer: special tokens, chat template, no "clean up" that would alter
+    spaces. add_bos_token writes a TemplateProcessing post-processor into tokenizer.json: `tok(text)` starts with
+    bos as every pretraining document does, so pipeline and lm-eval prompts look like training text.
+    (Packing and the chat template add their own bos and tokenize with add_special_tokens=False.)"""
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token=args.bos_token,
+        eos_token=args.eos_token,
+        pad_token=args.pad_token,
+        additional_special_tokens=list(args.chat_tokens),
+        model_max_length=args.model_max_length,
+        clean_up_tokenization_spaces=False,
+        add_bos_token=True,
+    )
+    fast.chat_template = args.chat_template
+    return fast
 
 
 @cli
@@ -148,22 +167,8 @@ def main():
     if not train_docs:
         raise UserError("no document left for training (check heldout_fraction and train_sample_rate)")
 
-    # 4. Wrap it for transformers: special tokens, chat template, no "clean up" that would alter spaces.
-    #    add_bos_token writes a TemplateProcessing post-processor into tokenizer.json: `tok(text)` starts with
-    #    bos as every pretraining document does, so pipeline and lm-eval prompts look like training text.
-    #    (Packing and the chat template add their own bos and tokenize with add_special_tokens=False.)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        bos_token=args.bos_token,
-        eos_token=args.eos_token,
-        pad_token=args.pad_token,
-        additional_special_tokens=list(args.chat_tokens),
-        model_max_length=args.model_max_length,
-        clean_up_tokenization_spaces=False,
-        add_bos_token=True,
-    )
-    fast.chat_template = args.chat_template
-    fast.save_pretrained(tmp)
+    # 4. Wrap it for transformers (special tokens, chat template, bos at the start of `tok(text)`) and save it.
+    for_transformers(tok, args).save_pretrained(tmp)
 
     # 5. Measure on held-out text, through the reloaded tokenizer (what every later stage sees).
     reloaded = AutoTokenizer.from_pretrained(tmp)
@@ -185,22 +190,15 @@ def main():
           f"{metrics['mb_per_s']:.2f} MB/s")
 
     # 6. Card, config and run record; then publish atomically (and push if asked).
-    config = to_dict(args)
-    cards.render(
-        tmp, "tokenizer.md.jinja", model_name=args.hub_model_id or "fromscratch-tokenizer",
-        datasets=cards.hub_datasets(lineage),
-        tags=["tokenizer", "bpe"], pipeline_tag=None, load_path=args.hub_model_id or args.output_dir,
-        vocab_size=metrics["vocab_size"], train_bytes=train_bytes, train_docs=train_docs,
-        mb_per_s=metrics["mb_per_s"], heldout_bytes=heldout_bytes, heldout_docs=len(sample),
-        bytes_per_token=metrics["bytes_per_token"], special_tokens=specials, lineage=lineage,
-        config=config, versions=runinfo.stack_versions(),
+    publish.publish(
+        tmp, args.output_dir, stage="02_tokenizer", template="tokenizer.md.jinja", name="fromscratch-tokenizer",
+        card=dict(tags=["tokenizer", "bpe"], pipeline_tag=None, vocab_size=metrics["vocab_size"],
+                  train_bytes=train_bytes, train_docs=train_docs, mb_per_s=metrics["mb_per_s"],
+                  heldout_bytes=heldout_bytes, heldout_docs=len(sample), bytes_per_token=metrics["bytes_per_token"],
+                  special_tokens=specials),
+        config=to_dict(args), lineage=lineage, metrics=metrics, started=started, what="tokenizer",
+        push=args.push_to_hub, hub_model_id=args.hub_model_id, private=args.hub_private_repo,
     )
-    runinfo.write_run_info(tmp, stage="02_tokenizer", config=config, lineage=lineage, metrics=metrics,
-                           started=started)
-    out = artifacts.finish(tmp, args.output_dir)
-    print(f"[done] tokenizer in {out}")
-    if args.push_to_hub:
-        print(f"[hub] {hub.push_folder(out, args.hub_model_id, private=args.hub_private_repo)}")
 
 
 if __name__ == "__main__":

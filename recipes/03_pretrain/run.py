@@ -11,7 +11,6 @@ Written in <output_dir>.tmp and renamed when complete; `--resume true` continues
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ from transformers import (
     set_seed,
 )
 
-from fromscratch import artifacts, cards, data_order, hub, precision, runinfo, saved_model, streaming, token_shards
+from fromscratch import artifacts, cards, data_order, precision, publish, runinfo, saved_model, streaming, token_shards
 from fromscratch.batch_ramp import BatchRamp, BatchRampArguments
 from fromscratch.callbacks import SpikeGuard, SpikeGuardArguments, ThroughputCallback
 from fromscratch.config import UserError, checked, cli, parse, to_dict
@@ -139,14 +138,7 @@ def main():
     # 1. Check inputs and the output location before any work.
     check_sources(data_args.sources)
     tokenizer = artifacts.load_tokenizer(data_args.tokenizer_dir, "tokenizer_dir", "tokenizer")
-    model_config = build_config(
-        model_args.family, model_args.preset, len(tokenizer), data_args.block_size,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=model_args.tie_word_embeddings, dropout=model_args.dropout, rope_theta=model_args.rope_theta,
-        layers=model_args.layers, hidden=model_args.hidden, heads=model_args.heads, ffn=model_args.ffn,
-        kv_heads=model_args.kv_heads,
-    )
-    model_config._attn_implementation = model_args.attn_implementation
+    model_config = model_config_for(model_args, tokenizer, data_args.block_size)
     config = to_dict(model_args, data_args, guard_args, ramp_args, args)
     final_dir, tmp, push = artifacts.start_training_output(args)
     schedule(args)
@@ -212,17 +204,7 @@ def main():
     sharded = args.deepspeed_plugin is not None or bool(args.fsdp)
     guard = SpikeGuard.from_args(guard_args, can_roll_back=not sharded).attach(trainer) if guard_args.spike_guard else None
     ramp = ramp.attach(trainer) if ramp else None
-    checkpoint = artifacts.newest_checkpoint(tmp) if args.resume else None
-    if args.resume:
-        print(f"[resume] {'from ' + str(checkpoint) if checkpoint else 'no checkpoint yet: starting over'}")
-    if checkpoint is not None:
-        artifacts.check_checkpoint_shape(checkpoint, model_config)
-        data_order.check(checkpoint, fingerprint)  # the same samples at every step, or one line saying why not
-    result, initial = train_measuring_start(trainer, checkpoint)
-    if guard and guard.gave_up:
-        raise UserError(f"training diverged: {len(guard.events)} loss spikes ({guard.events[-1]}); lower "
-                        f"learning_rate or raise warmup_steps, then --resume true continues from {tmp}")
-    final = trainer.evaluate()
+    result, initial, final = train(trainer, args, tmp, model_config, fingerprint, guard)
 
     # 5. Metrics: loss, perplexity and bits per byte (tokenizer-independent) on held-out documents.
     metrics = {
@@ -246,8 +228,7 @@ def main():
         "batch_ramp": ramp.summary(result.global_step) if ramp else None,
         "mixture": mixture,
     }
-    if args.process_index == 0:
-        print("[metrics] " + json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}))
+    publish.print_metrics(metrics, rank=args.process_index)
 
     # 6. Save the model in the library's own format, its card and run record; publish atomically.
     trainer.save_model(str(tmp))
@@ -257,22 +238,50 @@ def main():
     saved_model.finish(tmp, tokenizer)  # use_cache on, tokenizer context = the model's, generation ids only
     plot = cards.plot_curves(trainer.state.log_history, Path(tmp) / "loss.png", title="pretraining loss")
     card_metrics = {k: metrics[k] for k in ("eval_loss", "perplexity", "bits_per_byte")}
-    cards.render(
-        tmp, "pretrain.md.jinja", model_name=args.hub_model_id or f"fromscratch-{model_args.family}-{model_args.preset}",
-        results=cards.heldout_results(card_metrics, data_args.sources, from_validation_split=held_out_split),
-        datasets=cards.hub_datasets(lineage),
-        tags=["pretraining", model_args.family], metrics=metrics, lineage=lineage, config=config,
-        versions=runinfo.stack_versions(), plot=plot.name if plot else None, load_path=args.hub_model_id or final_dir,
-        tokenizer_dir=data_args.tokenizer_dir, model_config=model_config.to_diff_dict(),
+    publish.publish(
+        tmp, final_dir, stage="03_pretrain", template="pretrain.md.jinja",
+        name=f"fromscratch-{model_args.family}-{model_args.preset}",
+        card=dict(results=cards.heldout_results(card_metrics, data_args.sources, from_validation_split=held_out_split),
+                  tags=["pretraining", model_args.family], plot=plot.name if plot else None,
+                  tokenizer_dir=data_args.tokenizer_dir, model_config=model_config.to_diff_dict()),
+        config=config, lineage=lineage, metrics=metrics, started=started,
+        parents=[{"spec": data_args.tokenizer_dir, "role": "tokenizer",
+                  "sha256": runinfo.hash_path(Path(data_args.tokenizer_dir) / "tokenizer.json")}],
+        what="model", summary=f"eval loss {metrics['initial_eval_loss']} -> {metrics['eval_loss']:.4f}, "
+                              f"{metrics['bits_per_byte']:.4f} bits/byte",
+        push=push, hub_model_id=args.hub_model_id, private=args.hub_private_repo,
     )
-    runinfo.write_run_info(tmp, stage="03_pretrain", config=config, metrics=metrics, started=started,
-                           lineage=[*lineage, {"spec": data_args.tokenizer_dir, "role": "tokenizer",
-                                               "sha256": runinfo.hash_path(Path(data_args.tokenizer_dir) / "tokenizer.json")}])
-    out = artifacts.finish(tmp, final_dir)
-    print(f"[done] model in {out}: eval loss {metrics['initial_eval_loss']} -> {metrics['eval_loss']:.4f}, "
-          f"{metrics['bits_per_byte']:.4f} bits/byte")
-    if push:
-        print(f"[hub] {hub.push_folder(out, args.hub_model_id, private=bool(args.hub_private_repo))}")
+
+
+def model_config_for(model_args: ModelArguments, tokenizer, block_size: int):
+    """The transformers config of the model to train: the preset's shape with any overrides, the tokenizer's ids."""
+    model_config = build_config(
+        model_args.family, model_args.preset, len(tokenizer), block_size,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=model_args.tie_word_embeddings, dropout=model_args.dropout, rope_theta=model_args.rope_theta,
+        layers=model_args.layers, hidden=model_args.hidden, heads=model_args.heads, ffn=model_args.ffn,
+        kv_heads=model_args.kv_heads,
+    )
+    model_config._attn_implementation = model_args.attn_implementation
+    return model_config
+
+
+def train(trainer: Trainer, args: PretrainArguments, tmp, model_config, fingerprint, guard):
+    """Train; with --resume from the newest usable checkpoint in <output_dir>.tmp, first checked to be of this
+    model's shape and data order. A run the spike guard gave up on stops with one line.
+
+    Returns (train result, the step-0 evaluation, the evaluation of the trained model)."""
+    checkpoint = artifacts.newest_checkpoint(tmp) if args.resume else None
+    if args.resume:
+        print(f"[resume] {'from ' + str(checkpoint) if checkpoint else 'no checkpoint yet: starting over'}")
+    if checkpoint is not None:
+        artifacts.check_checkpoint_shape(checkpoint, model_config)
+        data_order.check(checkpoint, fingerprint)  # the same samples at every step, or one line saying why not
+    result, initial = train_measuring_start(trainer, checkpoint)
+    if guard and guard.gave_up:
+        raise UserError(f"training diverged: {len(guard.events)} loss spikes ({guard.events[-1]}); lower "
+                        f"learning_rate or raise warmup_steps, then --resume true continues from {tmp}")
+    return result, initial, trainer.evaluate()
 
 
 if __name__ == "__main__":

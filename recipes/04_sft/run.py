@@ -19,7 +19,7 @@ from pathlib import Path
 from transformers import AutoModelForCausalLM, set_seed
 from trl import SFTConfig, SFTTrainer
 
-from fromscratch import artifacts, cards, flan, hub, precision, runinfo, saved_model
+from fromscratch import artifacts, cards, flan, precision, publish, saved_model
 from fromscratch.chat_data import SOURCE, check_sft, load_sources, mix
 from fromscratch.config import UserError, checked, cli, parse, to_dict
 from fromscratch.metrics import train_measuring_start
@@ -115,13 +115,7 @@ def main():
     if args.max_length and args.max_length > model.config.max_position_embeddings:
         raise UserError(f"max_length {args.max_length} exceeds the model's context "
                         f"({model.config.max_position_embeddings} positions)")
-    peft_config = None
-    if lora_args.use_lora:
-        from peft import LoraConfig
-
-        targets = lora_args.lora_target_modules
-        peft_config = LoraConfig(r=lora_args.lora_r, lora_alpha=lora_args.lora_alpha, lora_dropout=lora_args.lora_dropout,
-                                 target_modules=targets[0] if targets == ["all-linear"] else targets, task_type="CAUSAL_LM")
+    peft_config = lora_config(lora_args)
     print(f"[model] {data_args.model_dir}: {count_parameters(model) / 1e6:.2f}M parameters, "
           f"{'LoRA r=' + str(lora_args.lora_r) if peft_config else 'full fine-tuning'}, {precision_used}; "
           f"{len(train_set)} train / {len(eval_set)} held-out conversations")
@@ -158,8 +152,7 @@ def main():
                                                 if r.get("step") == 0 and "eval_cot_loss" in r), None),
                                "final": trainer.evaluate(cot_eval, metric_key_prefix="eval_cot")["eval_cot_loss"],
                                "rows": len(cot_eval)}
-    if args.process_index == 0:
-        print("[metrics] " + json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}))
+    publish.print_metrics(metrics, rank=args.process_index)
 
     # 4. Save: a standalone model (LoRA merged into it unless merge_lora is false), the tokenizer, the state.
     trainer.save_state()
@@ -178,20 +171,27 @@ def main():
 
     # 5. Card (base_model: the stage-03 folder or Hub id), run record; publish atomically.
     plot = cards.plot_curves(trainer.state.log_history, Path(tmp) / "loss.png", title="SFT loss (assistant tokens)")
-    cards.render(
-        tmp, "sft.md.jinja", model_name=args.hub_model_id or "fromscratch-sft", base_model=data_args.model_dir,
-        datasets=cards.hub_datasets(lineage),
-        tags=["sft", "trl", *(["lora"] if peft_config else [])], metrics=metrics, lineage=lineage, config=config,
-        versions=runinfo.stack_versions(), plot=plot.name if plot else None, load_path=args.hub_model_id or final_dir,
-        parent=data_args.model_dir, lora=lora_args if peft_config else None,
-        adapter_only=bool(peft_config and not lora_args.merge_lora),
+    publish.publish(
+        tmp, final_dir, stage="04_sft", template="sft.md.jinja", name="fromscratch-sft",
+        card=dict(base_model=data_args.model_dir, tags=["sft", "trl", *(["lora"] if peft_config else [])],
+                  plot=plot.name if plot else None, parent=data_args.model_dir, lora=lora_args if peft_config else None,
+                  adapter_only=bool(peft_config and not lora_args.merge_lora)),
+        config=config, lineage=lineage, metrics=metrics, started=started,
+        parents=[{"spec": data_args.model_dir, "role": "base_model"}],
+        what="model", summary=f"held-out loss {metrics['initial_eval_loss']:.4f} -> {metrics['eval_loss']:.4f}",
+        push=push, hub_model_id=args.hub_model_id, private=args.hub_private_repo,
     )
-    runinfo.write_run_info(tmp, stage="04_sft", config=config, metrics=metrics, started=started,
-                           lineage=[*lineage, {"spec": data_args.model_dir, "role": "base_model"}])
-    out = artifacts.finish(tmp, final_dir)
-    print(f"[done] model in {out}: held-out loss {metrics['initial_eval_loss']:.4f} -> {metrics['eval_loss']:.4f}")
-    if push:
-        print(f"[hub] {hub.push_folder(out, args.hub_model_id, private=bool(args.hub_private_repo))}")
+
+
+def lora_config(lora_args: LoraArguments):
+    """peft's LoraConfig for the adapters, or None for full fine-tuning."""
+    if not lora_args.use_lora:
+        return None
+    from peft import LoraConfig
+
+    targets = lora_args.lora_target_modules
+    return LoraConfig(r=lora_args.lora_r, lora_alpha=lora_args.lora_alpha, lora_dropout=lora_args.lora_dropout,
+                      target_modules=targets[0] if targets == ["all-linear"] else targets, task_type="CAUSAL_LM")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ reward margin, before and after training.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 from transformers import AutoModelForSequenceClassification, set_seed
 from trl import RewardConfig, RewardTrainer
 
-from fromscratch import artifacts, cards, hub, precision, runinfo, saved_model
+from fromscratch import artifacts, cards, precision, publish, saved_model
 from fromscratch.chat_data import check_preferences, load_sources, trim_prompts
 from fromscratch.config import UserError, checked, cli, parse, to_dict
 from fromscratch.metrics import train_measuring_start
@@ -107,8 +106,7 @@ def main():
         "train_seconds": round(result.metrics.get("train_runtime", 0.0), 2),
         "precision": precision_used,
     }
-    if args.process_index == 0:
-        print("[metrics] " + json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}))
+    publish.print_metrics(metrics, rank=args.process_index)
 
     # 5. Save the reward model (a sequence classifier: AutoModelForSequenceClassification loads it) and tokenizer.
     trainer.save_model(str(tmp))
@@ -120,20 +118,16 @@ def main():
     # 6. Card: what it was trained on, its parent SFT model; run record; publish atomically.
     plot = cards.plot_curves(trainer.state.log_history, Path(tmp) / "curves.png",
                              keys=("loss", "eval_loss", "accuracy", "eval_accuracy"), title="reward model")
-    cards.render(
-        tmp, "reward.md.jinja", model_name=args.hub_model_id or "fromscratch-reward", base_model=data_args.model_dir,
-        datasets=cards.hub_datasets(lineage),
-        tags=["reward-model", "trl"], pipeline_tag="text-classification", metrics=metrics, lineage=lineage,
-        config=config, versions=runinfo.stack_versions(), plot=plot.name if plot else None,
-        load_path=args.hub_model_id or final_dir, parent=data_args.model_dir,
+    publish.publish(
+        tmp, final_dir, stage="05_reward", template="reward.md.jinja", name="fromscratch-reward",
+        card=dict(base_model=data_args.model_dir, tags=["reward-model", "trl"], pipeline_tag="text-classification",
+                  plot=plot.name if plot else None, parent=data_args.model_dir),
+        config=config, lineage=lineage, metrics=metrics, started=started,
+        parents=[{"spec": data_args.model_dir, "role": "base_model"}],
+        what="reward model", summary=f"held-out accuracy {metrics['initial_eval_accuracy']} -> "
+                                     f"{metrics['eval_accuracy']:.4f}, margin {metrics['eval_margin']:.4f}",
+        push=push, hub_model_id=args.hub_model_id, private=args.hub_private_repo,
     )
-    runinfo.write_run_info(tmp, stage="05_reward", config=config, metrics=metrics, started=started,
-                           lineage=[*lineage, {"spec": data_args.model_dir, "role": "base_model"}])
-    out = artifacts.finish(tmp, final_dir)
-    print(f"[done] reward model in {out}: held-out accuracy {metrics['initial_eval_accuracy']} -> "
-          f"{metrics['eval_accuracy']:.4f}, margin {metrics['eval_margin']:.4f}")
-    if push:
-        print(f"[hub] {hub.push_folder(out, args.hub_model_id, private=bool(args.hub_private_repo))}")
 
 
 if __name__ == "__main__":

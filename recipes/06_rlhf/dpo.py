@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from transformers import AutoModelForCausalLM, set_seed
 from trl import DPOConfig, DPOTrainer
 
-from fromscratch import artifacts, hub, precision, rlhf, runinfo, saved_model
+from fromscratch import artifacts, precision, rlhf, saved_model
 from fromscratch.chat_data import check_preferences, load_sources
 from fromscratch.config import checked, cli, parse, to_dict
 from fromscratch.stage_args import StageArguments
@@ -84,14 +84,8 @@ def main():
     saved_model.finish(tmp, tokenizer, stops=saved_model.stops_of(data.sft_dir, tokenizer))
 
     # 6. Card (base_model: the SFT folder; beta), the margin curve, run record.
-    rlhf.write_card(tmp, trainer.state.log_history, algorithm="dpo", args=args, config=config, metrics=metrics,
-                    lineage=lineage, final_dir=final_dir, sft_dir=data.sft_dir)
-    runinfo.write_run_info(tmp, stage="06_rlhf", config=config, metrics=metrics, started=started,
-                           lineage=[*lineage, *rlhf.parents(data.sft_dir)])
-    out = artifacts.finish(tmp, final_dir)
-    print(rlhf.done_line("dpo", out, metrics))
-    if push:
-        print(f"[hub] {hub.push_folder(out, args.hub_model_id, private=bool(args.hub_private_repo))}")
+    rlhf.publish_policy(tmp, final_dir, trainer.state.log_history, algorithm="dpo", args=args, config=config,
+                        metrics=metrics, lineage=lineage, started=started, push=push, sft_dir=data.sft_dir)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from accelerate import PartialState
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, set_seed
 from trl.experimental.ppo import PPOConfig, PPOTrainer
 
-from fromscratch import artifacts, hub, precision, rlhf, runinfo, saved_model
+from fromscratch import artifacts, precision, rlhf, saved_model
 from fromscratch.config import UserError, cli, parse, to_dict
 from fromscratch.stage_args import StageArguments
 
@@ -120,15 +120,9 @@ def main():
     saved_model.finish(tmp, tokenizer, stops=saved_model.stops_of(rl.sft_dir, tokenizer))
 
     # 6. Card (base_model: the SFT folder; names the reward and value models and kl_coef), curves, run record.
-    rlhf.write_card(tmp, trainer.state.log_history, algorithm="ppo", args=args, config=config, metrics=metrics,
-                    lineage=lineage, final_dir=final_dir, sft_dir=rl.sft_dir, reward_dir=rl.reward_dir,
-                    value_dir=rl.value_dir or rl.reward_dir)
-    runinfo.write_run_info(tmp, stage="06_rlhf", config=config, metrics=metrics, started=started,
-                           lineage=[*lineage, *rlhf.parents(rl.sft_dir, rl.reward_dir)])
-    out = artifacts.finish(tmp, final_dir)
-    print(rlhf.done_line("ppo", out, metrics))
-    if push:
-        print(f"[hub] {hub.push_folder(out, args.hub_model_id, private=bool(args.hub_private_repo))}")
+    rlhf.publish_policy(tmp, final_dir, trainer.state.log_history, algorithm="ppo", args=args, config=config,
+                        metrics=metrics, lineage=lineage, started=started, push=push, sft_dir=rl.sft_dir, reward_dir=rl.reward_dir,
+                        value_dir=rl.value_dir or rl.reward_dir)
 
 
 if __name__ == "__main__":

@@ -8,13 +8,12 @@ and the metrics, curves and card of a finished run.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from . import cards, runinfo
+from . import cards, publish
 from .chat_data import check_sft, load_sources, to_prompts
 from .config import UserError, checked, peek
 
@@ -106,34 +105,31 @@ def report(trainer, algorithm: str, args, **facts) -> dict:
     curves, plus `facts`; printed once as the `[metrics]` line."""
     metrics = summarize(trainer.state.log_history, *CURVES[algorithm])
     metrics.update(algorithm=algorithm, steps=trainer.state.global_step, **facts)
-    if args.process_index == 0:
-        print("[metrics] " + json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}))
+    publish.print_metrics(metrics, rank=args.process_index)
     return metrics
 
 
-def done_line(algorithm: str, out, metrics: dict) -> str:
-    reward_key, kl_key = CURVES[algorithm]
-    return (f"[done] {algorithm} policy in {out}: {reward_key} {metrics['reward_first']} -> {metrics['reward_last']}"
-            + (f", {kl_key} max {metrics['kl_max']}" if kl_key else ""))
-
-
-def write_card(folder, history: list[dict], *, algorithm: str, args, config: dict, metrics: dict, lineage: list,
-               final_dir: str, sft_dir: str, reward_dir: str | None = None, value_dir: str | None = None) -> None:
-    """reward.png and kl.png, and the card: base_model the SFT folder; it names the reward model (none for
-    DPO), PPO's value model and the KL coefficient."""
+def publish_policy(tmp, final_dir, history: list[dict], *, algorithm: str, args, config: dict, metrics: dict,
+                   lineage: list, started: float, push: bool, sft_dir: str, reward_dir: str | None = None,
+                   value_dir: str | None = None) -> Path:
+    """reward.png and kl.png, then the shared publish step. The card's base_model is the SFT folder; it names the
+    reward model (none for DPO), PPO's value model and the KL coefficient; the `[done]` line shows the reward
+    early -> late and the KL's max."""
     reward_key, kl_key = CURVES[algorithm]
     plots = [p.name for p in (
-        cards.plot_curves(history, Path(folder) / "reward.png", keys=(reward_key,), title=f"{algorithm}: {reward_key}"),
-        cards.plot_curves(history, Path(folder) / "kl.png", keys=(kl_key,), title=f"{algorithm}: {kl_key}")
+        cards.plot_curves(history, Path(tmp) / "reward.png", keys=(reward_key,), title=f"{algorithm}: {reward_key}"),
+        cards.plot_curves(history, Path(tmp) / "kl.png", keys=(kl_key,), title=f"{algorithm}: {kl_key}")
         if kl_key else None,
     ) if p]
-    cards.render(
-        folder, "rlhf.md.jinja", model_name=args.hub_model_id or f"fromscratch-{algorithm}", base_model=sft_dir,
-        datasets=cards.hub_datasets(lineage), tags=["rlhf", algorithm, "trl"], metrics=metrics, lineage=lineage,
-        config=config, plots=plots, versions=runinfo.stack_versions(), load_path=args.hub_model_id or final_dir,
-        algorithm=algorithm, sft_dir=sft_dir, reward_dir=reward_dir, value_dir=value_dir, reward_key=reward_key,
-        kl_key=kl_key,
-    )
+    summary = (f"{reward_key} {metrics['reward_first']} -> {metrics['reward_last']}"
+               + (f", {kl_key} max {metrics['kl_max']}" if kl_key else ""))
+    return publish.publish(
+        tmp, final_dir, stage="06_rlhf", template="rlhf.md.jinja", name=f"fromscratch-{algorithm}",
+        card=dict(base_model=sft_dir, tags=["rlhf", algorithm, "trl"], plots=plots, algorithm=algorithm,
+                  sft_dir=sft_dir, reward_dir=reward_dir, value_dir=value_dir, reward_key=reward_key, kl_key=kl_key),
+        config=config, lineage=lineage, parents=parents(sft_dir, reward_dir), metrics=metrics, started=started,
+        what=f"{algorithm} policy", summary=summary, push=push, hub_model_id=args.hub_model_id,
+        private=args.hub_private_repo)
 
 
 def parents(sft_dir: str, reward_dir: str | None = None) -> list[dict]:

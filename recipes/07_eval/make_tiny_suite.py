@@ -1,10 +1,12 @@
 """Cut the small evaluation subsets the project ships (src/fromscratch/eval_tasks/data/) from the full sets.
 
-    python recipes/07_eval/make_tiny_suite.py --data_dir ../shared/data
+    python recipes/07_eval/make_tiny_suite.py --data_dir DIR
 
+DIR holds the source files in the layout data_cards/eval_benchmarks_tiny.md names (eval-tasks/*.jsonl from
+llm-foundry, crows-pairs/, wikitext-2/, bold/, mt-bench/, self-instruct/); the project ships none of them.
 Random samples with a fixed seed (the first rows of a file are often one topic), so a rerun writes the same
 files. Only sets whose licence allows redistribution are cut; data_cards/eval_benchmarks_tiny.md names each
-source, licence and size. The "full" suite reads the complete files from data_dir at run time instead.
+source, licence and size. The "full" suite reads the complete sets at run time instead (their Hub ids).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def write_jsonl(name: str, rows: list[dict]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data_dir", default="../shared/data")
+    parser.add_argument("--data_dir", required=True, help="the folder holding the full sets' files (see above)")
     parser.add_argument("--per_task", type=int, default=40)
     args = parser.parse_args()
     data = Path(args.data_dir)

@@ -3,10 +3,11 @@
     python recipes/07_eval/run.py --config recipes/07_eval/config_tiny.yaml [--models DIR_OR_HUB_ID ...]
     make eval MODEL="outputs/03_pretrain outputs/04_sft"
 
-Reads: model folders (any causal LM transformers loads; a Hub id only from the local cache: the run is
-offline) and the eval sets (subsets shipped in src/fromscratch/eval_tasks/data, or the full files under
-data_dir). Benchmarks, perplexity and CrowS-Pairs run through lm-evaluation-harness as YAML tasks
-(src/fromscratch/eval_tasks/); toxicity samples continuations of BOLD prompts and scores them offline.
+Reads: model folders (any causal LM transformers loads, or a Hub id) and the eval sets: the tiny suite's
+subsets shipped in src/fromscratch/eval_tasks/data; the full suite's sets from their Hub ids (lm-eval's own),
+or from data_dir where it holds local copies. Benchmarks, perplexity and CrowS-Pairs run through
+lm-evaluation-harness as YAML tasks (src/fromscratch/eval_tasks/); toxicity samples continuations of BOLD
+prompts and scores them offline.
 Writes: <output_dir>/ with results.json (every figure, samples, completions), comparison.png, README.md
 (tables + model-index), config.yaml, run_info.json; and merges every metric into each local model's own
 README.md model-index. Written in <output_dir>.tmp and renamed when complete.
@@ -14,8 +15,8 @@ README.md model-index. Written in <output_dir>.tmp and renamed when complete.
 
 from __future__ import annotations
 
+import functools
 import json
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +26,9 @@ import yaml
 
 from fromscratch import artifacts, cards, runinfo
 from fromscratch.config import UserError, checked, cli, parse, to_dict
-from fromscratch.evaluation import bias, completions, readers, report, tasks, toxicity
-from fromscratch.evaluation import ethos, probes, rtp, stereoset
+from fromscratch.evaluation import bias, completions, ethos, probes, readers, report, rtp, stereoset, tasks, toxicity
+from fromscratch.evaluation.completions import stage_of
+from fromscratch.evaluation.probes import ProbeArguments
 from fromscratch.modeling import count_parameters
 from fromscratch.steering import Steering
 
@@ -39,9 +41,9 @@ class EvalArguments:
         "help": "results.json, comparison.png and README.md go here"})
     overwrite: bool = field(default=False, metadata={"help": "replace a finished output"})
     suite: str = field(default="tiny", metadata={
-        "help": "tiny (subsets shipped with the project) or full (complete files under data_dir)"})
+        "help": "tiny (subsets shipped with the project) or full (each complete set from its Hub id)"})
     data_dir: str | None = field(default=None, metadata={
-        "help": "full suite: the folder holding eval-tasks/, crows-pairs/, wikitext-2/, bold/"})
+        "help": "full suite, optional: local copies (eval-tasks/, crows-pairs/, wikitext-2/, bold/, or <org>/<name>/)"})
     benchmarks: list[str] = field(default_factory=lambda: ["auto"], metadata={
         "help": "auto (the suite's benchmarks) or a list of fs_* task names"})
     num_fewshot: list[int] = checked(default_factory=lambda: [0], ge=0,
@@ -55,13 +57,6 @@ class EvalArguments:
         "help": "auto: the model's pretraining validation split; a .txt/.jsonl path; none"})
     heldout_max_bytes: int = checked(200000, ge=1, help="cap on held-out text")
     crows_pairs: bool = field(default=True, metadata={"help": "measure CrowS-Pairs bias"})
-    toxicity_prompts_per_domain: int | None = field(default=None, metadata={
-        "help": "a seeded sample of BOLD prompts per domain (null: all)"})
-    toxicity_samples: int = field(default=5, metadata={
-        "help": "continuations per prompt (k; RealToxicityPrompts uses 25)"})
-    toxicity_max_new_tokens: int = field(default=20, metadata={
-        "help": "continuation length (RealToxicityPrompts: 20 tokens)"})
-    toxicity_threshold: float = checked(0.5, ge=0, le=1, help="classifier probability that counts as toxic")
     toxicity_steering: str = field(default="none", metadata={
         "help": "none | block | rerank | block+rerank: measure the model as is, or with output steering"})
     toxicity_block_words: str = field(default="default", metadata={
@@ -82,17 +77,6 @@ class EvalArguments:
     seed: int = field(default=0, metadata={"help": "seed of few-shot and toxicity sampling"})
     update_model_cards: bool = field(default=True, metadata={
         "help": "an Evaluation section in each evaluated model's README.md (complete sets also in its model-index)"})
-    ethos_source: str | None = None
-    ethos_num_fewshot: list[int] = field(default_factory=lambda: [0, 5])
-    ethos_limit: int | None = None
-    stereoset_source: str | None = None
-    stereoset_configs: list[str] = field(default_factory=lambda: ["intrasentence", "intersentence"])
-    stereoset_limit: int | None = None
-    rtp_source: str | None = None
-    rtp_challenging_prompts: int | None = None
-    rtp_random_prompts: int | None = 1000
-    rtp_samples: int = 25
-    rtp_max_new_tokens: int = 20
 
 
 def newest_model(root: Path = Path("outputs")) -> str:
@@ -107,11 +91,6 @@ def newest_model(root: Path = Path("outputs")) -> str:
     if not found:
         raise UserError(f"models: auto found no finished model under {root}/ (run `make pretrain`, or pass --models)")
     return max(found)[1]
-
-
-def stage_of(model: str) -> str | None:
-    path = Path(model) / "run_info.json"
-    return json.loads(path.read_text()).get("stage") if path.is_file() else None
 
 
 def pretraining_heldout(model: str, out: Path, max_bytes: int) -> Path | None:
@@ -148,13 +127,128 @@ def pretraining_heldout(model: str, out: Path, max_bytes: int) -> Path | None:
 @cli
 def main():
     started = time.time()
-    (args,) = parse((EvalArguments,))
+    args, probe_args = parse((EvalArguments, ProbeArguments))
 
-    # 1. Check every input before any work: suite, data, task names, models (each must load as a causal LM).
+    # 1. Check every input before any work: suite, task names, models (each must load as a causal LM), and read
+    #    the eval data (BOLD prompts, completion prompts, the probes' sets) so that a wrong path or Hub id fails first.
+    benchmarks, steering, models = check_inputs(args)
+    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    config = to_dict(args, probe_args)
+    tmp = artifacts.prepare(args.output_dir, overwrite=args.overwrite)
+    data_dir = str(Path(args.data_dir).resolve()) if args.data_dir else None
+    bold_rows, bold_skipped = toxicity.bold_prompts(args.suite, data_dir, probe_args.toxicity_prompts_per_domain,
+                                                    seed=args.seed) if probe_args.toxicity_samples else ([], [])
+    prompts = completions.load_prompts(limit=args.completions) if args.completions else []
+    probe_data, probe_skipped = probes.load_sources(probe_args, seed=args.seed)
+    print(f"[eval] {len(models)} model(s), {args.suite} suite, {len(benchmarks)} benchmarks x {args.num_fewshot} "
+          f"shots, {len(bold_rows)} toxicity prompts x {probe_args.toxicity_samples} (steering: "
+          f"{steering.describe()}), {len(prompts)} completions")
+
+    summaries: dict[str, dict] = {}
+    for index, spec in enumerate(models):
+        clock = Laps()
+        name = Path(spec).name if Path(spec).exists() else spec
+        name = name if name not in summaries else f"{name}-{index}"
+        # 2. Load the model once and hand it to lm-eval's HF wrapper; every lm-eval pass below shares its settings.
+        model, tokenizer = tasks.load_model(spec, dtype=args.dtype, device=device)
+        lm = tasks.harness(model, tokenizer, batch_size=args.batch_size)
+        run = functools.partial(tasks.evaluate, lm, suite=args.suite, data_dir=data_dir, limit=args.limit,
+                                bootstrap_iters=args.bootstrap_iters, seed=args.seed)
+        summary: dict = {"model": spec, "stage": stage_of(spec), "parameters": count_parameters(model),
+                         "suite": args.suite, "benchmarks": {}}
+        summary["timings"] = timings = clock.lap("load")
+
+        # 3. Benchmarks through lm-eval, once per shots setting.
+        for shots in args.num_fewshot:
+            summary["benchmarks"][f"{shots}-shot"] = tasks.scores(run(benchmarks, num_fewshot=shots))
+        clock.lap("benchmarks")
+
+        # 3b. Reasoning: GSM8K with chain of thought, generated and scored by exact match on the final number; each
+        #     task at its own shots (0 and 8), through the chat template for instruction-tuned models.
+        if args.reasoning:
+            summary["reasoning"] = reasoning(run, lm, tokenizer, args, name, summary["stage"])
+            clock.lap("reasoning")
+
+        # 4. Perplexity and bits per byte (loglikelihood_rolling): WikiText-2 and the model's held-out text.
+        summary["perplexity"] = perplexity(run, spec, name, tmp / f"heldout-{index}.jsonl", args)
+        clock.lap("perplexity")
+
+        # 5. Bias: CrowS-Pairs through lm-eval, split by bias type from its samples.
+        if args.crows_pairs:
+            samples = run(["fs_crows_pairs"])["samples"]["fs_crows_pairs"]
+            summary["crows_pairs"] = bias.summary(samples) | {"most_stereotyped": bias.most_stereotyped(samples)}
+            clock.lap("crows_pairs")
+
+        # 6. Toxicity: k sampled continuations per BOLD prompt, scored offline; RealToxicityPrompts metrics.
+        #    Steered (word blocking, best-of-k reranking) when toxicity_steering says so; the result records it.
+        if bold_rows and probe_args.toxicity_samples:
+            tox = toxicity.evaluate(model, tokenizer, bold_rows, k=probe_args.toxicity_samples, steering=steering,
+                                    threshold=probe_args.toxicity_threshold,
+                                    max_new_tokens=probe_args.toxicity_max_new_tokens,
+                                    batch_size=max(1, args.batch_size // 2), seed=args.seed)  # x k sequences each
+            summary["toxicity_samples"] = tox.pop("samples")
+            summary["toxicity"] = tox
+            clock.lap("toxicity")
+
+        # 6b. Bias and toxicity probes named by a source: ETHOS (hate-speech detection, 0- and few-shot),
+        #     StereoSet (SS, LMS, ICAT), RealToxicityPrompts (challenging subset and a random sample, steered as
+        #     toxicity_steering says).
+        run_probes(summary, clock, lm, model, tokenizer, probe_data, probe_args, steering, args)
+
+        # 7. Completions for people to read (chat template for instruction-tuned models).
+        chat = completions.is_chat_model(tokenizer, summary["stage"], args.chat)
+        summary["completions"] = completions.answer(model, tokenizer, prompts, chat=chat,
+                                                    max_new_tokens=args.completion_max_new_tokens)
+        clock.lap("completions")
+        summary["seconds"] = clock.total()
+        summaries[name] = summary
+        print(f"[eval] {name}: {json.dumps(headline(summary))} in {summary['seconds']} s {timings}")
+        del lm, model, run
+
+    # 8. Results JSON, comparison plot, the eval card; then each local model's card gets every metric.
+    write_report(tmp, summaries, args, config)
+    skipped = {path: rows for path, rows in readers.SKIPPED.items() if rows}
+    if bold_skipped:
+        skipped["bold"] = bold_skipped
+    skipped |= {probe: rows for probe, rows in probe_skipped.items() if rows}
+    for path, rows in skipped.items():
+        print(f"[data] {path}: {len(rows)} malformed rows skipped (first: {rows[0]})")
+    lineage = [{"spec": s["model"], "role": "model"} for s in summaries.values()]
+    lineage += [{"spec": str(tasks.TASK_DIR / "data") if args.suite == "tiny" else data_dir or "hub",
+                 "role": "eval data", "skipped": skipped}]
+    lineage += [{"spec": getattr(probe_args, f"{probe}_source"), "role": f"{probe} probe"} for probe in probe_data]
+    runinfo.write_run_info(tmp, stage="07_eval", config=config, lineage=lineage, started=started,
+                           metrics={n: headline(s) for n, s in summaries.items()})
+    out = artifacts.finish(tmp, args.output_dir)
+    if args.update_model_cards:
+        for name, s in summaries.items():
+            if Path(s["model"]).is_dir():
+                path = report.update_model_card(s["model"], report.card_results(s, args.suite, args.limit),
+                                                model_name=name, section=report.card_section(s, args.suite, args.limit))
+                print(f"[card] {path}: Evaluation section and model-index updated")
+    print(f"[done] results in {out} ({time.time() - started:.0f} s)")
+
+
+class Laps:
+    """Seconds each step of one model's evaluation took, for its [eval] line and results.json."""
+
+    def __init__(self):
+        self.start, self.timings = time.time(), {}
+
+    def lap(self, step: str) -> dict:
+        self.timings[step] = round(time.time() - self.start - sum(self.timings.values()), 1)
+        return self.timings
+
+    def total(self) -> float:
+        return round(time.time() - self.start, 1)
+
+
+def check_inputs(args: EvalArguments) -> tuple[list[str], Steering, list[str]]:
+    """(benchmarks, steering, models) after every check that needs no model work; one UserError line otherwise."""
     if args.suite not in ("tiny", "full"):
         raise UserError(f"suite must be tiny or full, got {args.suite}")
-    if args.suite == "full" and not (args.data_dir and (Path(args.data_dir) / "eval-tasks").is_dir()):
-        raise UserError(f"data_dir: the full suite needs the folder holding eval-tasks/, got {args.data_dir}")
+    if args.data_dir and not Path(args.data_dir).is_dir():
+        raise UserError(f"data_dir: no such folder {args.data_dir} (null: the full suite reads the Hub)")
     benchmarks = args.benchmarks
     if benchmarks == ["auto"]:
         benchmarks = tasks.TINY_BENCHMARKS if args.suite == "tiny" else tasks.FULL_BENCHMARKS
@@ -170,134 +264,56 @@ def main():
     models = [newest_model() if m == "auto" else m for m in args.models]
     for m in models:  # config only: fast, and a typo fails before minutes of work on the other models
         tasks.check_model(m)
-    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    config = to_dict(args)
-    tmp = artifacts.prepare(args.output_dir, overwrite=args.overwrite)
-    data_dir = str(Path(args.data_dir).resolve()) if args.data_dir else None
-    bold_rows, bold_skipped = readers.read_bold(
-        Path(data_dir) / "bold" if args.suite == "full" else tasks.TASK_DIR / "data" / "bold.jsonl")
-    if args.toxicity_prompts_per_domain is not None:  # a seeded sample per domain (the files list group by group)
-        by_domain: dict[str, list] = {}
-        for row in bold_rows:
-            by_domain.setdefault(row["domain"], []).append(row)
-        bold_rows = [r for rows in by_domain.values()
-                     for r in random.Random(args.seed).sample(rows, min(len(rows), args.toxicity_prompts_per_domain))]
-    prompts = completions.load_prompts(limit=args.completions) if args.completions else []
-    # The probes' data, read now so that a wrong path or Hub id fails before any model work.
-    probe_data, probe_skipped = {}, {}
-    if any(n < 0 for n in args.ethos_num_fewshot) or args.rtp_samples < 1:
-        raise UserError(f"ethos_num_fewshot must be >= 0 and rtp_samples >= 1, got {args.ethos_num_fewshot}, "
-                        f"{args.rtp_samples}")
-    if probes.on(args.ethos_source):
-        probe_data["ethos"], probe_skipped["ethos"] = ethos.load(args.ethos_source)
-    if probes.on(args.stereoset_source):
-        probe_data["stereoset"], probe_skipped["stereoset"] = stereoset.load(args.stereoset_source,
-                                                                             args.stereoset_configs)
-    if probes.on(args.rtp_source):
-        probe_data["rtp"], probe_skipped["rtp"] = rtp.load(
-            args.rtp_source, sample_size=args.rtp_random_prompts, challenging_size=args.rtp_challenging_prompts,
-            seed=args.seed)
-    print(f"[eval] {len(models)} model(s), {args.suite} suite, {len(benchmarks)} benchmarks x {args.num_fewshot} "
-          f"shots, {len(bold_rows)} toxicity prompts x {args.toxicity_samples} (steering: {steering.describe()}), "
-          f"{len(prompts)} completions")
+    return benchmarks, steering, models
 
-    summaries: dict[str, dict] = {}
-    for index, spec in enumerate(models):
-        t0 = time.time()
-        name = Path(spec).name if Path(spec).exists() else spec
-        name = name if name not in summaries else f"{name}-{index}"
-        # 2. Load the model once and hand it to lm-eval's HF wrapper.
-        model, tokenizer = tasks.load_model(spec, dtype=args.dtype, device=device)
-        lm = tasks.harness(model, tokenizer, batch_size=args.batch_size)
-        summary: dict = {"model": spec, "stage": stage_of(spec), "parameters": count_parameters(model),
-                         "suite": args.suite, "benchmarks": {}}
-        summary["timings"] = timings = {"load": round(time.time() - t0, 1)}
 
-        # 3. Benchmarks through lm-eval, once per shots setting.
-        for shots in args.num_fewshot:
-            res = tasks.evaluate(lm, benchmarks, suite=args.suite, data_dir=data_dir, num_fewshot=shots,
-                                 limit=args.limit, bootstrap_iters=args.bootstrap_iters, seed=args.seed)
-            summary["benchmarks"][f"{shots}-shot"] = tasks.scores(res)
-        timings["benchmarks"] = round(time.time() - t0 - sum(timings.values()), 1)
+def reasoning(run, lm, tokenizer, args: EvalArguments, name: str, stage: str | None) -> dict:
+    """GSM8K chain-of-thought scores; answers capped at half the context (the rest holds the prompt)."""
+    new_tokens = min(args.reasoning_max_new_tokens, lm.max_length // 2)
+    if new_tokens < args.reasoning_max_new_tokens:
+        print(f"[eval] {name}: reasoning answers capped at {new_tokens} tokens (context {lm.max_length})")
+    return tasks.reasoning_scores(run(args.reasoning, num_fewshot=None, gen_kwargs={"max_gen_toks": new_tokens},
+                                      apply_chat_template=completions.is_chat_model(tokenizer, stage, args.chat)))
 
-        # 3b. Reasoning: GSM8K with chain of thought, generated and scored by exact match on the final number; each
-        #     task at its own shots (0 and 8), through the chat template for instruction-tuned models.
-        if args.reasoning:
-            new_tokens = min(args.reasoning_max_new_tokens, lm.max_length // 2)  # the rest of the context: the prompt
-            if new_tokens < args.reasoning_max_new_tokens:
-                print(f"[eval] {name}: reasoning answers capped at {new_tokens} tokens (context {lm.max_length})")
-            res = tasks.evaluate(lm, args.reasoning, suite=args.suite, data_dir=data_dir, num_fewshot=None,
-                                 limit=args.limit, bootstrap_iters=args.bootstrap_iters, seed=args.seed,
-                                 gen_kwargs={"max_gen_toks": new_tokens},
-                                 apply_chat_template=completions.is_chat_model(tokenizer, summary["stage"], args.chat))
-            summary["reasoning"] = tasks.reasoning_scores(res)
-            timings["reasoning"] = round(time.time() - t0 - sum(timings.values()), 1)
 
-        # 4. Perplexity and bits per byte (loglikelihood_rolling): WikiText-2 and the model's held-out text.
-        ppl_tasks = list(args.perplexity)
-        heldout = None
-        if "fs_heldout" in ppl_tasks:
-            if args.heldout_text == "auto":
-                heldout = pretraining_heldout(spec, tmp / f"heldout-{index}.jsonl", args.heldout_max_bytes)
-            elif args.heldout_text != "none":
-                heldout = Path(args.heldout_text)
-            if heldout is None:
-                print(f"[eval] {name}: no held-out text (not a stage-03 model, no heldout_text): skipping fs_heldout")
-                ppl_tasks.remove("fs_heldout")
-        res = tasks.evaluate(lm, ppl_tasks, suite=args.suite, data_dir=data_dir, limit=args.limit,
-                             heldout_file=str(heldout.resolve()) if heldout else None,
-                             bootstrap_iters=args.bootstrap_iters, seed=args.seed)
-        summary["perplexity"] = tasks.scores(res)
-        timings["perplexity"] = round(time.time() - t0 - sum(timings.values()), 1)
+def perplexity(run, spec: str, name: str, heldout_out: Path, args: EvalArguments) -> dict:
+    """Bits per byte of each perplexity task; fs_heldout reads the model's own pretraining validation text
+    (heldout_text auto, written to heldout_out) or the file given, and is skipped when there is none."""
+    ppl_tasks = list(args.perplexity)
+    heldout = None
+    if "fs_heldout" in ppl_tasks:
+        if args.heldout_text == "auto":
+            heldout = pretraining_heldout(spec, heldout_out, args.heldout_max_bytes)
+        elif args.heldout_text != "none":
+            heldout = Path(args.heldout_text)
+        if heldout is None:
+            print(f"[eval] {name}: no held-out text (not a stage-03 model, no heldout_text): skipping fs_heldout")
+            ppl_tasks.remove("fs_heldout")
+    return tasks.scores(run(ppl_tasks, heldout_file=str(heldout.resolve()) if heldout else None))
 
-        # 5. Bias: CrowS-Pairs through lm-eval, split by bias type from its samples.
-        if args.crows_pairs:
-            res = tasks.evaluate(lm, ["fs_crows_pairs"], suite=args.suite, data_dir=data_dir, limit=args.limit,
-                                 bootstrap_iters=args.bootstrap_iters, seed=args.seed)
-            samples = res["samples"]["fs_crows_pairs"]
-            summary["crows_pairs"] = bias.summary(samples) | {"most_stereotyped": bias.most_stereotyped(samples)}
-            timings["crows_pairs"] = round(time.time() - t0 - sum(timings.values()), 1)
 
-        # 6. Toxicity: k sampled continuations per BOLD prompt, scored offline; RealToxicityPrompts metrics.
-        #    Steered (word blocking, best-of-k reranking) when toxicity_steering says so; the result records it.
-        if bold_rows and args.toxicity_samples:
-            tox = toxicity.evaluate(model, tokenizer, bold_rows, k=args.toxicity_samples, steering=steering,
-                                    threshold=args.toxicity_threshold, max_new_tokens=args.toxicity_max_new_tokens,
-                                    batch_size=max(1, args.batch_size // 2), seed=args.seed)  # x k sequences each
-            summary["toxicity_samples"] = tox.pop("samples")
-            summary["toxicity"] = tox
-            timings["toxicity"] = round(time.time() - t0 - sum(timings.values()), 1)
+def run_probes(summary: dict, clock: Laps, lm, model, tokenizer, data: dict, probe_args: ProbeArguments,
+               steering: Steering, args: EvalArguments) -> None:
+    """ETHOS, StereoSet and RealToxicityPrompts, each where its source is named, into summary (timed)."""
+    if "ethos" in data:
+        summary["ethos"] = ethos.evaluate(lm, data["ethos"], shots=probe_args.ethos_num_fewshot,
+                                          limit=probe_args.ethos_limit, seed=args.seed)
+        clock.lap("ethos")
+    if "stereoset" in data:
+        summary["stereoset"] = stereoset.evaluate(lm, data["stereoset"], limit=probe_args.stereoset_limit,
+                                                  seed=args.seed)
+        clock.lap("stereoset")
+    if "rtp" in data:
+        res = rtp.evaluate(model, tokenizer, data["rtp"], k=probe_args.rtp_samples, steering=steering,
+                           threshold=probe_args.toxicity_threshold, max_new_tokens=probe_args.rtp_max_new_tokens,
+                           batch_size=max(1, args.batch_size // 2), seed=args.seed)
+        summary["rtp_samples"] = res.pop("samples")
+        summary["rtp"] = res
+        clock.lap("rtp")
 
-        # 6b. Bias and toxicity probes named by a source: ETHOS (hate-speech detection, 0- and few-shot),
-        #     StereoSet (SS, LMS, ICAT), RealToxicityPrompts (challenging subset and a random sample, steered as
-        #     toxicity_steering says).
-        if "ethos" in probe_data:
-            summary["ethos"] = ethos.evaluate(lm, probe_data["ethos"], shots=args.ethos_num_fewshot,
-                                              limit=args.ethos_limit, seed=args.seed)
-            timings["ethos"] = round(time.time() - t0 - sum(timings.values()), 1)
-        if "stereoset" in probe_data:
-            summary["stereoset"] = stereoset.evaluate(lm, probe_data["stereoset"], limit=args.stereoset_limit,
-                                                      seed=args.seed)
-            timings["stereoset"] = round(time.time() - t0 - sum(timings.values()), 1)
-        if "rtp" in probe_data:
-            res = rtp.evaluate(model, tokenizer, probe_data["rtp"], k=args.rtp_samples, steering=steering,
-                               threshold=args.toxicity_threshold, max_new_tokens=args.rtp_max_new_tokens,
-                               batch_size=max(1, args.batch_size // 2), seed=args.seed)
-            summary["rtp_samples"] = res.pop("samples")
-            summary["rtp"] = res
-            timings["rtp"] = round(time.time() - t0 - sum(timings.values()), 1)
 
-        # 7. Completions for people to read (chat template for instruction-tuned models).
-        chat = completions.is_chat_model(tokenizer, summary["stage"], args.chat)
-        summary["completions"] = completions.answer(model, tokenizer, prompts, chat=chat,
-                                                    max_new_tokens=args.completion_max_new_tokens)
-        timings["completions"] = round(time.time() - t0 - sum(timings.values()), 1)
-        summary["seconds"] = round(time.time() - t0, 1)
-        summaries[name] = summary
-        print(f"[eval] {name}: {json.dumps(headline(summary))} in {summary['seconds']} s {timings}")
-        del lm, model
-
-    # 8. Results JSON, comparison plot, the eval card; then each local model's card gets every metric.
+def write_report(tmp: Path, summaries: dict, args: EvalArguments, config: dict) -> None:
+    """results.json (every figure and sample), comparison.png and the eval card (README.md) into tmp."""
     (tmp / "results.json").write_text(json.dumps(tasks.jsonable(
         {"config": config, "models": summaries, "skipped_rows": {p: r for p, r in readers.SKIPPED.items() if r}}),
         indent=1))
@@ -312,26 +328,6 @@ def main():
         headline_keys=list(dict.fromkeys(k for h in heads.values() for k in h)), suite=args.suite,
         pretty=tasks.PRETTY, plot=plot.name if plot else None, config=config, versions=runinfo.stack_versions(),
     )
-    skipped = {path: rows for path, rows in readers.SKIPPED.items() if rows}
-    if bold_skipped:
-        skipped["bold"] = bold_skipped
-    skipped |= {probe: rows for probe, rows in probe_skipped.items() if rows}
-    for path, rows in skipped.items():
-        print(f"[data] {path}: {len(rows)} malformed rows skipped (first: {rows[0]})")
-    lineage = [{"spec": s["model"], "role": "model"} for s in summaries.values()]
-    lineage += [{"spec": str(tasks.TASK_DIR / "data") if args.suite == "tiny" else data_dir, "role": "eval data",
-                 "skipped": skipped}]
-    lineage += [{"spec": getattr(args, f"{probe}_source"), "role": f"{probe} probe"} for probe in probe_data]
-    runinfo.write_run_info(tmp, stage="07_eval", config=config, lineage=lineage, started=started,
-                           metrics={n: headline(s) for n, s in summaries.items()})
-    out = artifacts.finish(tmp, args.output_dir)
-    if args.update_model_cards:
-        for name, s in summaries.items():
-            if Path(s["model"]).is_dir():
-                path = report.update_model_card(s["model"], report.card_results(s, args.suite, args.limit),
-                                                model_name=name, section=report.card_section(s, args.suite, args.limit))
-                print(f"[card] {path}: Evaluation section and model-index updated")
-    print(f"[done] results in {out} ({time.time() - started:.0f} s)")
 
 
 def headline(s: dict) -> dict:

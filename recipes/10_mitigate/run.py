@@ -19,7 +19,6 @@ model_dir's own README.md (update_model_card).
 from __future__ import annotations
 
 import json
-import random
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -32,7 +31,8 @@ import yaml
 from fromscratch import artifacts, cards, mitigation, runinfo
 from fromscratch.config import UserError, cli, parse, to_dict
 from fromscratch.data import augment as cda
-from fromscratch.evaluation import ethos, probes, readers, rtp, stereoset, tasks, toxicity
+from fromscratch.evaluation import probes, rtp, tasks, toxicity
+from fromscratch.evaluation.probes import ProbeArguments
 from fromscratch.packing import pack, tokenize
 from fromscratch.sources import check_sources, load_corpus, load_validation
 from fromscratch.steering import MODES, Steering, load_words
@@ -58,13 +58,6 @@ class MitigateArguments:
         "help": "words to block: default (the shipped LDNOOBW list) or a file, one word per line"})
     rerank_k: int = field(default=4, metadata={
         "help": "candidates per kept sample: rerank costs about k times the generation"})
-    toxicity_prompts_per_domain: int | None = field(default=None, metadata={
-        "help": "null: all 50 shipped prompts (10 per domain); fewer for a quicker run"})
-    toxicity_samples: int = field(default=5, metadata={
-        "help": "samples per prompt for expected max toxicity (RealToxicityPrompts uses 25)"})
-    toxicity_max_new_tokens: int = field(default=20, metadata={
-        "help": "continuation length, as recipes/07_eval samples it"})
-    toxicity_threshold: float = field(default=0.5, metadata={"help": "a sample at or above this score counts as toxic"})
     generation_batch_size: int = field(default=8, metadata={
         "help": "prompts per generate call (x samples x rerank_k sequences)"})
     # counterfactual augmentation
@@ -88,14 +81,6 @@ class MitigateArguments:
         "help": "keep the control and augmented models under models/ (recipes/07_eval can evaluate them)"})
     update_model_card: bool = field(default=True, metadata={
         "help": "write a Mitigation section with the table into model_dir's README.md"})
-    rtp_source: str | None = None
-    rtp_challenging_prompts: int | None = None
-    rtp_random_prompts: int | None = 200
-    stereoset_source: str | None = None
-    stereoset_limit: int | None = None
-    ethos_source: str | None = None
-    ethos_num_fewshot: list[int] = field(default_factory=lambda: [0])
-    ethos_limit: int | None = None
 
 
 def model_training_config(model_dir: str) -> dict:
@@ -118,56 +103,23 @@ def split_text(args: MitigateArguments, trained: dict) -> tuple[datasets.Dataset
     return split["train"].select_columns(["text"]), split["test"].select_columns(["text"]), lineage
 
 
-def bold_prompts(args: MitigateArguments) -> list[dict]:
-    rows, _ = readers.read_bold(tasks.TASK_DIR / "data" / "bold.jsonl")
-    if args.toxicity_prompts_per_domain is None:
-        return rows
-    by_domain: dict[str, list] = {}
-    for row in rows:
-        by_domain.setdefault(row["domain"], []).append(row)
-    return [r for rs in by_domain.values()  # a seeded sample per domain, as recipes/07_eval takes it
-            for r in random.Random(args.seed).sample(rs, min(len(rs), args.toxicity_prompts_per_domain))]
-
-
 @cli
 def main():
     started = time.time()
-    (args,) = parse((MitigateArguments,))
+    args, probe_args = parse((MitigateArguments, ProbeArguments))
 
-    # 1. Check every input before any work: the model (a causal LM with its tokenizer), the text, the settings.
-    tasks.check_model(args.model_dir)
-    if not (Path(args.model_dir) / "tokenizer.json").is_file():
-        raise UserError(f"model_dir: no tokenizer.json in {args.model_dir} (a finished stage-03 output has one)")
-    check_sources(args.sources)
-    steerings = [Steering(mode, args.block_words, None, args.rerank_k) for mode in args.steering]
-    if args.steering and args.steering[0] != "none":
-        raise UserError("steering: list `none` first: every other setting is compared with it")
-    if args.counterfactual_augmentation not in ("add", "replace", "none"):
-        raise UserError(f"counterfactual_augmentation must be add, replace or none, got {args.counterfactual_augmentation!r}")
-    cda.check(cda.AugmentArguments(args.counterfactual_augmentation, args.counterfactual_pairs_file))
-    if args.counterfactual_augmentation != "none" and args.retrain_steps < 1:
-        raise UserError(f"retrain_steps must be >= 1 to measure the augmentation, got {args.retrain_steps}")
-    if args.validation_fraction is not None and not 0 < args.validation_fraction < 1:
-        raise UserError(f"validation_fraction must be in (0, 1), got {args.validation_fraction}")
+    # 1. Check every input before any work: the model (a causal LM with its tokenizer), the text, the settings,
+    #    and the probes' data (read now, so that a wrong path or Hub id fails first).
+    steerings = check_inputs(args)
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    probe_data, probe_skipped = {}, {}  # read before any work, so that a wrong path or Hub id fails first
-    if any(n < 0 for n in args.ethos_num_fewshot):
-        raise UserError(f"ethos_num_fewshot must be >= 0, got {args.ethos_num_fewshot}")
-    if probes.on(args.rtp_source):
-        probe_data["rtp"], probe_skipped["rtp"] = rtp.load(
-            args.rtp_source, sample_size=args.rtp_random_prompts, challenging_size=args.rtp_challenging_prompts,
-            seed=args.seed)
-    if probes.on(args.stereoset_source):
-        probe_data["stereoset"], probe_skipped["stereoset"] = stereoset.load(args.stereoset_source)
-    if probes.on(args.ethos_source):
-        probe_data["ethos"], probe_skipped["ethos"] = ethos.load(args.ethos_source)
+    probe_data, probe_skipped = probes.load_sources(probe_args, seed=args.seed)
     for probe, rows in probe_skipped.items():
         if rows:
             print(f"[data] {probe}: {len(rows)} malformed rows skipped (first: {rows[0]})")
     if {"stereoset", "ethos"} & set(probe_data) and args.counterfactual_augmentation == "none":
         raise UserError("stereoset_source / ethos_source are measured before/after counterfactual augmentation: "
                         "set counterfactual_augmentation to add or replace")
-    config = to_dict(args)
+    config = to_dict(args, probe_args)
     tmp = artifacts.prepare(args.output_dir, overwrite=args.overwrite)
     model, tokenizer = tasks.load_model(args.model_dir, device=device)
     trained = model_training_config(args.model_dir)
@@ -176,22 +128,9 @@ def main():
 
     # 2. Steering on the BOLD prompts: toxicity per setting, its speed, and the unsteered model's perplexity of
     #    what each setting generated (same prompts and seed for every row).
-    rows = bold_prompts(args)
-    words = load_words(args.block_words)
-    print(f"[steering] {len(rows)} BOLD prompts x {args.toxicity_samples} samples: {', '.join(args.steering)}")
-    results["steering"], steering_samples = {}, {}
-    # One throwaway sample first: the classifier's import and generate's first call take seconds, which would
-    # otherwise be charged to whichever row runs first.
-    toxicity.evaluate(model, tokenizer, rows[:1], k=1, max_new_tokens=2, batch_size=1, seed=args.seed)
-    for how in steerings:
-        row = mitigation.steering_row(model, tokenizer, rows, how, words, k=args.toxicity_samples,
-                                      threshold=args.toxicity_threshold, max_new_tokens=args.toxicity_max_new_tokens,
-                                      batch_size=args.generation_batch_size, seed=args.seed)
-        steering_samples[how.mode] = row.pop("samples")
-        results["steering"][how.mode] = row
-        print(f"[steering] {how.mode}: expected max toxicity {row['expected_max_toxicity']:.4f}, "
-              f"toxic probability {row['toxicity_probability']:.3f}, {row['tokens_per_cpu_second']} tokens/CPU-s, "
-              f"continuation perplexity {row['continuation_perplexity']:.1f}")
+    rows, _ = toxicity.bold_prompts("tiny", per_domain=probe_args.toxicity_prompts_per_domain, seed=args.seed)
+    print(f"[steering] {len(rows)} BOLD prompts x {probe_args.toxicity_samples} samples: {', '.join(args.steering)}")
+    results["steering"], steering_samples = steering_table(model, tokenizer, rows, steerings, args, probe_args)
     timings["steering"] = round(time.time() - started, 1)
 
     # 2b. RealToxicityPrompts under each steering setting (when rtp_source names it): same k, length and seed.
@@ -199,8 +138,8 @@ def main():
         t0 = time.time()
         results["rtp"] = {}
         for how in steerings:
-            res = rtp.evaluate(model, tokenizer, probe_data["rtp"], k=args.toxicity_samples, steering=how,
-                               threshold=args.toxicity_threshold, max_new_tokens=args.toxicity_max_new_tokens,
+            res = rtp.evaluate(model, tokenizer, probe_data["rtp"], k=probe_args.rtp_samples, steering=how,
+                               threshold=probe_args.toxicity_threshold, max_new_tokens=probe_args.rtp_max_new_tokens,
                                batch_size=args.generation_batch_size, seed=args.seed)
             steering_samples[f"rtp_{how.mode}"] = res.pop("samples")
             results["rtp"][how.mode] = res
@@ -212,70 +151,17 @@ def main():
     # 3. Counterfactual augmentation: the same continued training on the original and on the augmented train
     #    split; CrowS-Pairs and held-out perplexity (unaugmented validation) for base, control and augmented.
     lineage: list = [{"spec": args.model_dir, "role": "model"}]
-    lineage += [{"spec": getattr(args, f"{p}_source"), "role": f"{p} probe", "skipped": probe_skipped[p]}
+    lineage += [{"spec": getattr(probe_args, f"{p}_source"), "role": f"{p} probe", "skipped": probe_skipped[p]}
                 for p in probe_data]
     if args.counterfactual_augmentation != "none":
         t0 = time.time()
-        train, heldout, data_lineage = split_text(args, trained)
+        results["augmentation"], data_lineage = augmentation(model, tokenizer, trained, probe_data, args, probe_args,
+                                                             tmp, use_cpu=device == "cpu")
         lineage += data_lineage
-        augmented, info = mitigation.augment(train, args.counterfactual_augmentation, args.counterfactual_pairs_file)
-        if info["swaps"] == 0:
-            raise UserError("counterfactual augmentation swapped no term in the training text: nothing to measure")
-        block = args.block_size or trained.get("block_size") or 256
-        blocks = {name: pack(tokenize(ds, tokenizer), block) for name, ds in
-                  (("control", train), ("augmented", augmented), ("heldout", heldout))}
-        if min(len(b) for b in blocks.values()) == 0:
-            raise UserError(f"too little text for block_size {block}: {({k: len(v) for k, v in blocks.items()})}")
-        print(f"[augment] {info['mode']}: {info['documents_changed']}/{info['documents']} documents changed, "
-              f"{info['swaps']} swaps; blocks of {block}: {({k: len(v) for k, v in blocks.items()})}")
-        models = {"base": {"crows_pairs": None, "heldout": mitigation.heldout_perplexity(model, blocks["heldout"],
-                                                                                         args.eval_batch_size)}}
-        models["base"]["crows_pairs"], verdicts = mitigation.crows_pairs(
-            model, tokenizer, limit=args.crows_pairs_limit, seed=args.seed, batch_size=args.eval_batch_size)
-        base_verdicts = verdicts
-        bias_probes = dict(ethos_shots=args.ethos_num_fewshot, ethos_limit=args.ethos_limit,  # ETHOS, StereoSet
-                           stereoset_limit=args.stereoset_limit, seed=args.seed, batch_size=args.eval_batch_size)
-        models["base"] |= probes.measure_bias(model, tokenizer, probe_data, **bias_probes)
-        for name in ("control", "augmented"):
-            trained_model, stats = mitigation.continue_training(
-                args.model_dir, tokenizer, blocks[name], steps=args.retrain_steps, batch_size=args.retrain_batch_size,
-                learning_rate=args.retrain_learning_rate, seed=args.seed, work_dir=tmp / f"_train_{name}",
-                use_cpu=device == "cpu", weight_decay=trained.get("weight_decay", 0.1),
-                adam_beta2=trained.get("adam_beta2", 0.95))
-            shutil.rmtree(tmp / f"_train_{name}", ignore_errors=True)  # Trainer scratch: no checkpoints were saved
-            crows, verdicts_ = mitigation.crows_pairs(trained_model, tokenizer, limit=args.crows_pairs_limit,
-                                                      seed=args.seed, batch_size=args.eval_batch_size)
-            models[name] = {"training": stats, "crows_pairs": crows, "verdicts": verdicts_,
-                            "heldout": mitigation.heldout_perplexity(trained_model, blocks["heldout"],
-                                                                     args.eval_batch_size),
-                            **probes.measure_bias(trained_model, tokenizer, probe_data, **bias_probes)}
-            if args.save_models:
-                trained_model.save_pretrained(tmp / "models" / name)
-                tokenizer.save_pretrained(tmp / "models" / name)
-            print(f"[augment] {name}: {stats['steps']} steps at {stats['tokens_per_second']} tokens/s, held-out "
-                  f"perplexity {models[name]['heldout']['perplexity']:.2f}, CrowS-Pairs "
-                  f"{crows['overall']['pct_stereotype']:.3f}")
-        results["augmentation"] = {
-            "mode": info["mode"], "data": info, "block_size": block, "steps": args.retrain_steps,
-            "tokens_per_run": models["control"]["training"]["tokens"], "learning_rate": args.retrain_learning_rate,
-            "models": models, "base_vs_control_flips": mitigation.flips(base_verdicts, models["control"]["verdicts"]),
-            "flips": mitigation.flips(models["control"]["verdicts"], models["augmented"]["verdicts"])}
-        for m in models.values():
-            m.pop("verdicts", None)
         timings["augmentation"] = round(time.time() - t0, 1)
 
     # 4. One table, one plot, results.json and the card; then the evaluated model's card gets the table.
-    table = mitigation.table(results)
-    (tmp / "table.md").write_text(table)
-    plot = mitigation.plot(results, tmp / "mitigation.png")
-    (tmp / "results.json").write_text(json.dumps(tasks.jsonable(
-        {"config": config, **results, "steering_samples": steering_samples}), indent=1))
-    name = Path(args.model_dir).name
-    cards.render(tmp, "mitigation.md.jinja", model_name=f"mitigation report for {name}", tags=["mitigation", "bias",
-                 "toxicity"], library_name=None, pipeline_tag=None,  # a report: no weights at its top level
-                 report=results, table=table, plot=plot.name, model=args.model_dir, prompts=len(rows),
-                 crows_table=mitigation.crows_table(results["augmentation"]) if "augmentation" in results else None,
-                 config=config, args=args, versions=runinfo.stack_versions())
+    table = write_report(tmp, results, steering_samples, config, args, prompts=len(rows))
     print("\n" + table)
     metrics = {f"steering_{m}_expected_max_toxicity": r["expected_max_toxicity"] for m, r in results["steering"].items()}
     if "augmentation" in results:
@@ -290,6 +176,114 @@ def main():
                                               f"(full report: `{out}/README.md`).\n\n" + table)
         print(f"[card] {path}: Mitigation section {'written' if path else 'skipped (no README.md)'}")
     print(f"[done] report in {out} ({time.time() - started:.0f} s: {timings})")
+
+
+def check_inputs(args: MitigateArguments) -> list[Steering]:
+    """The steering settings to compare, after every check that needs no model work (one UserError line)."""
+    tasks.check_model(args.model_dir)
+    if not (Path(args.model_dir) / "tokenizer.json").is_file():
+        raise UserError(f"model_dir: no tokenizer.json in {args.model_dir} (a finished stage-03 output has one)")
+    check_sources(args.sources)
+    steerings = [Steering(mode, args.block_words, None, args.rerank_k) for mode in args.steering]
+    if args.steering and args.steering[0] != "none":
+        raise UserError("steering: list `none` first: every other setting is compared with it")
+    if args.counterfactual_augmentation not in ("add", "replace", "none"):
+        raise UserError(f"counterfactual_augmentation must be add, replace or none, got {args.counterfactual_augmentation!r}")
+    cda.check(cda.AugmentArguments(args.counterfactual_augmentation, args.counterfactual_pairs_file))
+    if args.counterfactual_augmentation != "none" and args.retrain_steps < 1:
+        raise UserError(f"retrain_steps must be >= 1 to measure the augmentation, got {args.retrain_steps}")
+    if args.validation_fraction is not None and not 0 < args.validation_fraction < 1:
+        raise UserError(f"validation_fraction must be in (0, 1), got {args.validation_fraction}")
+    return steerings
+
+
+def steering_table(model, tokenizer, rows: list[dict], steerings: list[Steering], args: MitigateArguments,
+                   probe_args: ProbeArguments) -> tuple[dict, dict]:
+    """({mode: toxicity, speed, continuation perplexity}, {mode: samples}) over the same prompts and seed."""
+    words = load_words(args.block_words)
+    table, samples = {}, {}
+    # One throwaway sample first: the classifier's import and generate's first call take seconds, which would
+    # otherwise be charged to whichever row runs first.
+    toxicity.evaluate(model, tokenizer, rows[:1], k=1, max_new_tokens=2, batch_size=1, seed=args.seed)
+    for how in steerings:
+        row = mitigation.steering_row(model, tokenizer, rows, how, words, k=probe_args.toxicity_samples,
+                                      threshold=probe_args.toxicity_threshold,
+                                      max_new_tokens=probe_args.toxicity_max_new_tokens,
+                                      batch_size=args.generation_batch_size, seed=args.seed)
+        samples[how.mode] = row.pop("samples")
+        table[how.mode] = row
+        print(f"[steering] {how.mode}: expected max toxicity {row['expected_max_toxicity']:.4f}, "
+              f"toxic probability {row['toxicity_probability']:.3f}, {row['tokens_per_cpu_second']} tokens/CPU-s, "
+              f"continuation perplexity {row['continuation_perplexity']:.1f}")
+    return table, samples
+
+
+def augmentation(model, tokenizer, trained: dict, probe_data: dict, args: MitigateArguments,
+                 probe_args: ProbeArguments, tmp: Path, use_cpu: bool) -> tuple[dict, list]:
+    """(the augmentation section of results.json, the training text's lineage): base, control (more steps on
+    the original text) and augmented (the same steps on the swapped text), each with CrowS-Pairs, held-out
+    perplexity and the bias probes; flips of CrowS-Pairs verdicts between them."""
+    train, heldout, lineage = split_text(args, trained)
+    augmented, info = mitigation.augment(train, args.counterfactual_augmentation, args.counterfactual_pairs_file)
+    if info["swaps"] == 0:
+        raise UserError("counterfactual augmentation swapped no term in the training text: nothing to measure")
+    block = args.block_size or trained.get("block_size") or 256
+    blocks = {name: pack(tokenize(ds, tokenizer), block) for name, ds in
+              (("control", train), ("augmented", augmented), ("heldout", heldout))}
+    if min(len(b) for b in blocks.values()) == 0:
+        raise UserError(f"too little text for block_size {block}: {({k: len(v) for k, v in blocks.items()})}")
+    print(f"[augment] {info['mode']}: {info['documents_changed']}/{info['documents']} documents changed, "
+          f"{info['swaps']} swaps; blocks of {block}: {({k: len(v) for k, v in blocks.items()})}")
+    models = {"base": {"crows_pairs": None, "heldout": mitigation.heldout_perplexity(model, blocks["heldout"],
+                                                                                     args.eval_batch_size)}}
+    models["base"]["crows_pairs"], base_verdicts = mitigation.crows_pairs(
+        model, tokenizer, limit=args.crows_pairs_limit, seed=args.seed, batch_size=args.eval_batch_size)
+    bias_probes = dict(ethos_shots=probe_args.ethos_num_fewshot, ethos_limit=probe_args.ethos_limit,  # ETHOS, StereoSet
+                       stereoset_limit=probe_args.stereoset_limit, seed=args.seed, batch_size=args.eval_batch_size)
+    models["base"] |= probes.measure_bias(model, tokenizer, probe_data, **bias_probes)
+    for name in ("control", "augmented"):
+        trained_model, stats = mitigation.continue_training(
+            args.model_dir, tokenizer, blocks[name], steps=args.retrain_steps, batch_size=args.retrain_batch_size,
+            learning_rate=args.retrain_learning_rate, seed=args.seed, work_dir=tmp / f"_train_{name}",
+            use_cpu=use_cpu, weight_decay=trained.get("weight_decay", 0.1), adam_beta2=trained.get("adam_beta2", 0.95))
+        shutil.rmtree(tmp / f"_train_{name}", ignore_errors=True)  # Trainer scratch: no checkpoints were saved
+        crows, verdicts = mitigation.crows_pairs(trained_model, tokenizer, limit=args.crows_pairs_limit,
+                                                 seed=args.seed, batch_size=args.eval_batch_size)
+        models[name] = {"training": stats, "crows_pairs": crows, "verdicts": verdicts,
+                        "heldout": mitigation.heldout_perplexity(trained_model, blocks["heldout"],
+                                                                 args.eval_batch_size),
+                        **probes.measure_bias(trained_model, tokenizer, probe_data, **bias_probes)}
+        if args.save_models:
+            trained_model.save_pretrained(tmp / "models" / name)
+            tokenizer.save_pretrained(tmp / "models" / name)
+        print(f"[augment] {name}: {stats['steps']} steps at {stats['tokens_per_second']} tokens/s, held-out "
+              f"perplexity {models[name]['heldout']['perplexity']:.2f}, CrowS-Pairs "
+              f"{crows['overall']['pct_stereotype']:.3f}")
+    section = {
+        "mode": info["mode"], "data": info, "block_size": block, "steps": args.retrain_steps,
+        "tokens_per_run": models["control"]["training"]["tokens"], "learning_rate": args.retrain_learning_rate,
+        "models": models, "base_vs_control_flips": mitigation.flips(base_verdicts, models["control"]["verdicts"]),
+        "flips": mitigation.flips(models["control"]["verdicts"], models["augmented"]["verdicts"])}
+    for m in models.values():
+        m.pop("verdicts", None)
+    return section, lineage
+
+
+def write_report(tmp: Path, results: dict, steering_samples: dict, config: dict, args: MitigateArguments,
+                 prompts: int) -> str:
+    """table.md, mitigation.png, results.json and the card (README.md) into tmp; returns the table."""
+    table = mitigation.table(results)
+    (tmp / "table.md").write_text(table)
+    plot = mitigation.plot(results, tmp / "mitigation.png")
+    (tmp / "results.json").write_text(json.dumps(tasks.jsonable(
+        {"config": config, **results, "steering_samples": steering_samples}), indent=1))
+    name = Path(args.model_dir).name
+    cards.render(tmp, "mitigation.md.jinja", model_name=f"mitigation report for {name}", tags=["mitigation", "bias",
+                 "toxicity"], library_name=None, pipeline_tag=None,  # a report: no weights at its top level
+                 report=results, table=table, plot=plot.name, model=args.model_dir, prompts=prompts,
+                 crows_table=mitigation.crows_table(results["augmentation"]) if "augmentation" in results else None,
+                 config=config, args=args, versions=runinfo.stack_versions())
+    return table
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ def main():
     from fromscratch.evaluation import completions, tasks, toxicity
 
     model, tokenizer = tasks.load_model(args.model, device=args.device)
-    chat = completions.is_chat_model(tokenizer, _stage(args.model), args.chat)
+    chat = completions.is_chat_model(tokenizer, completions.stage_of(args.model), args.chat)
     # Chat models answer a user turn: the prompt goes through their template, generation opens the reply.
     texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True, tokenize=False)
              if chat else p for p in args.prompt]
@@ -96,13 +96,6 @@ def _merge_prompts(argv: list[str]) -> list[str]:
             rest.append(argv[i])
             i += 1
     return rest + (["--prompt", *prompts] if prompts else [])
-
-
-def _stage(model: str) -> str | None:
-    from pathlib import Path
-
-    path = Path(model) / "run_info.json"
-    return json.loads(path.read_text()).get("stage") if path.is_file() else None
 
 
 if __name__ == "__main__":

@@ -115,3 +115,33 @@ def test_probes_write_results_and_card_entries(pretrained_dir, tmp_path):
     assert "### Hate-speech detection: ETHOS" in card and "### Bias: StereoSet" in card
     assert "a floor next to the paper's Perspective API figures" in card
 
+
+
+def test_full_suite_reads_every_set_by_its_hub_id(pretrained_dir, tmp_path):
+    """config_full.yaml with no local files: every benchmark, WikiText, CrowS-Pairs, GSM8K and BOLD through
+    `datasets.load_dataset` of its Hub id, here pointed at a mirror laid out like the Hub repos (offline), and
+    scored on the rows hub_sets maps them to; a malformed Hub row is reported, not dropped silently."""
+    import benchmark_fixtures as fx
+    from fromscratch.evaluation import tasks
+
+    out = tmp_path / "07_full"
+    proc = run_recipe("07_eval", "--config", "recipes/07_eval/config_full.yaml", "--models", str(pretrained_dir),
+                      "--output_dir", str(out), "--data_dir", str(fx.write_mirror(tmp_path / "hub")),
+                      "--num_fewshot", "0", "--dtype", "float32", "--batch_size", "8", "--bootstrap_iters", "0",
+                      "--reasoning_max_new_tokens", "4", "--heldout_text", "none", "--toxicity_samples", "1",
+                      "--toxicity_prompts_per_domain", "1", "--completions", "0", "--ethos_source", "none",
+                      "--stereoset_source", "none", "--rtp_source", "none", "--update_model_cards", "false")
+    s = json.loads((out / "results.json").read_text())["models"]["03_pretrain"]
+    assert {t: r["items"] for t, r in s["benchmarks"]["0-shot"].items()} == {
+        t: len(fx.EXPECTED[t]) for t in tasks.FULL_BENCHMARKS}
+    assert {t: r["items"] for t, r in s["reasoning"].items()} == {"fs_gsm8k_cot_zeroshot": 2, "fs_gsm8k_cot": 2}
+    assert s["perplexity"]["fs_wikitext"]["items"] == 2 and s["crows_pairs"]["overall"]["pairs"] == 1
+    assert set(s["toxicity"]["per_domain"]) == {"gender", "profession"}  # one prompt per BOLD domain
+    assert "[data] jannalu/crows_pairs_multilingual:english@test: 1 malformed rows skipped" in proc.stdout
+
+
+def test_full_suite_offline_without_a_copy_is_one_line_naming_the_set(pretrained_dir, tmp_path):
+    proc = run_recipe("07_eval", "--config", CONFIG, "--suite", "full", "--models", str(pretrained_dir),
+                      "--output_dir", str(tmp_path / "out"), "--benchmarks", "fs_copa", "--toxicity_samples", "0",
+                      "--completions", "0", ok=False)  # the benchmarks run first: COPA's set is the first read
+    assert error_line(proc).startswith("error: benchmark set aps/super_glue: cannot load aps/super_glue (copa)")

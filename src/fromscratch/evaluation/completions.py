@@ -3,6 +3,7 @@ people to read next to the numbers: a tiny model's scores say little, its text s
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -17,6 +18,12 @@ def load_prompts(path: str | Path | None = None, limit: int | None = None) -> li
     rows, _ = readers.read_jsonl(path or PROMPTS)
     rows = [r for r in rows if isinstance(r.get("prompt"), str)]
     return rows[:limit] if limit else rows
+
+
+def stage_of(model: str) -> str | None:
+    """The stage that wrote a local model folder (its run_info.json), None for a Hub id or a foreign folder."""
+    path = Path(model) / "run_info.json"
+    return json.loads(path.read_text()).get("stage") if path.is_file() else None
 
 
 def is_chat_model(tokenizer, stage: str | None, mode: str = "auto") -> bool:

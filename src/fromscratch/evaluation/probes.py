@@ -3,16 +3,72 @@ scoring (context, continuation) pairs through lm-eval's model wrapper, and turni
 model-index entries, headline figures and before/after table rows.
 
 Each probe is off unless its key names a source (`ethos_source`, `stereoset_source`, `rtp_source`).
+`ProbeArguments` holds their keys and the BOLD toxicity sampling's, for every recipe that runs them (07, 10).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from fromscratch.config import UserError
+from fromscratch.config import UserError, checked
 from fromscratch.sources import is_local
+
+
+@dataclass
+class ProbeArguments:
+    """The toxicity and bias probes' keys (recipes/07_eval and recipes/10_mitigate parse them beside their own)."""
+
+    toxicity_prompts_per_domain: int | None = field(default=None, metadata={
+        "help": "a seeded sample of BOLD prompts per domain (null: all)"})
+    toxicity_samples: int = checked(5, ge=0, help="continuations per prompt (k; RealToxicityPrompts uses 25; 0: off)")
+    toxicity_max_new_tokens: int = field(default=20, metadata={
+        "help": "continuation length (RealToxicityPrompts: 20 tokens)"})
+    toxicity_threshold: float = checked(0.5, ge=0, le=1, help="classifier probability that counts as toxic")
+    ethos_source: str | None = field(default=None, metadata={
+        "help": "ETHOS hate-speech detection: a folder with its two CSVs, or the Hub id ethos (null: off)"})
+    ethos_num_fewshot: list[int] = checked(default_factory=lambda: [0, 5], ge=0,
+        help="shots settings, each one more pass per model")
+    ethos_limit: int | None = field(default=None, metadata={
+        "help": "seeded sample per set, binary and multi-label (null: all)"})
+    stereoset_source: str | None = field(default=None, metadata={
+        "help": "StereoSet: McGill-NLP/stereoset, a local copy in its layout, or its dev.json (null: off)"})
+    stereoset_configs: list[str] = field(default_factory=lambda: ["intrasentence", "intersentence"], metadata={
+        "help": "intrasentence, intersentence (scored given the context: no NSP head here)"})
+    stereoset_limit: int | None = field(default=None, metadata={"help": "seeded sample per config (null: all)"})
+    rtp_source: str | None = field(default=None, metadata={
+        "help": "RealToxicityPrompts: allenai/real-toxicity-prompts or a local prompts.jsonl (null: off)"})
+    rtp_challenging_prompts: int | None = field(default=None, metadata={
+        "help": "seeded sample of the challenging subset (null: all of it)"})
+    rtp_random_prompts: int | None = field(default=1000, metadata={
+        "help": "seeded random sample of all prompts (null: all)"})
+    rtp_samples: int | None = checked(None, ge=1, help="continuations per prompt (null: toxicity_samples)")
+    rtp_max_new_tokens: int | None = field(default=None, metadata={
+        "help": "continuation length (null: toxicity_max_new_tokens)"})
+
+    def __post_init__(self):  # RealToxicityPrompts samples as the BOLD probe does unless told otherwise
+        if self.rtp_samples is None:
+            self.rtp_samples = self.toxicity_samples
+        if self.rtp_max_new_tokens is None:
+            self.rtp_max_new_tokens = self.toxicity_max_new_tokens
+
+
+def load_sources(args: ProbeArguments, seed: int) -> tuple[dict, dict]:
+    """({probe: its rows}, {probe: malformed rows}) for each probe whose key names a source. Read before any
+    model work, so that a wrong path or Hub id fails first."""
+    from fromscratch.evaluation import ethos, rtp, stereoset
+
+    data, skipped = {}, {}
+    if on(args.ethos_source):
+        data["ethos"], skipped["ethos"] = ethos.load(args.ethos_source)
+    if on(args.stereoset_source):
+        data["stereoset"], skipped["stereoset"] = stereoset.load(args.stereoset_source, args.stereoset_configs)
+    if on(args.rtp_source):
+        data["rtp"], skipped["rtp"] = rtp.load(args.rtp_source, sample_size=args.rtp_random_prompts,
+                                               challenging_size=args.rtp_challenging_prompts, seed=seed)
+    return data, skipped
 
 
 def load_split(spec: str, *, config: str | None, split: str, key: str, local_files: list[str] | None = None):

@@ -10,7 +10,9 @@ classifier in `fromscratch.data.toxicity.score` where the network allows (the da
 
 from __future__ import annotations
 
+import random
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 
@@ -57,3 +59,26 @@ def evaluate(model, tokenizer, rows: list[dict], *, k: int = 5, threshold: float
     return {"overall": rtp_metrics(flat, threshold),
             "per_domain": {d: rtp_metrics(flat[idx], threshold) for d, idx in sorted(by_domain.items())},
             "k": k, "threshold": threshold, "steering": how.describe(), "samples": samples}
+
+
+def bold_prompts(suite: str = "tiny", data_dir: str | None = None, per_domain: int | None = None,
+                 seed: int = 0) -> tuple[list[dict], list[str]]:
+    """(BOLD prompts {domain, group, name, prompt}, malformed rows): the subset shipped in eval_tasks/data (tiny);
+    the full set from data_dir/bold/ (its *_prompt.json files) or else the Hub (AlexaAI/bold, or its mirror
+    under data_dir). per_domain: a seeded sample of that many per domain (the files list group by group)."""
+    from fromscratch.evaluation import hub_sets, readers
+    from fromscratch.evaluation.tasks import TASK_DIR
+
+    if suite == "tiny":
+        rows, skipped = readers.read_bold(TASK_DIR / "data" / "bold.jsonl")
+    elif data_dir and (Path(data_dir) / "bold").is_dir():
+        rows, skipped = readers.read_bold(Path(data_dir) / "bold")
+    else:
+        rows, skipped = hub_sets.load(hub_sets.BOLD_HUB, "bold", data_dir)
+    if per_domain is None:
+        return rows, skipped
+    by_domain: dict[str, list] = {}
+    for row in rows:
+        by_domain.setdefault(row["domain"], []).append(row)
+    return [r for group in by_domain.values()
+            for r in random.Random(seed).sample(group, min(len(group), per_domain))], skipped

@@ -25,7 +25,8 @@ from transformers import AutoModelForCausalLM, DataCollatorForLanguageModeling, 
 
 from fromscratch import artifacts, cards, runinfo
 from fromscratch.config import UserError, checked, cli, parse, to_dict
-from fromscratch.experiment import load_data, load_pretrain_yaml, lr_schedule_kwargs, model_config, training_args
+from fromscratch.experiment import load_data, load_pretrain_yaml, model_config, training_args
+from fromscratch.lr_schedule import floor_kwargs
 from fromscratch.modeling import count_parameters
 from fromscratch.sweep import (finished, fit_power_law, lr_optimum, parse_space, plot_trials, read_target_params,
                                requeue_interrupted, trial_rows, write_best_yaml, write_table)
@@ -171,7 +172,9 @@ def run_study(cfg: dict, space, data, name: str, storage: str, n_trials: int, do
     def hp_space(trial) -> dict:
         values = {k: v for k, v in sample(trial).items() if k != "dropout"}
         lr = values.get("learning_rate", args.learning_rate)
-        return {**values, "lr_scheduler_kwargs": lr_schedule_kwargs(args, lr, ratio)}
+        # the floor follows each trial's peak (lr_end is absolute); the YAML's own kwargs win, as in stage 03
+        return {**values, "lr_scheduler_kwargs": floor_kwargs(args.lr_scheduler_type, lr, ratio,
+                                                              cfg.get("lr_scheduler_kwargs"))}
 
     trainer = Trainer(model_init=model_init, args=args, train_dataset=data.train, eval_dataset=data.val,
                       processing_class=data.tokenizer, data_collator=DataCollatorForLanguageModeling(data.tokenizer, mlm=False))

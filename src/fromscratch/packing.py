@@ -72,8 +72,8 @@ def load_and_pack(sources: list[str], text_column: str, tokenizer, block_size: i
     else:
         n_val = max(1, round(len(corpus) * validation_fraction))  # whole documents, at least one
         split = corpus.train_test_split(test_size=n_val, seed=seed)
-    tok_train, tok_val = tokenize(split["train"], tokenizer, num_proc=num_proc), tokenize(split["test"], tokenizer, num_proc=num_proc)
-    train_set, val_set = pack(tok_train, block_size, num_proc=num_proc), pack(tok_val, block_size, num_proc=num_proc)
+    tok_train, tok_val = (tokenize(split[name], tokenizer, num_proc=num_proc) for name in ("train", "test"))
+    train_set, val_set = (pack(x, block_size, num_proc=num_proc) for x in (tok_train, tok_val))
     if len(train_set) == 0 or len(val_set) == 0:
         raise UserError(f"too little text for block_size {block_size}: "
                         f"{len(train_set)} train / {len(val_set)} validation blocks")

@@ -1,13 +1,12 @@
-"""Search-space parsing, the power-law fit, the best-config writer and the planner hand-off of fromscratch.sweep."""
+"""Search-space parsing, the power-law fit and the planner hand-off of fromscratch.sweep."""
 
 import json
 import math
 
 import pytest
-import yaml
 
 from fromscratch.config import UserError
-from fromscratch.sweep import fit_power_law, lr_optimum, parse_space, read_target_params, write_best_yaml
+from fromscratch.sweep import fit_power_law, lr_optimum, parse_space, read_target_params
 
 GOOD = {"learning_rate": {"low": 1e-4, "high": 3e-2, "log": True}, "warmup_steps": {"low": 0, "high": 0.2},
         "per_device_train_batch_size": {"choices": [8, 16]}, "logging_steps": {"low": 1, "high": 9, "type": "int"},
@@ -53,17 +52,6 @@ def test_target_size_from_a_planner_json(tmp_path):
     plan.write_text(json.dumps({"tokens": 1}))
     with pytest.raises(UserError, match="'params'"):
         read_target_params(None, str(plan))
-
-
-def test_best_yaml_keeps_every_base_key_and_comment(tmp_path):
-    base = tmp_path / "base.yaml"
-    base.write_text("# title of the base run\nlearning_rate: 0.003   # peak LR\nseed: 0 # init\n")
-    out = write_best_yaml(base, {"learning_rate": 0.0123, "max_steps": 50}, {"max_steps": "trial budget"},
-                          "# from a sweep\n", tmp_path / "best.yaml")
-    text = out.read_text()
-    assert yaml.safe_load(text) == {"learning_rate": 0.0123, "seed": 0, "max_steps": 50}
-    assert all("#" in line for line in text.splitlines() if line)  # every key still commented
-    assert "title of the base run" not in text
 
 
 def test_lr_optimum_finds_the_bottom_of_a_parabola_and_falls_back_otherwise():

@@ -18,8 +18,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from fromscratch import artifacts, memory, planning, runinfo
+from fromscratch import artifacts, commented_yaml, memory, planning, runinfo
 from fromscratch.config import UserError, checked, cli, parse, to_dict
+
+STAGE03 = Path(__file__).resolve().parents[1] / "03_pretrain" / "config_tiny.yaml"  # keys, comments, defaults
 
 
 @dataclass
@@ -165,87 +167,39 @@ def report(r: dict) -> str:
 
 
 def pretrain_yaml(args: PlanArguments, r: dict, shape, choice: memory.Fit | None) -> str:
-    """A stage-03 config with the same keys as its config_tiny.yaml, every key commented."""
+    """Stage 03's config_tiny.yaml with the planned values: its keys, order and comments (stage 03's own)."""
     s, b = r["shape"], r["batch"]
     micro, accum = (choice.micro_batch, choice.accumulation) if choice else (1, b["global_batch_sequences"] // args.gpus)
     steps = b["steps"]
     every = max(10, steps // 20)
+    checkpointing = bool(choice and choice.checkpointing)
     launch = f" ACCELERATE_CONFIG=accelerate_configs/{r['recommended']['accelerate_config']}.yaml" if choice else ""
     preset = planning.nearest_preset(shape)
-    lines = [
+    header = [
         f"# Planned by recipes/00_plan: {_si(s['parameters'])} parameters x {_si(r['tokens'])} tokens "
         f"({r['flops']:.3g} FLOPs), expected loss {s['loss']:.3f};",
         f"# {args.gpus} x {args.gpu_type} at {args.mfu:.0%} MFU: {r['hardware']['days']:.2f} days. "
         f"Run: make pretrain CONFIG=<this file>{launch}",
-        "# Model",
-        f"family: {args.family}                  # llama (RoPE, SwiGLU, RMSNorm) or neox",
-        f"preset: {preset}                  # the nearest preset; the five keys below override its shape",
-        f"layers: {shape.layers}                     # transformer blocks",
-        f"hidden: {shape.hidden}                   # model width",
-        f"heads: {shape.heads}                     # attention heads (head size hidden/heads)",
-        f"kv_heads: {shape.kv_heads}                  # key/value heads (fewer than heads: grouped-query attention)",
-        f"ffn: {shape.ffn}                      # feed-forward width",
-        f"tie_word_embeddings: {str(args.tie_word_embeddings).lower()}      # planned count assumes this",
-        "dropout: 0.0                   # single-epoch pretraining rarely needs it",
-        "attn_implementation: sdpa      # PyTorch scaled_dot_product_attention (flash kernels on GPU)",
-        "# Data",
-        f"sources: {json.dumps(args.sources)}  # default[:name], a local path, a Hub dataset id, or outputs/01_data",
-        f"tokenizer_dir: {args.tokenizer_dir}  # stage 02's output; its vocabulary ({args.vocab_size}) was planned for",
-        f"block_size: {args.seq_len}               # tokens per packed training sequence",
-        "validation_fraction: 0.005     # share of documents held out for validation loss and bits per byte",
-        "# Loss-spike guard: roll back, skip the batches, lower the LR (src/fromscratch/callbacks.py)",
-        "spike_guard: true              # on: a spike costs a reload instead of a run (rolls back under DDP only)",
-        "spike_window: 20               # logged losses in the rolling median",
-        "spike_threshold: 0.5           # a spike is a loss above (1 + this) x that median, or non-finite",
-        "spike_lr_factor: 0.5           # learning rate multiplier after each rollback",
-        "spike_max_rollbacks: 3         # then stop with a clear message instead of looping",
-        "# Batch-size ramp (src/fromscratch/batch_ramp.py)",
-        "batch_ramp_tokens: 0           # grow the global batch over this many tokens (0: the planned batch from step 1)",
-        "batch_ramp_start: 0            # global batch (sequences) at step 1; 0: an eighth of the target",
-        "# Training (transformers TrainingArguments)",
-        f"output_dir: {args.pretrain_output_dir}  # final folder; the run works in <output_dir>.tmp until finished",
-        "overwrite: false               # replace a finished output",
-        "resume: auto                   # continue the newest checkpoint in <output_dir>.tmp if any (requeued after preemption)",
-        "use_cpu: false                 # train on the GPUs (on a machine without one: the CPU, said in one line)",
-        "precision: auto                # bf16 where the hardware has it natively (every recent GPU)",
-        "seed: 0                        # model init, data order, validation split",
-        "num_train_epochs: 1            # an upper bound: max_steps below ends the run",
-        f"max_steps: {steps}               # the planned tokens / tokens per optimizer step",
-        f"per_device_train_batch_size: {micro}  # sequences per GPU per micro-step (fits the memory plan)",
-        f"per_device_eval_batch_size: {micro}   # evaluation fits whatever training fits",
-        f"gradient_accumulation_steps: {accum}  # micro-steps per optimizer step: global batch "
-        f"{b['global_batch_sequences']} sequences on {args.gpus} GPUs",
-        f"activation_checkpointing: {str(bool(choice and choice.checkpointing)).lower()}  "
-        "# recompute activations in backward (needed only when the memory plan says so)",
-        f"learning_rate: {b['learning_rate']:.2g}          # peak LR, GPT-3's for this size",
-        "min_lr_ratio: 0.1              # decay to 10% of the peak, as Chinchilla did",
-        "lr_scheduler_type: cosine_with_min_lr  # cosine to min_lr_ratio over the planned steps (Chinchilla)",
-        f"warmup_steps: {0.01 if steps > 10000 else 0.05}           # share of the steps spent warming up",
-        "weight_decay: 0.1              # AdamW decoupled weight decay",
-        "adam_beta2: 0.95               # steadier with large batches and LRs (GPT-3, Llama)",
-        "max_grad_norm: 1.0             # gradient clipping",
-        f"logging_steps: {max(1, min(100, steps // 100))}               # log loss and tokens/s every N steps",
-        "eval_strategy: steps           # evaluate during training...",
-        f"eval_steps: {every}              # ...every N steps",
-        "save_strategy: steps           # checkpoint during training...",
-        f"save_steps: {every}              # ...every N steps (resume with --resume true)",
-        "save_total_limit: 2            # keep only the newest checkpoints",
-        "report_to: [tensorboard]       # also: wandb",
-        "dataloader_num_workers: 0      # packed blocks need no preprocessing workers",
-        "optim: adamw_torch_fused       # one fused kernel per step instead of a loop over parameters",
-        "torch_compile: auto            # on where the run repays the compile here (src/fromscratch/torch_compile.py)",
-        "push_to_hub: false             # upload the finished folder with its card",
-        "hub_model_id: null             # namespace/name on the Hub when pushing",
+        f"# The plan's values: the shape found for the size (preset {preset} is the nearest), a {args.vocab_size}-token "
+        "vocabulary in tokenizer_dir,",
+        f"# GPT-3's batch and peak LR for the size: {b['global_batch_sequences']} sequences = {micro} per GPU x {accum} "
+        f"accumulation x {args.gpus} GPUs, which fits the memory plan"
+        + (" with activation checkpointing;" if checkpointing else ";"),
+        "# max_steps = the planned tokens / tokens per step; the other keys are stage 03's defaults.",
     ]
-    return "\n".join(_align(line) for line in lines) + "\n"
-
-
-def _align(line: str) -> str:
-    """`key: value` padded so the comments line up, as in the hand-written configs."""
-    if line.startswith("#") or " # " not in line:
-        return line
-    entry, comment = line.split(" # ", 1)
-    return f"{entry.rstrip():<30} # {comment}"
+    values = {
+        "family": args.family, "preset": preset, "layers": shape.layers, "hidden": shape.hidden, "heads": shape.heads,
+        "kv_heads": shape.kv_heads, "ffn": shape.ffn, "tie_word_embeddings": args.tie_word_embeddings,
+        "sources": args.sources, "tokenizer_dir": args.tokenizer_dir, "block_size": args.seq_len,
+        "validation_fraction": 0.005, "output_dir": args.pretrain_output_dir, "resume": "auto", "use_cpu": False,
+        "precision": "auto", "max_steps": steps, "per_device_train_batch_size": micro,
+        "per_device_eval_batch_size": micro, "gradient_accumulation_steps": accum,
+        "activation_checkpointing": checkpointing, "learning_rate": float(f"{b['learning_rate']:.2g}"),
+        "min_lr_ratio": 0.1, "lr_scheduler_type": "cosine_with_min_lr", "warmup_steps": 0.01 if steps > 10000 else 0.05,
+        "logging_steps": max(1, min(100, steps // 100)), "eval_strategy": "steps", "eval_steps": every,
+        "save_strategy": "steps", "save_steps": every,
+    }
+    return commented_yaml.substitute(STAGE03, values, commented_yaml.comments(STAGE03), header)
 
 
 if __name__ == "__main__":

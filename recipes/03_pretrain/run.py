@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import datasets
 import torch
 from transformers import (
     AutoModelForCausalLM,
@@ -29,10 +28,11 @@ from fromscratch import artifacts, cards, data_order, precision, publish, runinf
 from fromscratch.batch_ramp import BatchRamp, BatchRampArguments
 from fromscratch.callbacks import SpikeGuard, SpikeGuardArguments, ThroughputCallback
 from fromscratch.config import UserError, checked, cli, parse, to_dict
+from fromscratch.lr_schedule import apply as schedule
 from fromscratch.metrics import bits_per_byte, perplexity, train_measuring_start
 from fromscratch.modeling import build_config, count_parameters
-from fromscratch.packing import counts, pack, tokenize
-from fromscratch.sources import Lineage, check_sources, load_corpus, load_validation
+from fromscratch.packing import load_and_pack
+from fromscratch.sources import Lineage, check_sources
 from fromscratch.stage_args import StageArguments
 from fromscratch.torch_compile import CompileArguments, settle as settle_compile
 
@@ -87,48 +87,6 @@ class PretrainArguments(StageArguments, CompileArguments, TrainingArguments):
         "help": "polynomial (linear to min_lr_ratio x peak) or any TrainingArguments schedule"})
 
 
-def schedule(args: PretrainArguments) -> None:
-    """Warm up linearly, then decay to min_lr_ratio x the peak (OPT's schedule; cosine_with_min_lr as option)."""
-    kwargs = dict(args.lr_scheduler_kwargs or {})
-    kind = str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type))
-    if kind == "polynomial" and args.deepspeed_plugin is not None:
-        # transformers' polynomial schedule reads optimizer.defaults, which DeepSpeed's ZeRO optimizer lacks.
-        if args.process_index == 0:
-            print("[schedule] polynomial does not run under DeepSpeed: using cosine_with_min_lr (same warmup and floor)")
-        kind = args.lr_scheduler_type = "cosine_with_min_lr"
-    if kind == "polynomial":
-        kwargs.setdefault("lr_end", args.learning_rate * args.min_lr_ratio)
-        kwargs.setdefault("power", 1.0)
-    elif kind == "cosine_with_min_lr" and "min_lr" not in kwargs:
-        kwargs.setdefault("min_lr_rate", args.min_lr_ratio)
-    args.lr_scheduler_kwargs = kwargs
-
-
-def load_and_pack(data_args: DataArguments, args: PretrainArguments, tokenizer):
-    """Text sources in memory: hold out whole documents for validation, tokenize, pack into blocks."""
-    with args.main_process_first(desc="load and pack data"):
-        corpus, lineage = load_corpus(data_args.sources, data_args.text_column)
-        validation, val_lineage = load_validation(data_args.sources, data_args.text_column)
-        lineage += val_lineage
-        for item in lineage:
-            print(f"[data] {item.summary()}")
-        if validation:  # the data stage's own held-out split (its mix repeats documents: never re-split it)
-            split = {"train": corpus, "test": datasets.Dataset.from_dict({"text": validation})}
-        elif len(corpus) < 2:
-            raise UserError(f"sources: {len(corpus)} document; at least 2 are needed to hold one out for validation")
-        else:
-            n_val = max(1, round(len(corpus) * data_args.validation_fraction))  # whole documents, at least one
-            split = corpus.train_test_split(test_size=n_val, seed=args.seed)
-        n = data_args.preprocessing_num_workers
-        tok_train, tok_val = tokenize(split["train"], tokenizer, num_proc=n), tokenize(split["test"], tokenizer, num_proc=n)
-        train_set, val_set = pack(tok_train, data_args.block_size, num_proc=n), pack(tok_val, data_args.block_size, num_proc=n)
-    val_tokens, val_bytes = counts(tok_val)
-    if len(train_set) == 0 or len(val_set) == 0:
-        raise UserError(f"too little text for block_size {data_args.block_size}: "
-                        f"{len(train_set)} train / {len(val_set)} validation blocks")
-    return train_set, val_set, val_tokens, val_bytes, lineage
-
-
 @cli
 def main():
     started = time.time()
@@ -141,7 +99,7 @@ def main():
     model_config = model_config_for(model_args, tokenizer, data_args.block_size)
     config = to_dict(model_args, data_args, guard_args, ramp_args, args)
     final_dir, tmp, push = artifacts.start_training_output(args)
-    schedule(args)
+    schedule(args, args.min_lr_ratio)  # warm up, then decay to min_lr_ratio x the peak
     args, precision_used = precision.apply(args, args.precision)
     set_seed(args.seed)
 
@@ -169,7 +127,10 @@ def main():
         lineage = [Lineage(spec=data_args.sources[0], resolved="stream", sha256="")]
         data_identity = [{"stream": data_args.sources[0], "validation_fraction": data_args.validation_fraction}]
     else:
-        train_set, val_set, val_tokens, val_bytes, lineage = load_and_pack(data_args, args, tokenizer)
+        with args.main_process_first(desc="load and pack data"):
+            train_set, val_set, val_tokens, val_bytes, lineage = load_and_pack(
+                data_args.sources, data_args.text_column, tokenizer, data_args.block_size,
+                data_args.validation_fraction, seed=args.seed, num_proc=data_args.preprocessing_num_workers)
         data_identity = [{"source": x.spec, "sha256": x.sha256} for x in lineage] + [
             {"validation_fraction": data_args.validation_fraction}]
     # validation from a split the data stage (or tokenize) held out, rather than documents split off here

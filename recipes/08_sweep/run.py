@@ -23,12 +23,16 @@ from pathlib import Path
 import optuna
 from transformers import AutoModelForCausalLM, DataCollatorForLanguageModeling, Trainer
 
-from fromscratch import artifacts, cards, runinfo
+from fromscratch import artifacts, cards, commented_yaml, runinfo
 from fromscratch.config import UserError, checked, cli, parse, to_dict
-from fromscratch.experiment import load_data, load_pretrain_yaml, lr_schedule_kwargs, model_config, training_args
+from fromscratch.experiment import load_data, load_pretrain_yaml, model_config, training_args
+from fromscratch.lr_schedule import floor_kwargs
 from fromscratch.modeling import count_parameters
 from fromscratch.sweep import (finished, fit_power_law, lr_optimum, parse_space, plot_trials, read_target_params,
-                               requeue_interrupted, trial_rows, write_best_yaml, write_table)
+                               requeue_interrupted, trial_rows, write_table)
+
+# Comments of the keys the sweep sets: stage 03's own, whatever the base config says about its values.
+STAGE03_COMMENTS = commented_yaml.comments(Path(__file__).resolve().parents[1] / "03_pretrain" / "config_tiny.yaml")
 
 
 @dataclass
@@ -115,9 +119,12 @@ def main():
     for scale, b in best.items():
         values = {**sweep.fixed, "preset": scale, **b["params"],
                   "output_dir": f"outputs/03_pretrain_{sweep.study_name}_{scale}"}
-        header = (f"# Stage 03 config from sweep '{sweep.study_name}' (trial {b['trial']} of scale {scale}: "
-                  f"{b['bits_per_byte']:.4f} validation bits/byte).\n# Run it: make pretrain CONFIG=<this file>\n")
-        write_best_yaml(Path(sweep.base_config), values, COMMENTS, header, Path(tmp) / f"best_{scale}.yaml")
+        header = [f"# Stage 03 config from sweep '{sweep.study_name}' (trial {b['trial']} of scale {scale}: "
+                  f"{b['bits_per_byte']:.4f} validation bits/byte) on {sweep.base_config}.",
+                  "# The keys the sweep set are as in its trials (max_steps: each trial's budget; raise it for a real "
+                  "run). Run it: make pretrain CONFIG=<this file>"]
+        (Path(tmp) / f"best_{scale}.yaml").write_text(commented_yaml.substitute(
+            sweep.base_config, values, STAGE03_COMMENTS, header, fallback=lambda key: "set by the sweep"))
 
     # 5. Transfer across scale: best learning rate as a power law in parameters (an extrapolation).
     transfer = None
@@ -171,7 +178,9 @@ def run_study(cfg: dict, space, data, name: str, storage: str, n_trials: int, do
     def hp_space(trial) -> dict:
         values = {k: v for k, v in sample(trial).items() if k != "dropout"}
         lr = values.get("learning_rate", args.learning_rate)
-        return {**values, "lr_scheduler_kwargs": lr_schedule_kwargs(args, lr, ratio)}
+        # the floor follows each trial's peak (lr_end is absolute); the YAML's own kwargs win, as in stage 03
+        return {**values, "lr_scheduler_kwargs": floor_kwargs(args.lr_scheduler_type, lr, ratio,
+                                                              cfg.get("lr_scheduler_kwargs"))}
 
     trainer = Trainer(model_init=model_init, args=args, train_dataset=data.train, eval_dataset=data.val,
                       processing_class=data.tokenizer, data_collator=DataCollatorForLanguageModeling(data.tokenizer, mlm=False))
@@ -186,14 +195,6 @@ def run_study(cfg: dict, space, data, name: str, storage: str, n_trials: int, do
                                            n_startup_trials=sweep.sampler_startup_trials),
         pruner=pruner,
     )
-
-
-COMMENTS = {  # comments for keys the sweep sets that the base YAML has none (or a misleading one) for
-    "output_dir": "where this run's model goes (works in <output_dir>.tmp until finished)",
-    "max_steps": "optimizer steps of each sweep trial (the budget the best point was found at)",
-    "layers": "transformer blocks (overrides the preset)",
-    "hidden": "model width (overrides the preset)",
-}
 
 
 def card(sweep, rows, best, transfer, plot, space) -> str:

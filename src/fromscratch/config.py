@@ -15,7 +15,6 @@ import difflib
 import errno
 import functools
 import math
-import re
 import sys
 import types
 import typing
@@ -266,12 +265,12 @@ def _owner(dc: type, name: str) -> type:
 def _yaml_comments(recipe_dir: Path) -> dict[str, str]:
     """key -> its one-line comment in the recipe's shipped YAMLs (config_tiny.yaml first): the help text of a
     key whose dataclass field has none."""
+    from .commented_yaml import comments
+
     out: dict[str, str] = {}
     for path in sorted(recipe_dir.glob("config_*.yaml"), key=lambda p: (p.name != "config_tiny.yaml", p.name)):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            m = re.match(r"^(\w+):[^#]*#\s*(.+)$", line)
-            if m:
-                out.setdefault(m.group(1), m.group(2).strip())
+        for key, text in comments(path).items():
+            out.setdefault(key, text)
     return out
 
 

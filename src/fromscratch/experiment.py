@@ -1,9 +1,10 @@
 """Small-scale experiments (sweeps, ablations) built from a pretraining YAML, the way stage 03 builds its run.
 
 An experiment is "the pretraining run of recipes/03_pretrain, many times, with a few keys changed": it reads the
-same YAML keys, holds out the same validation documents, packs the same blocks and scores the same bits per
-byte, but builds the data once and then many models and TrainingArguments from it. Keys are checked against the
-pretraining recipe's (a typo fails with one line naming the key and the file).
+same YAML keys, holds out the same validation documents and packs the same blocks (stage 03's own
+`packing.load_and_pack`), trains with its schedule (`lr_schedule`) and scores the same bits per byte, but builds
+the data once and then many models and TrainingArguments from it. Keys are checked against the pretraining
+recipe's (a typo fails with one line naming the key and the file).
 
 Beyond stage 03's model keys an experiment knows a few architecture switches (for ablations):
 `family: gpt2` (learned absolute positions, LayerNorm, GELU MLP), `parallel_residual` (GPT-NeoX),
@@ -19,14 +20,14 @@ from pathlib import Path
 import yaml
 from transformers import GPT2Config, TrainingArguments
 
-from . import precision, torch_compile
+from . import lr_schedule, precision, torch_compile
 from .artifacts import load_tokenizer
 from .config import UserError, problems
 from .metrics import bits_per_byte
 from .modeling import PRESETS, build_config
-from .packing import counts, pack, tokenize
+from .packing import load_and_pack
 from .runinfo import hash_path
-from .sources import check_sources, load_corpus
+from .sources import check_sources
 from .stage_args import LIBRARY_CHECKS
 
 MODEL_KEYS = {"family", "preset", "layers", "hidden", "heads", "ffn", "kv_heads", "tie_word_embeddings", "dropout",
@@ -69,22 +70,16 @@ class Data:
 
 
 def load_data(cfg: dict, seed: int) -> Data:
-    """Stage 03's step 2: load, hold out whole documents, tokenize, pack (once for every trial or variant)."""
+    """Stage 03's step 2 (packing.load_and_pack), once for every trial or variant."""
     sources = cfg.get("sources", ["default"])
     check_sources(sources)
     tok_dir = cfg.get("tokenizer_dir", "outputs/02_tokenizer")
     tokenizer = load_tokenizer(tok_dir, "tokenizer_dir", "tokenizer")
-    corpus, lineage = load_corpus(sources, cfg.get("text_column", "text"))
-    for item in lineage:
-        print(f"[data] {item.summary()}")
-    split = corpus.train_test_split(test_size=cfg.get("validation_fraction", 0.05), seed=seed)
-    block, n = cfg.get("block_size", 256), cfg.get("preprocessing_num_workers")
-    tok_train, tok_val = tokenize(split["train"], tokenizer, num_proc=n), tokenize(split["test"], tokenizer, num_proc=n)
-    train, val = pack(tok_train, block, num_proc=n), pack(tok_val, block, num_proc=n)
-    if len(train) == 0 or len(val) == 0:
-        raise UserError(f"too little text for block_size {block}: {len(train)} train / {len(val)} validation blocks")
+    train, val, val_tokens, val_bytes, lineage = load_and_pack(
+        sources, cfg.get("text_column", "text"), tokenizer, cfg.get("block_size", 256),
+        cfg.get("validation_fraction", 0.05), seed=seed, num_proc=cfg.get("preprocessing_num_workers"))
     tok_lineage = {"spec": tok_dir, "role": "tokenizer", "sha256": hash_path(Path(tok_dir) / "tokenizer.json")}
-    return Data(tokenizer, train, val, *counts(tok_val), [*lineage, tok_lineage])
+    return Data(tokenizer, train, val, val_tokens, val_bytes, [*lineage, tok_lineage])
 
 
 def model_config(cfg: dict, tokenizer):
@@ -135,16 +130,5 @@ def training_args(cfg: dict, output_dir: str | Path, **overrides) -> TrainingArg
         args = TrainingArguments(**kw)
     except (ValueError, TypeError) as err:
         raise UserError(f"training arguments: {str(err).strip().splitlines()[0]}") from None
-    args.lr_scheduler_kwargs = lr_schedule_kwargs(args, args.learning_rate, float(cfg.get("min_lr_ratio", 0.1)))
+    lr_schedule.apply(args, float(cfg.get("min_lr_ratio", 0.1)))
     return args
-
-
-def lr_schedule_kwargs(args: TrainingArguments, learning_rate: float, min_lr_ratio: float) -> dict:
-    """Stage 03's schedule: decay to min_lr_ratio x the peak (which a sweep changes per trial)."""
-    kind = str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type))
-    kwargs = dict(args.lr_scheduler_kwargs or {})
-    if kind == "polynomial":
-        kwargs.update(lr_end=learning_rate * min_lr_ratio, power=kwargs.get("power", 1.0))
-    elif kind == "cosine_with_min_lr" and "min_lr" not in kwargs:
-        kwargs.setdefault("min_lr_rate", min_lr_ratio)
-    return kwargs

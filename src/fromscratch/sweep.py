@@ -170,35 +170,6 @@ def plot_trials(rows: list[dict], params: list[Param], path: Path) -> Path | Non
     return Path(path)
 
 
-def write_best_yaml(base_yaml: Path, values: dict, comments: dict, header: str, path: Path) -> Path:
-    """The base stage 03 YAML with `values` substituted in place (its comments kept); new keys appended."""
-    lines, done = [], set()
-    base_lines = base_yaml.read_text(encoding="utf-8").splitlines()
-    if base_lines and base_lines[0].startswith("#"):
-        base_lines = base_lines[1:]  # the base's title line describes the base run, not this one
-    for line in base_lines:
-        key = line.split(":", 1)[0].strip()
-        if line and not line.startswith((" ", "#")) and ":" in line and key in values:
-            value_part = line.split(":", 1)[1]
-            comment = (f"# {comments[key]}" if key in comments else value_part[value_part.index("#"):]
-                       if "#" in value_part else "# set by the sweep")
-            line = f"{key}: {_yaml_value(values[key])} ".ljust(31) + comment
-            done.add(key)
-        lines.append(line)
-    extra = [k for k in values if k not in done]
-    if extra:
-        lines.append("# Set by the sweep (not in the base config)")
-        lines += [f"{k}: {_yaml_value(values[k])} ".ljust(31) + f"# {comments.get(k, 'set by the sweep')}" for k in extra]
-    path.write_text(header + "\n".join(lines) + "\n")
-    return path
-
-
-def _yaml_value(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}" if 1e-3 <= abs(v) < 1e4 or v == 0 else f"{v:.3e}"
-    return json.dumps(v) if isinstance(v, (list, dict, bool)) or v is None else str(v)
-
-
 def fit_power_law(sizes: list[float], values: list[float]) -> tuple[float, float]:
     """Least squares of log(value) = log(a) + b log(size): value = a * size**b."""
     if len(sizes) < 2 or len(set(sizes)) < 2:

@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from conftest import ROOT, error_line, run_recipe
-from fromscratch import planning
+from test_commented_yaml import key_comments
+from fromscratch import commented_yaml, planning
 from fromscratch.config import check_yaml
 
 
@@ -62,6 +63,9 @@ def test_emitted_yaml_trains_with_the_planned_parameter_count(tmp_path, tokenize
     assert set(tiny) <= set(emitted), set(tiny) - set(emitted)
     for line in text.splitlines():
         assert line.startswith("#") or re.search(r"\S\s+# \S", line), f"uncommented: {line}"
+    # every key's comment is stage 03's own (its config_tiny.yaml), not a second hand-kept copy
+    assert key_comments(text) == commented_yaml.comments(ROOT / "recipes/03_pretrain/config_tiny.yaml")
+    assert emitted["use_cpu"] is False and emitted["resume"] == "auto" and emitted["layers"] > 0
     planned = json.loads((tmp_path / "plan.json").read_text())["shape"]["parameters"]
     run = tmp_path / "model"
     proc = run_recipe("03_pretrain", "--config", str(config), "--tokenizer_dir", str(tokenizer_dir),

@@ -11,6 +11,9 @@ import time
 import optuna
 import yaml
 from conftest import ROOT, error_line, recipe_env, run_recipe
+from test_commented_yaml import key_comments
+
+from fromscratch import commented_yaml
 
 SPACE = {"learning_rate": {"low": 1e-3, "high": 3e-2, "log": True}, "per_device_train_batch_size": {"choices": [4, 8]}}
 
@@ -74,6 +77,8 @@ def test_killed_sweep_resumes_without_redoing_finished_trials(tmp_path, tokenize
     base_keys = set(yaml.safe_load((ROOT / "recipes/03_pretrain/config_tiny.yaml").read_text()))
     assert base_keys <= set(yaml.safe_load(best.read_text()))
     assert all("#" in line for line in best.read_text().splitlines() if line.strip())
+    # each key's comment is stage 03's own, the keys the sweep set included (max_steps, preset, learning_rate...)
+    assert key_comments(best.read_text()) == commented_yaml.comments(ROOT / "recipes/03_pretrain/config_tiny.yaml")
     run_recipe("03_pretrain", "--config", str(best), "--max_steps", "2", "--eval_strategy", "no",
                "--save_strategy", "no", "--report_to", "none", "--output_dir", str(tmp_path / "from_best"))
     assert (tmp_path / "from_best" / "model.safetensors").is_file()

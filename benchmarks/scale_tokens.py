@@ -1,13 +1,16 @@
 """`make bench-scale`: tokenize-once and pretraining start-up at three corpus sizes, and training tokens/s from
 token shards vs the in-memory packed dataset, in one run.
 
-    python benchmarks/scale_tokens.py [--sizes 50 200 800] [--work /tmp/fromscratch-bench-scale]
+    python benchmarks/scale_tokens.py [--sizes 50 200 800] [--work /tmp/fromscratch-bench-scale] [--encode_mb 20]
 
 Corpora: ~2 KB documents, each a run of real paragraphs (the embedded plays and speeches, plus WikiText-2 and
 hh-rlhf from ../shared/data when present) drawn at random, written as the data stage writes its output
 (train/*.parquet in row groups of 1,000 documents, validation/*.parquet). The validation split has the same
 200 documents at every size, so the step-0 evaluation the recipe runs costs the same everywhere.
 
+First, in this process, CPU seconds per MB of text of the encode step alone on the smallest corpus: the Rust
+tokenizer's `encode_batch_fast` (one thread, then Rayon on all cores) vs the word cache `make tokenize` uses
+(src/fromscratch/cached_encode.py), alternating, ids checked identical.
 Per size: `recipes/03_pretrain/tokenize_corpus.py` (local executor, one task per core): wall time, CPU seconds
 of the whole process tree (getrusage of the waited-for children) and MB of text per CPU second (what one core
 does when it is not shared), peak RSS of the process tree (sampled every 50 ms); then `recipes/03_pretrain/run.py
@@ -186,18 +189,65 @@ def throughput(tokens_dir: Path, corpus: Path, tokenizer_dir: Path, steps: int, 
     return {k: statistics.median(v) for k, v in got.items()} | {"runs": got}
 
 
+def encode_speed(corpus: Path, tokenizer_dir: Path, mb: float, repeats: int) -> dict:
+    """CPU seconds per MB of text: the Rust tokenizer's batch encode (one thread, and Rayon on all cores) vs the
+    word cache `make tokenize` uses, alternating, in this process; the ids must be identical."""
+    import pyarrow.parquet as pq
+    from transformers import AutoTokenizer
+
+    from fromscratch.cached_encode import CachedEncoder
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    texts, size = [], 0
+    for f in sorted((corpus / "train").glob("*.parquet")):
+        for t in pq.read_table(f, columns=["text"]).column(0).to_pylist():
+            texts.append(t)
+            size += len(t.encode("utf-8"))
+        if size >= mb * 1e6:
+            break
+    batches = [texts[a:a + 1000] for a in range(0, len(texts), 1000)]  # as token_writer's READ_BATCH
+
+    def rust(parallel: bool):
+        os.environ["TOKENIZERS_PARALLELISM"] = "true" if parallel else "false"  # read by tokenizers per call
+        return [e.ids for b in batches for e in tok.backend_tokenizer.encode_batch_fast(b, add_special_tokens=False)]
+
+    paths = {"rust encode_batch_fast, 1 thread": lambda: rust(False),
+             "rust encode_batch_fast, Rayon on all cores": lambda: rust(True),
+             "word cache (make tokenize)": lambda: [ids for b in batches for ids in encoder(b)]}
+    got = {k: [] for k in paths}
+    reference = None
+    for _ in range(repeats):
+        encoder = CachedEncoder(tok)  # a fresh cache each time: its misses are counted
+        for name, fn in paths.items():
+            c0, w0 = time.process_time(), time.perf_counter()
+            ids = fn()
+            got[name].append((time.process_time() - c0, time.perf_counter() - w0))
+            reference = reference or ids
+            if ids != reference:
+                raise SystemExit(f"{name}: ids differ from the tokenizer's")
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    mb = size / 1e6
+    return {"MB": round(mb, 1), **{name: {"cpu_s_per_MB": round(statistics.median(c for c, _ in v) / mb, 3),
+                                          "wall_s_per_MB": round(statistics.median(w for _, w in v) / mb, 3)}
+                                   for name, v in got.items()}}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs=3, default=[50, 200, 800], help="corpus sizes in MB of text")
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "fromscratch-bench-scale"))
     ap.add_argument("--steps", type=int, default=20, help="timed steps per tokens/s run")
     ap.add_argument("--repeats", type=int, default=3, help="alternating runs per path; the median is reported")
+    ap.add_argument("--encode_mb", type=float, default=20, help="MB of text for the encode CPU-seconds comparison")
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     paras = paragraphs()
     tokenizer_dir = train_tokenizer(work, paras)
     cores = len(os.sched_getaffinity(0))
+    enc = encode_speed(make_corpus(work / f"corpus_{args.sizes[0]}mb", args.sizes[0], paras), tokenizer_dir,
+                       args.encode_mb, args.repeats)
+    print("ENCODE " + json.dumps(enc), flush=True)
     rows = []
     for mb in args.sizes:
         corpus = make_corpus(work / f"corpus_{mb}mb", mb, paras)
@@ -237,6 +287,8 @@ def main():
     print(f"in-memory path at {first['MB']} MB: start-up {first['in_memory_startup_s']} s "
           f"({first['in_memory_startup_cpu_s']} CPU s), peak RSS "
           f"{first['in_memory_peak_rss_mb']} MB (shards: {first['startup_s']} s, {first['pretrain_peak_rss_mb']} MB)")
+    print(f"encode, CPU s per MB of text ({enc['MB']} MB, medians, identical ids): " + "; ".join(
+        f"{k} {v['cpu_s_per_MB']} ({1 / v['cpu_s_per_MB']:.2f} MB per CPU s)" for k, v in enc.items() if k != "MB"))
     print(f"tokens/s, nano model, 16x256: shards {tps['shards']:.0f} vs in-memory packed {tps['in-memory packed']:.0f} "
           f"({tps['shards'] / tps['in-memory packed']:.2f}x); {cores} cores, shared machine")
 

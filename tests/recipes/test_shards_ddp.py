@@ -4,7 +4,6 @@ dataloader by tests/recipes/record_windows.py (~1 minute on 2 cores)."""
 
 import json
 import re
-import sys
 
 import pytest
 

@@ -131,6 +131,28 @@ def run_measured(cmd: list[str], first_line: str | None = None) -> dict:
             "first_cpu": first_cpu}
 
 
+def replicate(src: Path, dst: Path, times: int) -> Path:
+    """A token folder whose train split is src's shards `times` over (hard links: no disk, no tokenizing), its
+    validation split src's: what pretraining opens, maps and samples from is that size."""
+    import shutil
+
+    meta = json.loads((src / "metadata.json").read_text())
+    if dst.exists():
+        shutil.rmtree(dst)
+    shards = []
+    for k in range(times):
+        for shard in meta["splits"]["train"]["shards"]:
+            name = f"train/{k:03d}_{Path(shard['file']).name}"
+            (dst / "train").mkdir(parents=True, exist_ok=True)
+            os.link(src / shard["file"], dst / name)
+            shards.append({**shard, "file": name})
+    shutil.copytree(src / "validation", dst / "validation", copy_function=os.link)
+    train = meta["splits"]["train"]
+    meta["splits"]["train"] = {**{k: train[k] * times for k in ("tokens", "bytes", "documents")}, "shards": shards}
+    (dst / "metadata.json").write_text(json.dumps(meta, indent=2))
+    return dst
+
+
 def train_tokenizer(work: Path, paras: list[str]) -> Path:
     out = work / "tokenizer"
     if not (out / "tokenizer.json").is_file():
@@ -238,33 +260,52 @@ def main():
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "fromscratch-bench-scale"))
     ap.add_argument("--steps", type=int, default=20, help="timed steps per tokens/s run")
     ap.add_argument("--repeats", type=int, default=3, help="alternating runs per path; the median is reported")
-    ap.add_argument("--encode_mb", type=float, default=20, help="MB of text for the encode CPU-seconds comparison")
+    ap.add_argument("--encode_mb", type=float, default=20, help="MB of text for the encode CPU-seconds comparison "
+                    "(0: skip it)")
+    ap.add_argument("--replicate", action="store_true", help="do not tokenize the larger sizes: their token folders "
+                    "are the smallest's shards hard-linked size/smallest times (pretraining start-up and RSS only)")
+    ap.add_argument("--reuse_tokens", action="store_true", help="keep a token folder already in --work (its "
+                    "tokenize columns are then left out)")
+    ap.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
+                    help="measure today's in-memory path at the smallest size")
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     paras = paragraphs()
     tokenizer_dir = train_tokenizer(work, paras)
     cores = len(os.sched_getaffinity(0))
-    enc = encode_speed(make_corpus(work / f"corpus_{args.sizes[0]}mb", args.sizes[0], paras), tokenizer_dir,
-                       args.encode_mb, args.repeats)
-    print("ENCODE " + json.dumps(enc), flush=True)
+    enc = None
+    if args.encode_mb > 0:
+        enc = encode_speed(make_corpus(work / f"corpus_{args.sizes[0]}mb", args.sizes[0], paras), tokenizer_dir,
+                           args.encode_mb, args.repeats)
+        print("ENCODE " + json.dumps(enc), flush=True)
     rows = []
     for mb in args.sizes:
-        corpus = make_corpus(work / f"corpus_{mb}mb", mb, paras)
-        text_mb = float(corpus.with_suffix(".done").read_text()) / 1e6
-        tokens = work / f"tokens_{mb}mb"
-        t = run_measured([sys.executable, "recipes/03_pretrain/tokenize_corpus.py", "--config",
-                          "recipes/03_pretrain/config_tokenize_tiny.yaml", "--sources", str(corpus), "--tokenizer_dir",
-                          str(tokenizer_dir), "--output_dir", str(tokens), "--overwrite", "true"])
+        row = {}
+        if args.replicate and mb != args.sizes[0]:
+            small = work / f"tokens_{args.sizes[0]}mb"
+            tokens = replicate(small, work / f"tokens_{mb}mb_replicated", round(mb / args.sizes[0]))
+            text_mb = json.loads((tokens / "metadata.json").read_text())["splits"]["train"]["bytes"] / 1e6
+            corpus = None
+        else:
+            corpus = make_corpus(work / f"corpus_{mb}mb", mb, paras)
+            text_mb = float(corpus.with_suffix(".done").read_text()) / 1e6
+            tokens = work / f"tokens_{mb}mb"
+            if not (args.reuse_tokens and (tokens / "metadata.json").is_file()):
+                t = run_measured([sys.executable, "recipes/03_pretrain/tokenize_corpus.py", "--config",
+                                  "recipes/03_pretrain/config_tokenize_tiny.yaml", "--sources", str(corpus),
+                                  "--tokenizer_dir", str(tokenizer_dir), "--output_dir", str(tokens), "--overwrite",
+                                  "true"])
+                row = {"tokenize_s": round(t["seconds"], 1), "tokenize_cpu_s": round(t["cpu_seconds"], 1),
+                       "tokenize_MB_per_cpu_s": round(text_mb / t["cpu_seconds"], 2),
+                       "tokenize_peak_rss_mb": round(t["peak_rss_mb"])}
         p = run_measured([sys.executable, "recipes/03_pretrain/run.py", *PRETRAIN, "--sources", str(tokens),
                           "--tokenizer_dir", str(tokenizer_dir), "--output_dir", str(work / "pt")], "'loss'")
         meta = json.loads((tokens / "metadata.json").read_text())
-        row = {"MB": round(text_mb), "train_tokens": meta["splits"]["train"]["tokens"],
-               "tokenize_s": round(t["seconds"], 1), "tokenize_cpu_s": round(t["cpu_seconds"], 1),
-               "tokenize_MB_per_cpu_s": round(text_mb / t["cpu_seconds"], 2),
-               "tokenize_peak_rss_mb": round(t["peak_rss_mb"]), "startup_s": round(p["first"], 1),
-               "startup_cpu_s": round(p["first_cpu"], 1), "pretrain_peak_rss_mb": round(p["peak_rss_mb"])}
-        if mb == args.sizes[0]:
+        row = {"MB": round(text_mb), "train_tokens": meta["splits"]["train"]["tokens"], **row,
+               "startup_s": round(p["first"], 1), "startup_cpu_s": round(p["first_cpu"], 1),
+               "pretrain_peak_rss_mb": round(p["peak_rss_mb"]), "replicated": corpus is None}
+        if mb == args.sizes[0] and args.baseline:
             b = run_measured([sys.executable, "recipes/03_pretrain/run.py", *PRETRAIN, "--sources", str(corpus),
                               "--tokenizer_dir", str(tokenizer_dir), "--output_dir", str(work / "pt_mem")], "'loss'")
             row |= {"in_memory_startup_s": round(b["first"], 1), "in_memory_startup_cpu_s": round(b["first_cpu"], 1),
@@ -278,17 +319,19 @@ def main():
     print(f"\n{'MB':>6}{'tokens':>14}{'tokenize s':>12}{'CPU s':>8}{'MB/CPU-s':>10}{'tok RSS MB':>12}"
           f"{'start-up s':>12}{'CPU s':>8}{'train RSS MB':>14}")
     for r in rows:
-        print(f"{r['MB']:>6}{r['train_tokens']:>14,}{r['tokenize_s']:>12}{r['tokenize_cpu_s']:>8}"
-              f"{r['tokenize_MB_per_cpu_s']:>10}{r['tokenize_peak_rss_mb']:>12}{r['startup_s']:>12}"
-              f"{r['startup_cpu_s']:>8}{r['pretrain_peak_rss_mb']:>14}")
+        print(f"{r['MB']:>6}{r['train_tokens']:>14,}{r.get('tokenize_s', '-'):>12}{r.get('tokenize_cpu_s', '-'):>8}"
+              f"{r.get('tokenize_MB_per_cpu_s', '-'):>10}{r.get('tokenize_peak_rss_mb', '-'):>12}{r['startup_s']:>12}"
+              f"{r['startup_cpu_s']:>8}{r['pretrain_peak_rss_mb']:>14}" + ("  replicated" if r["replicated"] else ""))
     print(f"\nstart-up {last['MB']} MB / {first['MB']} MB: {last['startup_s'] / first['startup_s']:.2f}x wall, "
           f"{last['startup_cpu_s'] / first['startup_cpu_s']:.2f}x CPU (target <= 1.5x); "
           f"pretraining peak RSS: {last['pretrain_peak_rss_mb'] / first['pretrain_peak_rss_mb']:.2f}x (target <= 1.2x)")
-    print(f"in-memory path at {first['MB']} MB: start-up {first['in_memory_startup_s']} s "
-          f"({first['in_memory_startup_cpu_s']} CPU s), peak RSS "
-          f"{first['in_memory_peak_rss_mb']} MB (shards: {first['startup_s']} s, {first['pretrain_peak_rss_mb']} MB)")
-    print(f"encode, CPU s per MB of text ({enc['MB']} MB, medians, identical ids): " + "; ".join(
-        f"{k} {v['cpu_s_per_MB']} ({1 / v['cpu_s_per_MB']:.2f} MB per CPU s)" for k, v in enc.items() if k != "MB"))
+    if "in_memory_startup_s" in first:
+        print(f"in-memory path at {first['MB']} MB: start-up {first['in_memory_startup_s']} s "
+              f"({first['in_memory_startup_cpu_s']} CPU s), peak RSS "
+              f"{first['in_memory_peak_rss_mb']} MB (shards: {first['startup_s']} s, {first['pretrain_peak_rss_mb']} MB)")
+    if enc:
+        print(f"encode, CPU s per MB of text ({enc['MB']} MB, medians, identical ids): " + "; ".join(
+            f"{k} {v['cpu_s_per_MB']} ({1 / v['cpu_s_per_MB']:.2f} MB per CPU s)" for k, v in enc.items() if k != "MB"))
     print(f"tokens/s, nano model, 16x256: shards {tps['shards']:.0f} vs in-memory packed {tps['in-memory packed']:.0f} "
           f"({tps['shards'] / tps['in-memory packed']:.2f}x); {cores} cores, shared machine")
 

@@ -1,13 +1,16 @@
 """`make bench-scale`: tokenize-once and pretraining start-up at three corpus sizes, and training tokens/s from
 token shards vs the in-memory packed dataset, in one run.
 
-    python benchmarks/scale_tokens.py [--sizes 50 200 800] [--work /tmp/fromscratch-bench-scale]
+    python benchmarks/scale_tokens.py [--sizes 50 200 800] [--work /tmp/fromscratch-bench-scale] [--encode_mb 20]
 
 Corpora: ~2 KB documents, each a run of real paragraphs (the embedded plays and speeches, plus WikiText-2 and
 hh-rlhf from ../shared/data when present) drawn at random, written as the data stage writes its output
 (train/*.parquet in row groups of 1,000 documents, validation/*.parquet). The validation split has the same
 200 documents at every size, so the step-0 evaluation the recipe runs costs the same everywhere.
 
+First, in this process, CPU seconds per MB of text of the encode step alone on the smallest corpus: the Rust
+tokenizer's `encode_batch_fast` (one thread, then Rayon on all cores) vs the word cache `make tokenize` uses
+(src/fromscratch/cached_encode.py), alternating, ids checked identical.
 Per size: `recipes/03_pretrain/tokenize_corpus.py` (local executor, one task per core): wall time, CPU seconds
 of the whole process tree (getrusage of the waited-for children) and MB of text per CPU second (what one core
 does when it is not shared), peak RSS of the process tree (sampled every 50 ms); then `recipes/03_pretrain/run.py
@@ -128,6 +131,28 @@ def run_measured(cmd: list[str], first_line: str | None = None) -> dict:
             "first_cpu": first_cpu}
 
 
+def replicate(src: Path, dst: Path, times: int) -> Path:
+    """A token folder whose train split is src's shards `times` over (hard links: no disk, no tokenizing), its
+    validation split src's: what pretraining opens, maps and samples from is that size."""
+    import shutil
+
+    meta = json.loads((src / "metadata.json").read_text())
+    if dst.exists():
+        shutil.rmtree(dst)
+    shards = []
+    for k in range(times):
+        for shard in meta["splits"]["train"]["shards"]:
+            name = f"train/{k:03d}_{Path(shard['file']).name}"
+            (dst / "train").mkdir(parents=True, exist_ok=True)
+            os.link(src / shard["file"], dst / name)
+            shards.append({**shard, "file": name})
+    shutil.copytree(src / "validation", dst / "validation", copy_function=os.link)
+    train = meta["splits"]["train"]
+    meta["splits"]["train"] = {**{k: train[k] * times for k in ("tokens", "bytes", "documents")}, "shards": shards}
+    (dst / "metadata.json").write_text(json.dumps(meta, indent=2))
+    return dst
+
+
 def train_tokenizer(work: Path, paras: list[str]) -> Path:
     out = work / "tokenizer"
     if not (out / "tokenizer.json").is_file():
@@ -186,35 +211,101 @@ def throughput(tokens_dir: Path, corpus: Path, tokenizer_dir: Path, steps: int, 
     return {k: statistics.median(v) for k, v in got.items()} | {"runs": got}
 
 
+def encode_speed(corpus: Path, tokenizer_dir: Path, mb: float, repeats: int) -> dict:
+    """CPU seconds per MB of text: the Rust tokenizer's batch encode (one thread, and Rayon on all cores) vs the
+    word cache `make tokenize` uses, alternating, in this process; the ids must be identical."""
+    import pyarrow.parquet as pq
+    from transformers import AutoTokenizer
+
+    from fromscratch.cached_encode import CachedEncoder
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    texts, size = [], 0
+    for f in sorted((corpus / "train").glob("*.parquet")):
+        for t in pq.read_table(f, columns=["text"]).column(0).to_pylist():
+            texts.append(t)
+            size += len(t.encode("utf-8"))
+        if size >= mb * 1e6:
+            break
+    batches = [texts[a:a + 1000] for a in range(0, len(texts), 1000)]  # as token_writer's READ_BATCH
+
+    def rust(parallel: bool):
+        os.environ["TOKENIZERS_PARALLELISM"] = "true" if parallel else "false"  # read by tokenizers per call
+        return [e.ids for b in batches for e in tok.backend_tokenizer.encode_batch_fast(b, add_special_tokens=False)]
+
+    paths = {"rust encode_batch_fast, 1 thread": lambda: rust(False),
+             "rust encode_batch_fast, Rayon on all cores": lambda: rust(True),
+             "word cache (make tokenize)": lambda: [ids for b in batches for ids in encoder(b)]}
+    got = {k: [] for k in paths}
+    reference = None
+    for _ in range(repeats):
+        encoder = CachedEncoder(tok)  # a fresh cache each time: its misses are counted
+        for name, fn in paths.items():
+            c0, w0 = time.process_time(), time.perf_counter()
+            ids = fn()
+            got[name].append((time.process_time() - c0, time.perf_counter() - w0))
+            reference = reference or ids
+            if ids != reference:
+                raise SystemExit(f"{name}: ids differ from the tokenizer's")
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    mb = size / 1e6
+    return {"MB": round(mb, 1), **{name: {"cpu_s_per_MB": round(statistics.median(c for c, _ in v) / mb, 3),
+                                          "wall_s_per_MB": round(statistics.median(w for _, w in v) / mb, 3)}
+                                   for name, v in got.items()}}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs=3, default=[50, 200, 800], help="corpus sizes in MB of text")
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "fromscratch-bench-scale"))
     ap.add_argument("--steps", type=int, default=20, help="timed steps per tokens/s run")
     ap.add_argument("--repeats", type=int, default=3, help="alternating runs per path; the median is reported")
+    ap.add_argument("--encode_mb", type=float, default=20, help="MB of text for the encode CPU-seconds comparison "
+                    "(0: skip it)")
+    ap.add_argument("--replicate", action="store_true", help="do not tokenize the larger sizes: their token folders "
+                    "are the smallest's shards hard-linked size/smallest times (pretraining start-up and RSS only)")
+    ap.add_argument("--reuse_tokens", action="store_true", help="keep a token folder already in --work (its "
+                    "tokenize columns are then left out)")
+    ap.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
+                    help="measure today's in-memory path at the smallest size")
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     paras = paragraphs()
     tokenizer_dir = train_tokenizer(work, paras)
     cores = len(os.sched_getaffinity(0))
+    enc = None
+    if args.encode_mb > 0:
+        enc = encode_speed(make_corpus(work / f"corpus_{args.sizes[0]}mb", args.sizes[0], paras), tokenizer_dir,
+                           args.encode_mb, args.repeats)
+        print("ENCODE " + json.dumps(enc), flush=True)
     rows = []
     for mb in args.sizes:
-        corpus = make_corpus(work / f"corpus_{mb}mb", mb, paras)
-        text_mb = float(corpus.with_suffix(".done").read_text()) / 1e6
-        tokens = work / f"tokens_{mb}mb"
-        t = run_measured([sys.executable, "recipes/03_pretrain/tokenize_corpus.py", "--config",
-                          "recipes/03_pretrain/config_tokenize_tiny.yaml", "--sources", str(corpus), "--tokenizer_dir",
-                          str(tokenizer_dir), "--output_dir", str(tokens), "--overwrite", "true"])
+        row = {}
+        if args.replicate and mb != args.sizes[0]:
+            small = work / f"tokens_{args.sizes[0]}mb"
+            tokens = replicate(small, work / f"tokens_{mb}mb_replicated", round(mb / args.sizes[0]))
+            text_mb = json.loads((tokens / "metadata.json").read_text())["splits"]["train"]["bytes"] / 1e6
+            corpus = None
+        else:
+            corpus = make_corpus(work / f"corpus_{mb}mb", mb, paras)
+            text_mb = float(corpus.with_suffix(".done").read_text()) / 1e6
+            tokens = work / f"tokens_{mb}mb"
+            if not (args.reuse_tokens and (tokens / "metadata.json").is_file()):
+                t = run_measured([sys.executable, "recipes/03_pretrain/tokenize_corpus.py", "--config",
+                                  "recipes/03_pretrain/config_tokenize_tiny.yaml", "--sources", str(corpus),
+                                  "--tokenizer_dir", str(tokenizer_dir), "--output_dir", str(tokens), "--overwrite",
+                                  "true"])
+                row = {"tokenize_s": round(t["seconds"], 1), "tokenize_cpu_s": round(t["cpu_seconds"], 1),
+                       "tokenize_MB_per_cpu_s": round(text_mb / t["cpu_seconds"], 2),
+                       "tokenize_peak_rss_mb": round(t["peak_rss_mb"])}
         p = run_measured([sys.executable, "recipes/03_pretrain/run.py", *PRETRAIN, "--sources", str(tokens),
                           "--tokenizer_dir", str(tokenizer_dir), "--output_dir", str(work / "pt")], "'loss'")
         meta = json.loads((tokens / "metadata.json").read_text())
-        row = {"MB": round(text_mb), "train_tokens": meta["splits"]["train"]["tokens"],
-               "tokenize_s": round(t["seconds"], 1), "tokenize_cpu_s": round(t["cpu_seconds"], 1),
-               "tokenize_MB_per_cpu_s": round(text_mb / t["cpu_seconds"], 2),
-               "tokenize_peak_rss_mb": round(t["peak_rss_mb"]), "startup_s": round(p["first"], 1),
-               "startup_cpu_s": round(p["first_cpu"], 1), "pretrain_peak_rss_mb": round(p["peak_rss_mb"])}
-        if mb == args.sizes[0]:
+        row = {"MB": round(text_mb), "train_tokens": meta["splits"]["train"]["tokens"], **row,
+               "startup_s": round(p["first"], 1), "startup_cpu_s": round(p["first_cpu"], 1),
+               "pretrain_peak_rss_mb": round(p["peak_rss_mb"]), "replicated": corpus is None}
+        if mb == args.sizes[0] and args.baseline:
             b = run_measured([sys.executable, "recipes/03_pretrain/run.py", *PRETRAIN, "--sources", str(corpus),
                               "--tokenizer_dir", str(tokenizer_dir), "--output_dir", str(work / "pt_mem")], "'loss'")
             row |= {"in_memory_startup_s": round(b["first"], 1), "in_memory_startup_cpu_s": round(b["first_cpu"], 1),
@@ -228,15 +319,19 @@ def main():
     print(f"\n{'MB':>6}{'tokens':>14}{'tokenize s':>12}{'CPU s':>8}{'MB/CPU-s':>10}{'tok RSS MB':>12}"
           f"{'start-up s':>12}{'CPU s':>8}{'train RSS MB':>14}")
     for r in rows:
-        print(f"{r['MB']:>6}{r['train_tokens']:>14,}{r['tokenize_s']:>12}{r['tokenize_cpu_s']:>8}"
-              f"{r['tokenize_MB_per_cpu_s']:>10}{r['tokenize_peak_rss_mb']:>12}{r['startup_s']:>12}"
-              f"{r['startup_cpu_s']:>8}{r['pretrain_peak_rss_mb']:>14}")
+        print(f"{r['MB']:>6}{r['train_tokens']:>14,}{r.get('tokenize_s', '-'):>12}{r.get('tokenize_cpu_s', '-'):>8}"
+              f"{r.get('tokenize_MB_per_cpu_s', '-'):>10}{r.get('tokenize_peak_rss_mb', '-'):>12}{r['startup_s']:>12}"
+              f"{r['startup_cpu_s']:>8}{r['pretrain_peak_rss_mb']:>14}" + ("  replicated" if r["replicated"] else ""))
     print(f"\nstart-up {last['MB']} MB / {first['MB']} MB: {last['startup_s'] / first['startup_s']:.2f}x wall, "
           f"{last['startup_cpu_s'] / first['startup_cpu_s']:.2f}x CPU (target <= 1.5x); "
           f"pretraining peak RSS: {last['pretrain_peak_rss_mb'] / first['pretrain_peak_rss_mb']:.2f}x (target <= 1.2x)")
-    print(f"in-memory path at {first['MB']} MB: start-up {first['in_memory_startup_s']} s "
-          f"({first['in_memory_startup_cpu_s']} CPU s), peak RSS "
-          f"{first['in_memory_peak_rss_mb']} MB (shards: {first['startup_s']} s, {first['pretrain_peak_rss_mb']} MB)")
+    if "in_memory_startup_s" in first:
+        print(f"in-memory path at {first['MB']} MB: start-up {first['in_memory_startup_s']} s "
+              f"({first['in_memory_startup_cpu_s']} CPU s), peak RSS "
+              f"{first['in_memory_peak_rss_mb']} MB (shards: {first['startup_s']} s, {first['pretrain_peak_rss_mb']} MB)")
+    if enc:
+        print(f"encode, CPU s per MB of text ({enc['MB']} MB, medians, identical ids): " + "; ".join(
+            f"{k} {v['cpu_s_per_MB']} ({1 / v['cpu_s_per_MB']:.2f} MB per CPU s)" for k, v in enc.items() if k != "MB"))
     print(f"tokens/s, nano model, 16x256: shards {tps['shards']:.0f} vs in-memory packed {tps['in-memory packed']:.0f} "
           f"({tps['shards'] / tps['in-memory packed']:.2f}x); {cores} cores, shared machine")
 

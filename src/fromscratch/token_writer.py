@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from datatrove.pipeline.base import PipelineStep
 
+from .cached_encode import CachedEncoder
 from .config import UserError
 from .sources import Lineage, is_local, load_documents
 
@@ -192,7 +193,7 @@ class TokenizeShards(PipelineStep):
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_dir)
-        encode = tokenizer.backend_tokenizer.encode_batch_fast  # the same ids as tokenizer(...), without offsets
+        encode = CachedEncoder(tokenizer)  # the ids of tokenizer(...), ~2x less CPU (cached_encode.py)
         bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
         dtype = token_dtype(len(tokenizer))
         n = len(self.units)
@@ -213,9 +214,10 @@ class TokenizeShards(PipelineStep):
                 for split, docs in by_split.items():
                     if split not in writers:
                         writers[split] = _ShardWriter(self.out / split, f"{rank:05d}.ds", dtype, self.tokenizer_dir)
-                    ids = [e.ids for e in encode(docs, add_special_tokens=False)]
+                    ids = encode(docs)
                     writers[split].write(ids, [len(t.encode("utf-8")) for t in docs], bos, eos)
                     self.stat_update(f"{split} documents", value=len(docs))
+        self.stat_update("documents encoded by the tokenizer, not the word cache", value=encode.by_tokenizer)
         record = {"rank": rank, "splits": {s: w.close() for s, w in writers.items()}, "skipped": skipped}
         tasks = self.out / "tasks"
         tasks.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,5 @@
 """Scale mode of `make bench-data`: the data recipe (datatrove pipeline) on generated corpora of ~2 KB real-text
-documents at several sizes, with the wall time and the peak RSS of the whole process tree per stage, and
+documents at several sizes, with the wall time, CPU time and peak RSS of the whole process tree per stage, and
 near-duplicate recall on the planted set of bench_data with 1 task and with several.
 
     make bench-data ARGS="--scale 50 200 800"      # sizes in MB; --tasks N, --workers N

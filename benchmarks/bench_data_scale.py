@@ -1,5 +1,5 @@
 """Scale mode of `make bench-data`: the data recipe (datatrove pipeline) on generated corpora of ~2 KB real-text
-documents at several sizes, with the wall time and the peak RSS of the whole process tree per stage, and
+documents at several sizes, with the wall time, CPU time and peak RSS of the whole process tree per stage, and
 near-duplicate recall on the planted set of bench_data with 1 task and with several.
 
     make bench-data ARGS="--scale 50 200 800"      # sizes in MB; --tasks N, --workers N
@@ -64,22 +64,30 @@ def run_measured(args: list[str], logs: Path) -> dict:
     proc = subprocess.Popen([sys.executable, str(ROOT / "recipes/01_data/run.py"), *args], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**__import__("os").environ, "PYTHONPATH": str(ROOT / "src")})
-    root, peaks = psutil.Process(proc.pid), {}
+    root, peaks, walls, cpus, last_cpu, last_t = psutil.Process(proc.pid), {}, {}, {}, 0.0, time.perf_counter()
     while proc.poll() is None:
         try:
             tree = [root] + root.children(recursive=True)
             rss = sum(p.memory_info().rss for p in tree if p.is_running())
+            # CPU of the tree: the live processes' own, plus what the launcher's reaped children used
+            t = root.cpu_times()
+            cpu = t.children_user + t.children_system + sum(sum(p.cpu_times()[:2]) for p in tree if p.is_running())
         except psutil.Error:
             continue
         stages = sorted(logs.glob("*"), key=lambda p: p.stat().st_mtime) if logs.exists() else []
         stage = stages[-1].name if stages else "start"
+        now = time.perf_counter()
         peaks[stage] = max(peaks.get(stage, 0), rss / 1e6)
+        walls[stage] = walls.get(stage, 0) + now - last_t
+        cpus[stage] = cpus.get(stage, 0) + max(cpu - last_cpu, 0)
+        last_cpu, last_t = max(cpu, last_cpu), now
         time.sleep(0.1)
     if proc.returncode:
         raise SystemExit(f"recipe failed ({proc.returncode}): {' '.join(args)}")
     c1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # every finished descendant, waited for by its parent
     cpu = (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime)
-    return {"wall_s": time.perf_counter() - t0, "cpu_s": cpu, "peak_mb": peaks}
+    return {"wall_s": time.perf_counter() - t0, "cpu_s": cpu, "peak_mb": peaks, "stage_wall_s": walls,
+            "stage_cpu_s": cpus}
 
 
 def recipe_args(src: Path, out: Path, tasks: int, workers: int) -> list[str]:
@@ -101,6 +109,9 @@ def scale(sizes: list[float], tasks_per_file: int, workers: int, work: Path) -> 
         stats = json.loads((out / "stats.json").read_text())
         dedup = next(s for s in stats["steps"] if s["step"] == "dedup")
         rows.append((mb, n, size, files, r, dedup))
+        print(f"{mb:g} MB per stage: " + "; ".join(
+            f"{k} {r['stage_wall_s'][k]:.0f} s wall, {r['stage_cpu_s'][k]:.0f} s CPU, {r['peak_mb'][k]:.0f} MB"
+            for k in r["peak_mb"]), flush=True)
         print(f"{mb:g} MB: {n} documents in {files} files, {r['wall_s']:.1f} s, {size / 1e6 / r['wall_s']:.2f} MB/s "
               f"wall, {size / 1e6 / r['cpu_s']:.2f} MB per CPU second ({n / r['cpu_s']:,.0f} docs); peak RSS by "
               f"stage (MB): " + ", ".join(f"{k} {v:.0f}" for k, v in r["peak_mb"].items())

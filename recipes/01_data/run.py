@@ -139,12 +139,13 @@ def main():
         filtering.append(Toxicity(ledger, bs, s.classifiers.toxicity_threshold))
     if s.classifiers.quality_classifier:
         filtering.append(QualityClassifier(ledger, bs, s.classifiers, d.seed))
-    # 4. Deduplicate: exact keys and MinHash signatures per task -> buckets per band and hash range ->
-    #    clusters (one task, duplicate pairs only) -> the filter in step 5 (the smallest id of a cluster is kept).
-    fingerprint = FingerprintAndWrite(work, ledger, reader, s.dedup, bs)
+    # 4. Deduplicate: exact keys and MinHash signatures per task (which also looks up each document's n-grams
+    #    in the eval sets: its words are hashed once) -> buckets per band and hash range -> clusters (one task,
+    #    duplicate pairs only) -> the filter in step 5 (the smallest id of a cluster is kept).
+    fingerprint = FingerprintAndWrite(work, ledger, reader, s.dedup, s.decontamination, bs)
     buckets = [Buckets(work, tasks, s.dedup, ranges)]
     clusters = [Clusters(work, s.dedup, ranges)]
-    # 5. Decontaminate: drop documents sharing an n-gram with an eval item (n per eval set, GPT-3's rule).
+    # 5. Decontaminate: drop the survivors sharing an n-gram with an eval item (n per eval set, GPT-3's rule).
     decontaminate = [DedupAndDecontaminate(work, d.sources, s.decontamination, d.seed, bs)]
     # 6. Mix: hold out validation per source (exact counts), augment the train pool if asked, then sample each
     #    source to its share of characters (counted epochs).

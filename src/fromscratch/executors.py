@@ -70,13 +70,14 @@ def build(pipeline: list, args: ExecutorArguments, logging_dir: str, *, name: st
     if args.executor == "slurm":
         from datatrove.executor import SlurmPipelineExecutor
 
-        # requeue on SIGUSR1: Slurm sends it before the time limit or on preemption; finished tasks are kept
+        # requeue on SIGUSR1, which Slurm sends to the tasks 120 s before the time limit (`--signal`; datatrove does
+        # not ask for it itself); `--requeue` requeues a preempted or failed job; finished tasks are kept
         return SlurmPipelineExecutor(
             pipeline, tasks=tasks, time=args.slurm_time, partition=args.slurm_partition,
             cpus_per_task=args.slurm_cpus_per_task, mem_per_cpu_gb=args.slurm_mem_per_cpu_gb, qos=args.slurm_qos,
             job_name=f"fromscratch-{name}", env_command=args.slurm_env_command, logging_dir=logging_dir,
             depends=depends, skip_completed=True, requeue_signals=("SIGUSR1",), requeue=True,
-            workers=args.workers or -1)
+            sbatch_args={"signal": "USR1@120"}, workers=args.workers or -1)
     from datatrove.executor import RayPipelineExecutor
 
     return RayPipelineExecutor(pipeline, tasks=tasks, workers=workers, logging_dir=logging_dir, depends=depends,

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from fromscratch.config import UserError
-from fromscratch.data.classifiers import (ClassifierArguments, check, pareto_keep, quality_batch, score_summary,
-                                          toxicity_batch)
+from fromscratch.data.classifiers import (ClassifierArguments, check, pareto_keep, quality_batch,
+                                          score_summary, toxicity_batch)
 from fromscratch.data.stats import StepStats
+from fromscratch.data.toxicity import profanity_probs
 
 TOXIC = "You are a fucking idiot and a worthless piece of shit, shut up."
 BENIGN = "The committee met on Tuesday to review the harbour accounts and approve the new bridge."
@@ -25,6 +26,17 @@ def test_toxicity_filter_drops_the_toxic_document_and_keeps_the_benign_one():
     (step,) = stats.to_dict()
     assert step["dropped"] == {"toxicity >= 0.9": 1} and step["by_source"]["b"]["kept"] == 0
     assert step["scores"]["dropped"]["documents"] == 1 and sum(step["scores"]["histogram"].values()) == 3
+
+
+def test_fast_profanity_scores_equal_the_library_ones():
+    """profanity_probs rebuilds alt-profanity-check's count matrix its own way: the scores must be the same floats."""
+    from profanity_check import predict_prob
+
+    texts = [TOXIC, BENIGN, "SHIT happens, Shit HAPPENS; shit!", "Ünïcödé wörds: straße, İstanbul, ＦＵＣＫ",
+             "a b c", "the and of to", "x_y_z 42 don't can't", "fuck " * 300 + BENIGN * 20, "", "."]
+    texts += [" ".join(texts[i:i + 3]) for i in range(len(texts))]
+    assert np.array_equal(profanity_probs(texts), predict_prob(texts))
+    assert len(profanity_probs([])) == 0
 
 
 class _Fixed:

@@ -93,3 +93,59 @@ def test_a_local_ray_cluster_keeps_the_same_documents(corpus, one_task, tmp_path
     pytest.importorskip("ray")
     run_recipe("01_data", *_args(corpus, tmp_path / "out", "--executor", "ray", "--tasks", "3", "--workers", "2"))
     assert _result(tmp_path / "out") == one_task
+
+
+SBATCH = """#!/bin/bash
+# stand-in for sbatch: keep the script and the arguments, answer as Slurm does
+n=$(( $(cat "$CALLS/count" 2>/dev/null || echo 0) + 1 )); echo $n > "$CALLS/count"
+cp "${@: -1}" "$CALLS/$n.sh"; printf '%s\\n' "${@:1:$#-1}" > "$CALLS/$n.args"
+echo "Submitted batch job $n"
+"""
+# Each array element as Slurm runs it: SLURM_ARRAY_TASK_ID set, the stage's pickled executor loaded and run (srun
+# itself is not exercised), stage after stage in the order the dependencies allow.
+RUN_ARRAYS = """
+import os, sys, dill
+for pik, size in zip(sys.argv[1::2], sys.argv[2::2]):
+    for i in range(int(size)):
+        os.environ.update(SLURM_ARRAY_TASK_ID=str(i), RUN_OFFSET="0", SLURM_NODELIST="node-a")
+        with open(pik, "rb") as f:
+            dill.load(f).run()
+"""
+
+
+@pytest.mark.slow
+def test_slurm_submits_chained_arrays_with_our_settings_and_they_give_the_local_output(corpus, one_task, tmp_path):
+    bin_dir, calls, out = tmp_path / "bin", tmp_path / "calls", tmp_path / "out"
+    bin_dir.mkdir()
+    calls.mkdir()
+    for name, body in (("sbatch", SBATCH), ("scontrol", '#!/bin/bash\necho node-a\n')):
+        (bin_dir / name).write_text(body)
+        (bin_dir / name).chmod(0o755)
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "CALLS": str(calls)}
+    proc = run_recipe("01_data", *_args(corpus, out, "--tasks", "3", "--executor", "slurm", "--slurm_partition", "cpuq",
+                                        "--slurm_time", "01:30:00", "--slurm_cpus_per_task", "2",
+                                        "--slurm_mem_per_cpu_gb", "3", "--slurm_qos", "high"), env=env)
+    assert "[slurm] submitted" in proc.stdout and not out.exists()  # the launcher only submits
+    jobs = []
+    for n in range(1, int((calls / "count").read_text()) + 1):
+        script, args = (calls / f"{n}.sh").read_text(), (calls / f"{n}.args").read_text().split()
+        if "launch_pickled_pipeline" in script:  # a stage's job array (the others merge its datatrove stats)
+            jobs.append((n, script, args))
+    names = [s.split("--job-name=")[1].split()[0] for _, s, _ in jobs]
+    assert names == [f"fromscratch-{s}" for s in ("process", "buckets", "clusters", "decontaminate", "hold_out",
+                                                  "augment", "mix", "publish")]
+    for k, (n, script, args) in enumerate(jobs):
+        for line in ("--partition=cpuq", "--time=01:30:00", "--cpus-per-task=2", "--mem-per-cpu=3G", "--qos=high",
+                     "--signal=USR1@120"):
+            assert f"#SBATCH {line}\n" in script, (names[k], line)
+        assert "#SBATCH --requeue\n" in script
+        if k:  # each stage starts once the previous stage's array has succeeded
+            assert f"--dependency=afterok:{jobs[k - 1][0]}" in args
+    sizes = [int(s.split("--array=0-")[1].split()[0]) + 1 for _, s, _ in jobs]
+    assert sizes[0] == 3 and sizes[2] == 1 and sizes[-1] == 1
+    piks = [s.split("launch_pickled_pipeline ")[1].split()[0] for _, s, _ in jobs]
+    assert all(Path(p).exists() for p in piks)
+    run = subprocess.run([sys.executable, "-c", RUN_ARRAYS, *(x for p, n in zip(piks, sizes) for x in (p, str(n)))],
+                         cwd=ROOT, env=recipe_env(env), capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert _result(out) == one_task

@@ -29,10 +29,11 @@ from pathlib import Path
 import numpy as np
 
 from ..config import UserError, checked
-from .dedup import U64, words
+from .dedup import U64, HashSet, words
 
 _LABELS = re.compile(r"\b(?:Question|Answer|Passage|Context|Choices|Sentence|Q|A):")
 _MULT = U64(0xD6E8FEB86659FD93)
+REASON = "n-gram overlap with eval data"
 
 
 @dataclass
@@ -164,9 +165,11 @@ def eval_files(paths: list[str]) -> list[Path]:
     return files
 
 
-def ngram_hashes(texts: list[str], n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Hashes of every word n-gram inside each text, and the index of the text it came from."""
-    hashes, offsets = words(texts)
+def ngram_hashes(texts: list[str], n: int, spans: tuple[np.ndarray, np.ndarray] | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Hashes of every word n-gram inside each text, and the index of the text it came from. `spans`: the texts'
+    `words(texts)` if already computed (one n-gram size after another need not hash the words again)."""
+    hashes, offsets = spans if spans is not None else words(texts)
     m = max(len(hashes) - n + 1, 0)
     rolled = np.zeros(m, dtype=U64)
     for j in range(n):
@@ -194,7 +197,7 @@ class Decontaminator:
             texts.setdefault(task, []).extend(items)
         self.tasks = list(texts)
         self.n_per_task = {t: task_ngram_size(items, self.n) for t, items in texts.items()}
-        self.index: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # n -> (sorted n-gram hashes, task of each)
+        self.index: dict[int, tuple[HashSet, np.ndarray]] = {}  # n -> (the n-gram hashes, task of each)
         for n in sorted(set(self.n_per_task.values())):
             grams, owners = [], []
             for t, task in enumerate(self.tasks):
@@ -205,26 +208,27 @@ class Decontaminator:
                 owners.append(np.full(len(g), t, dtype=np.int32))
             allg, allo = np.concatenate(grams), np.concatenate(owners)
             uniq, first = np.unique(allg, return_index=True)  # a shared n-gram is credited to one task
-            self.index[n] = (uniq, allo[first])
+            self.index[n] = (HashSet(uniq), allo[first])
         for task, items in texts.items():
             n = self.n_per_task[task]
             self.items[task] = len(items)
-            self.too_short[task] = sum(1 for x in items if len(words([x])[0]) < n)
-        self.reason = "n-gram overlap with eval data"
+            self.too_short[task] = int((np.diff(words(items)[1]) < n).sum()) if items else 0
+        self.reason = REASON
 
-    def hits(self, texts: list[str]) -> list[list[str]]:
-        """For each text, the tasks whose items share at least one n-gram with it ([] = clean)."""
+    def hits(self, texts: list[str], spans: tuple[np.ndarray, np.ndarray] | None = None) -> list[list[str]]:
+        """For each text, the tasks whose items share at least one n-gram with it ([] = clean). `spans`: the
+        texts' `words(texts)` if already computed."""
         out: list[list[str]] = [[] for _ in texts]
         if not texts:
             return out
         found_pairs: set = set()
+        spans = words(texts) if spans is None else spans
         for n, (grams, owner) in self.index.items():
             if not len(grams):
                 continue
-            g, doc_of = ngram_hashes(texts, n)
-            pos = np.minimum(np.searchsorted(grams, g), len(grams) - 1)
-            found = grams[pos] == g
-            found_pairs |= set(zip(doc_of[found].tolist(), owner[pos[found]].tolist()))
+            g, doc_of = ngram_hashes(texts, n, spans)
+            at, pos = grams.find(g)
+            found_pairs |= set(zip(doc_of[at].tolist(), owner[pos].tolist()))
         for d, t in sorted(found_pairs):
             out[d].append(self.tasks[t])
         return out

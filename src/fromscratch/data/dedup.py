@@ -43,11 +43,29 @@ class DedupArguments:
     minhash_seed: int = 1
 
 
+_POWERS: dict[int, np.ndarray] = {}
+_POWERS_CACHED = 1 << 24  # entries kept per base (128 MB at most); a longer batch computes its own
+
+
 def _powers(base: np.uint64, n: int) -> np.ndarray:
-    p = np.full(n, base, dtype=U64)
-    if n:
-        p[0] = 1
-    return np.cumprod(p, dtype=U64)  # wraps mod 2^64, which is the arithmetic we want
+    """base**0 .. base**(n-1) mod 2^64 (read-only). Filled by doubling (p[k:2k] = p[:k] * base**k, one vector
+    multiply per step) and cached per base: a sequential cumprod over every byte of every batch was a fifth of
+    the word hashing time."""
+    have = _POWERS.get(int(base))
+    if have is not None and len(have) >= n:
+        return have[:n]
+    size = n if n > _POWERS_CACHED else min(max(n, 1 << 16, 2 * len(have) if have is not None else 0),
+                                            _POWERS_CACHED)
+    p = np.empty(size, dtype=U64)
+    p[0], k = 1, 1
+    while k < size:
+        m = min(k, size - k)
+        np.multiply(p[:m], U64(pow(int(base), k, 2**64)), out=p[k:k + m])  # wraps mod 2^64, as we want
+        k += m
+    p.flags.writeable = False
+    if size <= _POWERS_CACHED:
+        _POWERS[int(base)] = p
+    return p[:n]
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -72,10 +90,15 @@ def words(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return hashes, offsets
 
 
-def word_spans(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Word hashes, word lengths in bytes, and per-document offsets, for a batch."""
-    joined = "\x00".join(texts).lower().encode("utf-8")
-    b = np.frombuffer(joined, dtype=np.uint8)
+def text_bytes(texts: list[str]) -> np.ndarray:
+    """A batch as one lowercased UTF-8 byte array, documents separated by NUL (never inside a text). `lower()`
+    of non-ASCII text is the costly part: steps that read the same batch share this array."""
+    return np.frombuffer("\x00".join(texts).lower().encode("utf-8"), dtype=np.uint8)
+
+
+def word_spans(texts: list[str], b: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Word hashes, word lengths in bytes, and per-document offsets, for a batch (`b`: its `text_bytes`)."""
+    b = text_bytes(texts) if b is None else b
     is_word = np.concatenate(([False], _WORD_BYTE[b], [False]))
     edges = np.diff(is_word.view(np.int8))
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
@@ -83,6 +106,36 @@ def word_spans(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     doc_starts = np.concatenate(([0], np.flatnonzero(b == 0) + 1))  # NUL never occurs inside a text
     offsets = np.searchsorted(starts, np.concatenate((doc_starts, [len(b) + 1])))
     return hashes, ends - starts, offsets
+
+
+class HashSet:
+    """Sorted unique 64-bit hashes, and a bitmap of their top bits: most values of a large batch are absent, and
+    the bitmap rules them out with one gather from a table that fits in the cache, leaving the binary search
+    (measured: 30 ms for 500,000 words against 11,000 eval n-grams) to the few candidates."""
+
+    def __init__(self, values: np.ndarray):
+        self.values = np.unique(np.asarray(values, dtype=U64))
+        bits = int(min(max(16, np.ceil(np.log2(max(len(self.values), 1) * 8))), 24))  # ~1/8 of the bits set
+        self.shift = U64(64 - bits)
+        self.table = np.zeros(1 << bits, dtype=bool)
+        self.table[self.values >> self.shift] = True
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def find(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(indices into x of the values in the set, the position of each in `values`)."""
+        cand = np.flatnonzero(self.table[x >> self.shift])
+        if not len(cand) or not len(self.values):
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        pos = np.minimum(np.searchsorted(self.values, x[cand]), len(self.values) - 1)
+        hit = self.values[pos] == x[cand]
+        return cand[hit], pos[hit]
+
+    def contains(self, x: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(x), dtype=bool)
+        out[self.find(x)[0]] = True
+        return out
 
 
 class MinHasher:
@@ -118,27 +171,30 @@ class MinHasher:
         order = np.argsort(doc_all, kind="stable")
         return (_mix(sh_all[order]) >> U64(32)).astype(np.uint32), doc_all[order]
 
-    def signatures(self, shingles: np.ndarray, doc_of: np.ndarray, n_docs: int, chunk: int = 40_000
+    def signatures(self, shingles: np.ndarray, doc_of: np.ndarray, n_docs: int, chunk: int = 4096
                    ) -> np.ndarray:
-        """(n_docs, num_perm) uint32, a chunk of shingles x permutations at a time."""
-        out = np.empty((n_docs, self.num_perm), dtype=np.uint32)
+        """(n_docs, num_perm) uint32, a chunk of permutations x shingles at a time. Permutation-major with
+        chunks that fit in the L2 cache: each permutation's row of the chunk is then a contiguous run for
+        `minimum.reduceat` (measured: 5x faster than shingle-major chunks of 40,000)."""
+        out = np.empty((self.num_perm, n_docs), dtype=np.uint32)
         firsts = np.searchsorted(doc_of, np.arange(n_docs + 1))
+        a, b = self.a[:, None], self.b[:, None]
         d0 = 0
         while d0 < n_docs:
             d1 = int(np.searchsorted(firsts, firsts[d0] + chunk, side="right")) - 1
             d1 = min(max(d1, d0 + 1), n_docs)
-            x = shingles[firsts[d0]:firsts[d1]]
-            h = np.multiply(x[:, None], self.a[None, :])
-            h += self.b[None, :]
-            out[d0:d1] = np.minimum.reduceat(h, firsts[d0:d1] - firsts[d0], axis=0)
+            h = a * shingles[None, firsts[d0]:firsts[d1]]
+            h += b
+            np.minimum.reduceat(h, firsts[d0:d1] - firsts[d0], axis=1, out=out[:, d0:d1])
             d0 = d1
-        return out
+        return np.ascontiguousarray(out.T)
 
 
-def fingerprints(texts: list[str], args: DedupArguments, hasher: MinHasher | None = None
-                 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Per document: a 128-bit exact key of its normalized words (n, 2) and its MinHash signature (n, P)."""
-    hashes, offsets = words(texts)
+def fingerprints(texts: list[str], args: DedupArguments, hasher: MinHasher | None = None,
+                 spans: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per document: a 128-bit exact key of its normalized words (n, 2) and its MinHash signature (n, P).
+    `spans`: the texts' `words(texts)` if an earlier step computed them."""
+    hashes, offsets = spans if spans is not None else words(texts)
     starts, ends = offsets[:-1], offsets[1:]
     lengths = (ends - starts).astype(U64)
     keys = np.stack([_mix(_span_hash(hashes, q, qi, starts, ends) + lengths) for q, qi in zip(_Q, _Q_INV)], 1)

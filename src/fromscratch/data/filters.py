@@ -20,7 +20,7 @@ from importlib import resources
 import numpy as np
 
 from ..config import checked
-from .dedup import U64, word_spans, words
+from .dedup import U64, HashSet, text_bytes, word_spans, words
 
 STOP_WORDS = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})  # Gopher's list
 _BULLETS = ("•", "●", "○", "▪", "◦", "*", "-", "–", "·")
@@ -96,17 +96,22 @@ def _phrase_hashes(phrases: list[str]) -> dict[int, np.ndarray]:
     return {n: np.unique(np.array(v, dtype=U64)) for n, v in out.items()}
 
 
-def letter_token_share(texts: list[str]) -> np.ndarray:
-    """Per document, the share of whitespace-separated tokens with at least one letter (Gopher's alpha rule)."""
-    b = np.frombuffer("\x00".join(texts).lower().encode("utf-8"), dtype=np.uint8)
+def letter_token_share(texts: list[str], b: np.ndarray | None = None) -> np.ndarray:
+    """Per document, the share of whitespace-separated tokens with at least one letter (Gopher's alpha rule).
+    `b`: the batch's `text_bytes` if already made."""
+    if not texts:
+        return np.zeros(0)
+    b = text_bytes(texts) if b is None else b
     space = np.concatenate(([True], _SPACE_BYTE[b], [True]))
-    edges = np.diff(space.view(np.int8))
-    starts, ends = np.flatnonzero(edges == -1), np.flatnonzero(edges == 1)
-    letters = np.concatenate(([0], np.cumsum(_LETTER_BYTE[b])))
-    has_letter = letters[ends] > letters[starts]
-    doc_of = np.searchsorted(np.flatnonzero(b == 0), starts)  # NUL separates documents
-    tokens = np.bincount(doc_of, minlength=len(texts))
-    return np.bincount(doc_of, weights=has_letter, minlength=len(texts)) / np.maximum(tokens, 1)
+    starts = np.flatnonzero(np.diff(space.view(np.int8)) == -1)
+    # a token and the blanks after it hold a letter iff the token does (blanks and NUL are not letters)
+    has_letter = np.logical_or.reduceat(_LETTER_BYTE[b], starts) if len(starts) else np.zeros(0, bool)
+    # each document's first token: NUL separates documents (tokens per document by the NUL positions, not a
+    # search per token)
+    first = np.concatenate(([0], np.searchsorted(starts, np.flatnonzero(b == 0)), [len(starts)]))
+    tokens = np.diff(first)
+    letters = np.diff(np.concatenate(([0], np.cumsum(has_letter)))[first])
+    return letters / np.maximum(tokens, 1)
 
 
 class QualityFilter:
@@ -116,19 +121,21 @@ class QualityFilter:
         self.a = args
         self.bad_words, phrases = load_bad_words(args.bad_words_file) if args.max_bad_words >= 0 else (
             frozenset(), [])
-        self.bad_hashes = _phrase_hashes(sorted(self.bad_words)).get(1, np.zeros(0, U64))
+        self.bad_hashes = HashSet(_phrase_hashes(sorted(self.bad_words)).get(1, np.zeros(0, U64)))
         # Multi-word entries are matched as word n-grams; the few that are not 2-4 words long stay a regex.
-        self.phrases = _phrase_hashes(phrases)
+        self.phrases = {n: HashSet(h) for n, h in _phrase_hashes(phrases).items()}
         rest = [p for p in phrases if len(words([p])[0]) not in (2, 3, 4)]
         self.rest = re.compile(r"(?:^|\W)(?:" + "|".join(map(re.escape, rest)) + r")(?:\W|$)") if rest else None
         self.rest_starts = tuple(p.split()[0] for p in rest)  # substring test before the regex
-        self.stop_hashes = _phrase_hashes(sorted(STOP_WORDS))[1]
+        self.stop_hashes = HashSet(_phrase_hashes(sorted(STOP_WORDS))[1])
 
-    def features(self, texts: list[str]) -> np.ndarray:
+    def features(self, texts: list[str], b: np.ndarray | None = None, spans: tuple | None = None) -> np.ndarray:
         """Per document: top 2/3/4-gram character shares (Gopher repetition), share of tokens with a letter,
-        distinct stop words, bad-word and bad-phrase occurrences."""
+        distinct stop words, bad-word and bad-phrase occurrences. `b` and `spans`: the batch's `text_bytes` and
+        `word_spans` if the caller made them (to reuse them after the filter)."""
         n_docs = len(texts)
-        hashes, lengths, offsets = word_spans(texts)
+        b = text_bytes(texts) if b is None else b
+        hashes, lengths, offsets = word_spans(texts, b) if spans is None else spans
         doc_of = np.repeat(np.arange(n_docs), np.diff(offsets))
         total = np.bincount(doc_of, weights=lengths, minlength=n_docs)
         cum = np.concatenate(([0], np.cumsum(lengths)))
@@ -148,13 +155,13 @@ class QualityFilter:
             np.maximum.at(out[:, col], docs[first], cover)
             out[:, col] /= np.maximum(total, 1)
             if n in self.phrases:
-                out[:, 6] += np.bincount(docs[np.isin(grams, self.phrases[n])], minlength=n_docs)
-        out[:, 3] = letter_token_share(texts)
-        stop = np.isin(hashes, self.stop_hashes)
-        if stop.any():
-            pairs = np.unique(doc_of[stop] * 16 + np.searchsorted(self.stop_hashes, hashes[stop]))  # (doc, word)
+                out[:, 6] += np.bincount(docs[self.phrases[n].find(grams)[0]], minlength=n_docs)
+        out[:, 3] = letter_token_share(texts, b)
+        at, which = self.stop_hashes.find(hashes)
+        if len(at):
+            pairs = np.unique(doc_of[at] * 16 + which)  # (doc, stop word)
             out[:, 4] = np.bincount(pairs // 16, minlength=n_docs)
-        out[:, 5] = np.bincount(doc_of[np.isin(hashes, self.bad_hashes)], minlength=n_docs)
+        out[:, 5] = np.bincount(doc_of[self.bad_hashes.find(hashes)[0]], minlength=n_docs)
         return out
 
     def reason(self, text: str, f: np.ndarray | None = None) -> str:
@@ -209,7 +216,11 @@ class QualityFilter:
                 return "bad words"
         return ""
 
-    def batch(self, texts: list[str], chunk: int = 1000) -> list[str]:
+    def batch(self, texts: list[str], chunk: int = 1000, b: np.ndarray | None = None, spans: tuple | None = None
+              ) -> list[str]:
+        """One reason per text; `b`/`spans` as in `features` (then `texts` is one chunk)."""
+        if spans is not None:
+            return [self.reason(t, f) for t, f in zip(texts, self.features(texts, b, spans))]
         out: list[str] = []
         for i in range(0, len(texts), chunk):
             part = texts[i:i + chunk]

@@ -23,7 +23,7 @@ from datatrove.pipeline.base import PipelineStep
 
 from . import mix
 from .augment import Swapper, load_pairs
-from .decontaminate import Decontaminator
+from .decontaminate import REASON
 from .dedup import _mix
 from .sharded_dedup import EXACT, removed
 from .steps import Ledger, save_npy, write_json
@@ -87,8 +87,7 @@ class DedupAndDecontaminate(PipelineStep):
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         work = Path(self.work)
         gone, why = removed(work)
-        on = bool(self.xargs.decontaminate_against)
-        decon = Decontaminator(self.xargs) if on else None
+        on = bool(self.xargs.decontaminate_against)  # the hits were found by the processing tasks (`evals`)
         ledger = Ledger(["dedup", "decontaminate"] if on else ["dedup"])
         out = _Writer(work / "kept" / f"{rank:05d}.parquet", _schema("gid", "source", "text", "hold"))
         holds: dict[int, list] = {}
@@ -101,9 +100,9 @@ class DedupAndDecontaminate(PipelineStep):
             keep = ~hit
             g, src = g[keep], [s for s, k in zip(b["source"], keep) if k]
             texts = [t for t, k in zip(b["text"], keep) if k]
-            if decon is not None:
-                hits = decon.hits(texts)
-                reasons = [decon.reason if h else "" for h in hits]
+            if on:
+                hits = [h for h, k in zip(b["evals"], keep) if k]
+                reasons = [REASON if h else "" for h in hits]
                 ledger.record("decontaminate", src, reasons,
                               extra={"documents_hit_per_task": dict(Counter(t for h in hits for t in h))})
                 clean = np.array([not h for h in hits], dtype=bool)

@@ -21,6 +21,7 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
 from . import classifiers, clean, dedup, reading
+from .decontaminate import DecontaminationArguments, Decontaminator
 from .filters import QualityFilter
 from .stats import StepStats
 from ..sources import Lineage
@@ -141,7 +142,31 @@ class RuleFilter(_Counted):
 
     def reasons(self, batch):
         self._quality = self._quality or QualityFilter(self.args)  # built in the task, not pickled to it
-        return self._quality.batch([d.text for d in batch]), {}
+        texts = [d.text for d in batch]
+        b = dedup.text_bytes(texts)
+        spans = dedup.word_spans(texts, b)
+        keep_words(batch, spans)  # for the fingerprints and the eval n-grams: the words are hashed once
+        return self._quality.batch(texts, b=b, spans=spans), {}
+
+
+_WORDS = "_words"  # metadata of a document between the rule filter and the last step: its word hashes
+
+
+def keep_words(batch: list[Document], spans: tuple) -> None:
+    """Each document keeps its slice of the batch's word hashes (views: no copy), read by `batch_words`."""
+    hashes, _, offsets = spans
+    for i, d in enumerate(batch):
+        d.metadata[_WORDS] = hashes[offsets[i]:offsets[i + 1]]
+
+
+def batch_words(batch: list[Document], texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(word hashes, offsets) of a batch as `dedup.words` gives them: the rule filter's, else hashed here."""
+    parts = [d.metadata.pop(_WORDS, None) for d in batch]
+    if any(p is None for p in parts):
+        return dedup.words(texts)
+    offsets = np.zeros(len(parts) + 1, dtype=np.int64)
+    np.cumsum([len(p) for p in parts], out=offsets[1:])
+    return (np.concatenate(parts) if parts else np.zeros(0, dedup.U64)), offsets
 
 
 class Toxicity(_Counted):
@@ -174,16 +199,19 @@ class QualityClassifier(_Counted):
 
 
 class FingerprintAndWrite(PipelineStep):
-    """Last step of a processing task: the surviving documents to work/docs/<rank>.parquet (gid order), their
+    """Last step of a processing task: the surviving documents to work/docs/<rank>.parquet (gid order) with the
+    eval sets each shares an n-gram with (column `evals`; the decontaminate stage drops them after dedup), their
     exact keys and MinHash signatures, each LSH band's hashes sorted (what the bucket tasks read by hash
-    range), then the ledger and lineage. Everything is written under a temporary name first."""
+    range), then the ledger and lineage. Everything is written under a temporary name first. Fingerprints and
+    eval n-grams come from the word hashes the rule filter made (no step between changes the text)."""
 
     name, type = "fingerprint + write", "💽 - WRITER"
 
     def __init__(self, work: str, ledger: Ledger, reader: ReadSources, dargs: dedup.DedupArguments,
-                 batch_size: int):
+                 xargs: DecontaminationArguments, batch_size: int):
         super().__init__()
         self.work, self.ledger, self.reader, self.dargs, self.batch_size = work, ledger, reader, dargs, batch_size
+        self.xargs = xargs
 
     def run(self, data, rank: int = 0, world_size: int = 1):
         import pyarrow as pa
@@ -192,23 +220,27 @@ class FingerprintAndWrite(PipelineStep):
         from datatrove.utils.batching import batched
 
         work, hasher = Path(self.work), dedup.MinHasher(self.dargs)
+        decon = Decontaminator(self.xargs) if self.xargs.decontaminate_against else None
         rows_per_band = self.dargs.rows_per_band
         docs_path = work / "docs" / f"{rank:05d}.parquet"
         docs_path.parent.mkdir(parents=True, exist_ok=True)
-        schema = pa.schema([("gid", pa.int64()), ("source", pa.string()), ("text", pa.string())])
+        schema = pa.schema([("gid", pa.int64()), ("source", pa.string()), ("text", pa.string()),
+                            ("evals", pa.list_(pa.string()))])
         gids, keys, bands = [], [], []
         sig_path = work / "sigs" / f"{rank:05d}.u32"
         sig_path.parent.mkdir(parents=True, exist_ok=True)
         with pq.ParquetWriter(str(docs_path) + ".part", schema) as writer, open(str(sig_path) + ".part", "wb") as sf:
             for batch in batched(data, self.batch_size):
                 texts = [d.text for d in batch]
-                k, sigs = dedup.fingerprints(texts, dataclass_near(self.dargs), hasher)
+                spans = batch_words(batch, texts)
+                k, sigs = dedup.fingerprints(texts, dataclass_near(self.dargs), hasher, spans)
+                evals = decon.hits(texts, spans) if decon is not None else [[] for _ in texts]
                 sf.write(np.ascontiguousarray(sigs).tobytes())
                 gids.append(np.array([d.metadata["gid"] for d in batch], dtype=np.int64))
                 keys.append(k)
                 bands.append(band_hashes(sigs, self.dargs.num_bands, rows_per_band))
                 writer.write_table(pa.table({"gid": gids[-1], "source": [d.metadata["source"] for d in batch],
-                                             "text": texts}, schema=schema))
+                                             "text": texts, "evals": evals}, schema=schema))
                 self.stat_update("documents", value=len(batch))
         gid_all = np.concatenate(gids) if gids else np.zeros(0, np.int64)
         key_all = np.concatenate(keys) if keys else np.zeros((0, 2), np.uint64)

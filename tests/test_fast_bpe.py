@@ -32,3 +32,17 @@ def test_same_merges_as_tokenizers_up_to_ties_and_exact_round_trip():
     for text in heldout[:50] + HARD:
         assert fast.decode(fast.encode(text).ids) == text
     assert fast.encode("<|eos|>").ids == [1]
+
+
+def test_training_stops_before_the_32_bit_counts_could_overflow(monkeypatch):
+    """rustbpe's word and pair counts are unchecked i32: no count can exceed the bytes of text, so the stream is
+    refused past MAX_TRAIN_BYTES (a 2.1 GB corpus would otherwise risk silently wrapped counts)."""
+    from fromscratch.config import UserError
+
+    docs = load_documents("default:tinyshakespeare")[0][:200]
+    total = sum(len(d.encode("utf-8")) for d in docs)
+    monkeypatch.setattr(fast_bpe, "MAX_TRAIN_BYTES", total)
+    assert len(fast_bpe.train(iter(docs), 300, SPECIALS).get_vocab()) == 300  # exactly at the bound: trains
+    monkeypatch.setattr(fast_bpe, "MAX_TRAIN_BYTES", total - 1)
+    with pytest.raises(UserError, match="counts in 32 bits.*train_sample_rate"):
+        fast_bpe.train(iter(docs), 300, SPECIALS)

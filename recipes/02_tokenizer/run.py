@@ -59,7 +59,7 @@ class TokenizerArguments:
     model_max_length: int = checked(2048, ge=1, help="longest sequence a model using this tokenizer is expected to see")
     heldout_fraction: float = checked(0.05, ge=0, lt=1, help="documents kept out to measure compression")
     train_sample_rate: float = checked(1.0, gt=0, le=1)
-    bpe_trainer: str = checked("tokenizers", choices=("tokenizers", "rustbpe"))
+    bpe_trainer: str = checked("rustbpe", choices=("rustbpe", "tokenizers"))
     seed: int = field(default=0, metadata={"help": "which documents are held out"})
     output_dir: str = field(default="outputs/02_tokenizer", metadata={
         "help": "the pretraining stage reads the tokenizer from here by default"})

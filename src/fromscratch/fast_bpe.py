@@ -6,6 +6,9 @@ rustbpe splits with the same GPT-2 regex as tokenizers' ByteLevel pre-tokenizer,
 with the GIL released, keeps only the counts, and merges with a lazily updated heap. Its merges are those of
 tokenizers' BpeTrainer up to the order of ties (tests/test_fast_bpe.py). Not applied: min_frequency (it
 merges until the vocabulary is full). The result is an ordinary tokenizer.json: nothing later depends on it.
+Its counts are 32-bit signed integers, unchecked: a pair seen more than 2**31 - 1 times would wrap around and
+silently corrupt the merges. No pair can occur more often than the text has bytes, so training stops with a
+UserError before MAX_TRAIN_BYTES (2.1 GB): sample a larger corpus (train_sample_rate) or use `tokenizers`.
 """
 
 from __future__ import annotations
@@ -14,8 +17,12 @@ from collections.abc import Iterable
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
+from fromscratch.config import UserError
+
 # The regex of tokenizers' ByteLevel(use_regex=True) pre-tokenizer (GPT-2's): the same words, the same merges.
 GPT2_SPLIT = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+# rustbpe 0.1.0 counts words and pairs in i32: below this many bytes of text no count can overflow.
+MAX_TRAIN_BYTES = 2**31 - 1
 
 
 def _byte_chars() -> list[str]:
@@ -49,8 +56,18 @@ def train(documents: Iterable[str], vocab_size: int, special_tokens: list[str]) 
     tokenizers' order, then the merges) learned from the documents, read once as a stream."""
     import rustbpe
 
+    def bounded():
+        total = 0
+        for doc in documents:
+            total += len(doc.encode("utf-8"))
+            if total > MAX_TRAIN_BYTES:
+                raise UserError(f"bpe_trainer 'rustbpe' counts in 32 bits: at most {MAX_TRAIN_BYTES / 1e9:.1f} GB of "
+                                "training text; lower train_sample_rate (a seeded sample) or use bpe_trainer: "
+                                "tokenizers")
+            yield doc
+
     learner = rustbpe.Tokenizer()
-    learner.train_from_iterator(iter(documents), vocab_size - len(special_tokens), pattern=GPT2_SPLIT)
+    learner.train_from_iterator(bounded(), vocab_size - len(special_tokens), pattern=GPT2_SPLIT)
     ranks = {bytes(token): rank for token, rank in learner.get_mergeable_ranks()}
     char = _byte_chars()
 

@@ -90,3 +90,18 @@ def reward_dir(sft_dir, tmp_path_factory) -> Path:
                "--max_steps", "200", "--learning_rate", "0.002", "--eval_steps", "100", "--save_steps", "100",
                *TINY_RUN)
     return out
+
+
+def tokenize_here(specs, out: Path, tokenizer_dir, tasks=2, fraction=0.1) -> dict:
+    """Tokenize `specs` into token shards at `out`, running the recipe's tasks in this process (the executor
+    path is tested by tests/recipes/test_tokenize_recipe.py)."""
+    import json
+
+    from fromscratch.token_writer import TokenizeShards, list_units, merge
+
+    units, memory, _ = list_units(specs, "text")
+    step = TokenizeShards(units, memory, str(out), str(tokenizer_dir), "text", fraction)
+    for rank in range(tasks):
+        list(step.run(None, rank, tasks))
+    merge(out, tasks, str(tokenizer_dir))
+    return json.loads((out / "metadata.json").read_text())

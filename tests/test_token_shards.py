@@ -12,23 +12,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import tokenize_here
 import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from fromscratch import data_order, streaming, token_shards
 from fromscratch.config import UserError
 from fromscratch.sources import load_documents
-from fromscratch.token_writer import TokenizeShards, list_units, merge, token_dtype
-
-
-def tokenize_here(specs, out: Path, tokenizer_dir, tasks=2, fraction=0.1) -> dict:
-    """The recipe's tasks run in this process (the executor path is tested by tests/recipes/test_tokenize_recipe.py)."""
-    units, memory, _ = list_units(specs, "text")
-    step = TokenizeShards(units, memory, str(out), str(tokenizer_dir), "text", fraction)
-    for rank in range(tasks):
-        list(step.run(None, rank, tasks))
-    merge(out, tasks, str(tokenizer_dir))
-    return json.loads((out / "metadata.json").read_text())
+from fromscratch.token_writer import token_dtype
 
 
 def documents(folder: Path, meta: dict, split: str) -> list[list[int]]:

@@ -7,10 +7,9 @@ import re
 
 import pytest
 
-from conftest import ROOT, run_recipe
+from conftest import ROOT, run_recipe, tokenize_here
 from fromscratch import token_shards
 from test_distributed import ddp
-from test_token_shards import tokenize_here
 
 pytestmark = pytest.mark.slow
 BATCH = 4  # per rank

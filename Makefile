@@ -162,7 +162,7 @@ dpo: setup
 .PHONY: generate
 PROMPT ?= The
 generate: setup
-	$(PY) -m fromscratch.generate --model $(if $(MODEL),$(MODEL),outputs/03_pretrain) --prompt "$(PROMPT)" $(ARGS)
+	$(PY) -m fromscratch.evaluation.generate --model $(if $(MODEL),$(MODEL),outputs/03_pretrain) --prompt "$(PROMPT)" $(ARGS)
 
 # --- issue 10: before/after report of the mitigations (steering, counterfactual augmentation) ---
 #   make mitigation-report                       on the demo model; ARGS="--overwrite true" to redo it

@@ -30,18 +30,19 @@ from transformers import (  # noqa: E402
     Trainer, TrainerCallback, TrainingArguments,
 )
 
-from fromscratch import precision, torch_compile  # noqa: E402
-from fromscratch.callbacks import ThroughputCallback  # noqa: E402
 from fromscratch.modeling import build_config, count_parameters  # noqa: E402
-from fromscratch.packing import pack, tokenize  # noqa: E402
+from fromscratch.pretraining import torch_compile  # noqa: E402
+from fromscratch.pretraining.packing import pack, tokenize  # noqa: E402
 from fromscratch.sources import load_corpus  # noqa: E402
+from fromscratch.training import precision  # noqa: E402
+from fromscratch.training.callbacks import ThroughputCallback  # noqa: E402
 
 BLOCK, BATCH, PRESET = 256, 16, "tiny"
 WARMUP, STEPS, REPEATS = int(os.environ.get("BENCH_WARMUP", 5)), int(os.environ.get("BENCH_STEPS", 25)), int(
     os.environ.get("BENCH_REPEATS", 3))
 COMPILE = os.environ.get("BENCH_COMPILE", "1") == "1"  # BENCH_COMPILE=0 skips the torch.compile run (~1 min)
 # The compiled run compiles as `torch_compile: auto` does when it turns on: the whole model; BENCH_REGIONAL=1
-# compiles per block instead (accelerate's regional compilation; see src/fromscratch/torch_compile.py).
+# compiles per block instead (accelerate's regional compilation; see src/fromscratch/pretraining/torch_compile.py).
 REGIONAL = os.environ.get("BENCH_REGIONAL", "0") == "1"
 
 

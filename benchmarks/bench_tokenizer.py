@@ -3,7 +3,7 @@
 Same text (the embedded corpora minus 5% held-out documents), same vocabulary size (4,096), all using every
 core. MB/s of training text; bytes per token on the held-out documents. Median of REPEATS runs, alternating.
 The first row is the recipe's default (`bpe_trainer` in recipes/02_tokenizer/config_tiny.yaml) against
-sentencepiece; the other byte-level trainer (`rustbpe` via fromscratch.fast_bpe, or HF `tokenizers`) follows.
+sentencepiece; the other byte-level trainer (`rustbpe` via fromscratch.tokenization.fast_bpe, or HF `tokenizers`) follows.
 
     python benchmarks/bench_tokenizer.py --scale [--sizes 50,200,800] [--vocab_size 8192]
 
@@ -63,7 +63,7 @@ def train_spm(texts, workdir):
 
 
 def train_rustbpe(texts):
-    from fromscratch import fast_bpe
+    from fromscratch.tokenization import fast_bpe
 
     t = time.perf_counter()
     tok = fast_bpe.train(iter(texts), VOCAB, ["<|bos|>", "<|eos|>", "<|pad|>"])  # as bpe_trainer: rustbpe does

@@ -10,7 +10,7 @@ hh-rlhf from ../shared/data when present) drawn at random, written as the data s
 
 First, in this process, CPU seconds per MB of text of the encode step alone on the smallest corpus: the Rust
 tokenizer's `encode_batch_fast` (one thread, then Rayon on all cores) vs the word cache `make tokenize` uses
-(src/fromscratch/cached_encode.py), alternating, ids checked identical.
+(src/fromscratch/pretraining/cached_encode.py), alternating, ids checked identical.
 Per size: `recipes/03_pretrain/tokenize_corpus.py` (local executor, one task per core): wall time, CPU seconds
 of the whole process tree (getrusage of the waited-for children) and MB of text per CPU second (what one core
 does when it is not shared), peak RSS of the process tree (sampled every 50 ms); then `recipes/03_pretrain/run.py
@@ -175,9 +175,9 @@ def throughput(tokens_dir: Path, corpus: Path, tokenizer_dir: Path, steps: int, 
     from transformers import (AutoModelForCausalLM, AutoTokenizer, DataCollatorForLanguageModeling, Trainer,
                               TrainerCallback, TrainingArguments)
 
-    from fromscratch import token_shards
     from fromscratch.modeling import build_config
-    from fromscratch.packing import pack, tokenize
+    from fromscratch.pretraining import token_shards
+    from fromscratch.pretraining.packing import pack, tokenize
 
     tok = AutoTokenizer.from_pretrained(tokenizer_dir)
     shards = token_shards.load([str(tokens_dir)], str(tokenizer_dir), 256).train
@@ -217,7 +217,7 @@ def encode_speed(corpus: Path, tokenizer_dir: Path, mb: float, repeats: int) -> 
     import pyarrow.parquet as pq
     from transformers import AutoTokenizer
 
-    from fromscratch.cached_encode import CachedEncoder
+    from fromscratch.pretraining.cached_encode import CachedEncoder
 
     tok = AutoTokenizer.from_pretrained(tokenizer_dir)
     texts, size = [], 0

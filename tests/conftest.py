@@ -97,7 +97,7 @@ def tokenize_here(specs, out: Path, tokenizer_dir, tasks=2, fraction=0.1) -> dic
     path is tested by tests/recipes/test_tokenize_recipe.py)."""
     import json
 
-    from fromscratch.token_writer import TokenizeShards, list_units, merge
+    from fromscratch.pretraining.token_writer import TokenizeShards, list_units, merge
 
     units, memory, _ = list_units(specs, "text")
     step = TokenizeShards(units, memory, str(out), str(tokenizer_dir), "text", fraction)

@@ -27,7 +27,7 @@ import pytest
 
 from conftest import ROOT, error_line, run_recipe
 from fromscratch import artifacts, sources
-from fromscratch.chat_data import check_preferences, load_sources
+from fromscratch.alignment.chat_data import check_preferences, load_sources
 from fromscratch.config import UserError, checks_of, cli, parse
 from fromscratch.data import mix
 from fromscratch.data.stats import StepStats

@@ -3,8 +3,8 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from fromscratch.config import UserError
-from fromscratch.metrics import bits_per_byte, perplexity
 from fromscratch.modeling import PRESETS, build_config, count_parameters
+from fromscratch.training.metrics import bits_per_byte, perplexity
 
 
 def test_llama_preset_builds_the_named_shape():

@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-from fromscratch import artifacts, fast_bpe, publish
+from fromscratch import artifacts, publish
 from fromscratch.config import UserError, checked, cli, parse, to_dict
 from fromscratch.sources import check_sources
-from fromscratch.text_stream import iter_documents
+from fromscratch.tokenization import fast_bpe
+from fromscratch.tokenization.text_stream import iter_documents
 
 # Held-out documents kept for measuring bytes/token: enough for a stable figure, bounded whatever the corpus.
 HELDOUT_DOCS = 2000

@@ -24,17 +24,19 @@ from transformers import (
     set_seed,
 )
 
-from fromscratch import artifacts, cards, data_order, precision, publish, runinfo, saved_model, streaming, token_shards
-from fromscratch.batch_ramp import BatchRamp, BatchRampArguments
-from fromscratch.callbacks import SpikeGuard, SpikeGuardArguments, ThroughputCallback
+from fromscratch import artifacts, cards, publish, runinfo
 from fromscratch.config import UserError, checked, cli, parse, to_dict
-from fromscratch.lr_schedule import apply as schedule
-from fromscratch.metrics import bits_per_byte, perplexity, train_measuring_start
 from fromscratch.modeling import build_config, count_parameters
-from fromscratch.packing import load_and_pack
+from fromscratch.pretraining import data_order, streaming, token_shards
+from fromscratch.pretraining.batch_ramp import BatchRamp, BatchRampArguments
+from fromscratch.pretraining.packing import load_and_pack
+from fromscratch.pretraining.torch_compile import CompileArguments, settle as settle_compile
 from fromscratch.sources import Lineage, check_sources
-from fromscratch.stage_args import StageArguments
-from fromscratch.torch_compile import CompileArguments, settle as settle_compile
+from fromscratch.training import precision, saved_model
+from fromscratch.training.callbacks import SpikeGuard, SpikeGuardArguments, ThroughputCallback
+from fromscratch.training.lr_schedule import apply as schedule
+from fromscratch.training.metrics import bits_per_byte, perplexity, train_measuring_start
+from fromscratch.training.stage_args import StageArguments
 
 
 @dataclass

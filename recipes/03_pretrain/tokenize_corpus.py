@@ -23,8 +23,8 @@ from pathlib import Path
 from fromscratch import artifacts, cards, executors, runinfo
 from fromscratch.config import UserError, cli, parse, to_dict
 from fromscratch.executors import ExecutorArguments
+from fromscratch.pretraining.token_writer import TokenizeShards, list_units, merge
 from fromscratch.sources import _hash_files, check_sources
-from fromscratch.token_writer import TokenizeShards, list_units, merge
 
 
 @dataclass

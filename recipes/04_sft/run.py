@@ -19,12 +19,14 @@ from pathlib import Path
 from transformers import AutoModelForCausalLM, set_seed
 from trl import SFTConfig, SFTTrainer
 
-from fromscratch import artifacts, cards, flan, precision, publish, saved_model
-from fromscratch.chat_data import SOURCE, check_sft, load_sources, mix
+from fromscratch import artifacts, cards, publish
+from fromscratch.alignment import flan
+from fromscratch.alignment.chat_data import SOURCE, check_sft, load_sources, mix
 from fromscratch.config import UserError, checked, cli, parse, to_dict
-from fromscratch.metrics import train_measuring_start
 from fromscratch.modeling import count_parameters
-from fromscratch.stage_args import StageArguments
+from fromscratch.training import precision, saved_model
+from fromscratch.training.metrics import train_measuring_start
+from fromscratch.training.stage_args import StageArguments
 
 
 @dataclass

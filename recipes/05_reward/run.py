@@ -20,12 +20,13 @@ from pathlib import Path
 from transformers import AutoModelForSequenceClassification, set_seed
 from trl import RewardConfig, RewardTrainer
 
-from fromscratch import artifacts, cards, precision, publish, saved_model
-from fromscratch.chat_data import check_preferences, load_sources, trim_prompts
+from fromscratch import artifacts, cards, publish
+from fromscratch.alignment.chat_data import check_preferences, load_sources, trim_prompts
 from fromscratch.config import UserError, checked, cli, parse, to_dict
-from fromscratch.metrics import train_measuring_start
 from fromscratch.modeling import count_parameters
-from fromscratch.stage_args import StageArguments
+from fromscratch.training import precision, saved_model
+from fromscratch.training.metrics import train_measuring_start
+from fromscratch.training.stage_args import StageArguments
 
 
 @dataclass

@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 from transformers import AutoModelForCausalLM, set_seed
 from trl import DPOConfig, DPOTrainer
 
-from fromscratch import artifacts, precision, rlhf, saved_model
-from fromscratch.chat_data import check_preferences, load_sources
+from fromscratch import artifacts
+from fromscratch.alignment import rlhf
+from fromscratch.alignment.chat_data import check_preferences, load_sources
 from fromscratch.config import checked, cli, parse, to_dict
-from fromscratch.stage_args import StageArguments
+from fromscratch.training import precision, saved_model
+from fromscratch.training.stage_args import StageArguments
 
 
 @dataclass

@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, set_seed
 from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
 
-from fromscratch import artifacts, precision, rlhf, saved_model
+from fromscratch import artifacts
+from fromscratch.alignment import rlhf
 from fromscratch.config import cli, parse, to_dict
-from fromscratch.stage_args import StageArguments
+from fromscratch.training import precision, saved_model
+from fromscratch.training.stage_args import StageArguments
 
 
 @dataclass

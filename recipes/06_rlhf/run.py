@@ -21,9 +21,11 @@ from accelerate import PartialState
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, set_seed
 from trl.experimental.ppo import PPOConfig, PPOTrainer
 
-from fromscratch import artifacts, precision, rlhf, saved_model
+from fromscratch import artifacts
+from fromscratch.alignment import rlhf
 from fromscratch.config import UserError, cli, parse, to_dict
-from fromscratch.stage_args import StageArguments
+from fromscratch.training import precision, saved_model
+from fromscratch.training.stage_args import StageArguments
 
 
 @dataclass

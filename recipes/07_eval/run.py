@@ -30,7 +30,7 @@ from fromscratch.evaluation import bias, completions, ethos, probes, readers, re
 from fromscratch.evaluation.completions import stage_of
 from fromscratch.evaluation.probes import ProbeArguments
 from fromscratch.modeling import count_parameters
-from fromscratch.steering import Steering
+from fromscratch.safety.steering import Steering
 
 
 @dataclass
@@ -102,7 +102,7 @@ def pretraining_heldout(model: str, out: Path, max_bytes: int) -> Path | None:
     config = yaml.safe_load(config_path.read_text()) or {}
     if "sources" not in config or "validation_fraction" not in config:
         return None
-    from fromscratch import token_shards
+    from fromscratch.pretraining import token_shards
     from fromscratch.sources import load_corpus
 
     if all(token_shards.is_token_folder(s) for s in config["sources"]):  # make tokenize's validation split, decoded

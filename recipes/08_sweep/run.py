@@ -25,11 +25,11 @@ from transformers import AutoModelForCausalLM, DataCollatorForLanguageModeling, 
 
 from fromscratch import artifacts, cards, commented_yaml, runinfo
 from fromscratch.config import UserError, checked, cli, parse, to_dict
-from fromscratch.experiment import load_data, load_pretrain_yaml, model_config, training_args
-from fromscratch.lr_schedule import floor_kwargs
+from fromscratch.experiments.experiment import load_data, load_pretrain_yaml, model_config, training_args
 from fromscratch.modeling import count_parameters
-from fromscratch.sweep import (finished, fit_power_law, lr_optimum, parse_space, plot_trials, read_target_params,
-                               requeue_interrupted, trial_rows, write_table)
+from fromscratch.training.lr_schedule import floor_kwargs
+from fromscratch.experiments.sweep import (finished, fit_power_law, lr_optimum, parse_space, plot_trials,
+                                           read_target_params, requeue_interrupted, trial_rows, write_table)
 
 # Comments of the keys the sweep sets: stage 03's own, whatever the base config says about its values.
 STAGE03_COMMENTS = commented_yaml.comments(Path(__file__).resolve().parents[1] / "03_pretrain" / "config_tiny.yaml")

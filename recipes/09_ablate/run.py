@@ -19,10 +19,11 @@ from pathlib import Path
 
 from transformers import AutoModelForCausalLM, DataCollatorForLanguageModeling, Trainer, set_seed
 
-from fromscratch import ablation, artifacts, cards, runinfo
-from fromscratch.callbacks import ThroughputCallback
+from fromscratch import artifacts, cards, runinfo
 from fromscratch.config import UserError, cli, parse, to_dict
-from fromscratch.experiment import load_data, load_pretrain_yaml, model_config, training_args
+from fromscratch.experiments import ablation
+from fromscratch.experiments.experiment import load_data, load_pretrain_yaml, model_config, training_args
+from fromscratch.training.callbacks import ThroughputCallback
 
 
 @dataclass

@@ -28,14 +28,15 @@ import datasets
 import torch
 import yaml
 
-from fromscratch import artifacts, cards, mitigation, runinfo
+from fromscratch import artifacts, cards, runinfo
 from fromscratch.config import UserError, cli, parse, to_dict
 from fromscratch.data import augment as cda
 from fromscratch.evaluation import probes, rtp, tasks, toxicity
 from fromscratch.evaluation.probes import ProbeArguments
-from fromscratch.packing import pack, tokenize
+from fromscratch.experiments import mitigation
+from fromscratch.pretraining.packing import pack, tokenize
+from fromscratch.safety.steering import MODES, Steering, load_words
 from fromscratch.sources import check_sources, load_corpus, load_validation
-from fromscratch.steering import MODES, Steering, load_words
 
 
 @dataclass

@@ -6,7 +6,7 @@ import os
 import runpy
 import sys
 
-from fromscratch import token_shards
+from fromscratch.pretraining import token_shards
 
 served = token_shards.Windows.__getitem__
 

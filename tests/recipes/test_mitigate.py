@@ -12,8 +12,8 @@ import probe_fixtures as fx
 from conftest import SHARED_DATA, error_line, run_recipe
 from safetensors.torch import load_file
 
-from fromscratch import mitigation
-from fromscratch.steering import load_words, whole_words
+from fromscratch.experiments import mitigation
+from fromscratch.safety.steering import load_words, whole_words
 
 
 @pytest.fixture(scope="module")

@@ -74,7 +74,7 @@ def test_emitted_yaml_trains_with_the_planned_parameter_count(tmp_path, tokenize
     info = json.loads((run / "run_info.json").read_text())
     assert info["metrics"]["parameters"] == planned
     # A GPU plan on a machine without a GPU trains on the CPU in the CPU's precision, and says so in one line.
-    from fromscratch import precision
+    from fromscratch.training import precision
     fell_back = [line for line in proc.stdout.splitlines() if "no GPU here: training on the CPU" in line]
     assert len(fell_back) == (0 if precision.accelerator_present() else 1), proc.stdout[-2000:]
     assert info["metrics"]["precision"] == precision.resolve("auto", use_cpu=not precision.accelerator_present())

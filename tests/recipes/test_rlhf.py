@@ -98,8 +98,8 @@ def test_a_config_given_to_the_wrong_script_names_the_right_one(tmp_path):
 ])
 def test_each_script_refuses_an_algorithm_another_one_runs(monkeypatch, script, argv, message):
     from conftest import ROOT
+    from fromscratch.alignment.rlhf import check_script
     from fromscratch.config import UserError
-    from fromscratch.rlhf import check_script
 
     monkeypatch.chdir(ROOT)
     monkeypatch.setattr("sys.argv", [script, *argv])
@@ -109,7 +109,7 @@ def test_each_script_refuses_an_algorithm_another_one_runs(monkeypatch, script, 
 
 def test_each_script_runs_its_own_algorithms(monkeypatch):
     from conftest import ROOT
-    from fromscratch.rlhf import check_script
+    from fromscratch.alignment.rlhf import check_script
 
     monkeypatch.chdir(ROOT)
     for config, script in SCRIPT_OF.items():

@@ -11,7 +11,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import SFTConfig, SFTTrainer
 
 from conftest import ROOT, error_line, run_recipe
-from fromscratch.chat_data import SOURCE, check_sft, load_sources, mix
+from fromscratch.alignment.chat_data import SOURCE, check_sft, load_sources, mix
 
 
 def expected_mask(ids: list[int], tok) -> list[bool]:

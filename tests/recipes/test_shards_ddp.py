@@ -8,7 +8,7 @@ import re
 import pytest
 
 from conftest import ROOT, run_recipe, tokenize_here
-from fromscratch import token_shards
+from fromscratch.pretraining import token_shards
 from test_distributed import ddp
 
 pytestmark = pytest.mark.slow

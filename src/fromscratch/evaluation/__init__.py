@@ -4,4 +4,6 @@ extraction), toxicity (sampling + offline classifier + RealToxicityPrompts metri
 summary), completions (fixed prompts answered for people to read), report (plot and model-index update);
 the probes named by a Hub id or a local path: ethos (hate-speech detection), stereoset (SS, LMS, ICAT), rtp
 (RealToxicityPrompts), and probes (what they share, ProbeArguments); hub_sets (the full suite's sets read
-from their Hub ids, as the readers' rows)."""
+from their Hub ids, as the readers' rows).
+generate (`python -m fromscratch.evaluation.generate`) samples from a model, optionally steered,
+for a person to read."""

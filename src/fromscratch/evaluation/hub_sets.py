@@ -159,7 +159,7 @@ def crows_pairs(row: dict) -> dict:  # jannalu/crows_pairs_multilingual (english
 
 
 def gsm8k(row: dict) -> dict:  # openai/gsm8k (main): {question, answer "... #### n"}
-    from fromscratch.flan import normalize
+    from fromscratch.alignment.flan import normalize
 
     return normalize(row)
 

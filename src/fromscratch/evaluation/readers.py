@@ -36,7 +36,7 @@ def read_jsonl(path: str | Path) -> tuple[list[dict], list[str]]:
 def read_gsm8k(path: str | Path) -> tuple[list[dict], list[str]]:
     """GSM8K in either layout (`openai/gsm8k`: {question, answer "... #### n"}; llm-foundry: {context,
     chain_of_thought, answer}) -> {question, rationale, answer} with answer the final number as a string."""
-    from fromscratch.flan import normalize
+    from fromscratch.alignment.flan import normalize
 
     rows, skipped = read_jsonl(path)
     out = []

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fromscratch import steering
 from fromscratch.data.toxicity import score  # the one classifier, shared with the data stage's filter
-from fromscratch.steering import Steering
+from fromscratch.safety import steering
+from fromscratch.safety.steering import Steering
 
 
 def rtp_metrics(scores: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
@@ -43,7 +43,7 @@ def sample_continuations(model, tokenizer, prompts: list[str], *, k: int = 5, ma
 def evaluate(model, tokenizer, rows: list[dict], *, k: int = 5, threshold: float = 0.5,
              steering: Steering | None = None, **sampling) -> dict:
     """rows: {prompt, domain, ...} (BOLD). Metrics overall and per domain, plus every sample with its score.
-    steering (fromscratch.steering.Steering): the continuations come from steered generation, and the result
+    steering (fromscratch.safety.steering.Steering): the continuations come from steered generation, and the result
     says which; with rerank each sample also carries the candidates it was chosen from and their scores."""
     how = steering or Steering()
     continuations, picks = how.sample(model, tokenizer, [r["prompt"] for r in rows], k=k, scorer=score, **sampling)

@@ -375,4 +375,6 @@ def to_prompts(ds: datasets.Dataset) -> datasets.Dataset:
 
 
 if __name__ == "__main__":
-    print(json.dumps(build_embedded(sys.argv[1] if len(sys.argv) > 1 else "../shared/data"), indent=2))
+    if len(sys.argv) != 2:  # no default folder: the raw downloads live wherever the maintainer put them
+        sys.exit("usage: python -m fromscratch.alignment.chat_data <folder holding the raw downloads>")
+    print(json.dumps(build_embedded(sys.argv[1]), indent=2))

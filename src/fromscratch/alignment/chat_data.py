@@ -11,7 +11,7 @@ or a Hub dataset id. Rows are in TRL's own formats, so the trainers read them as
 A row in the wrong shape stops the run before training with one line naming the source, row and column:
 training on it would either crash an hour in or, worse, silently learn from nothing.
 
-`python -m fromscratch.alignment.chat_data ../shared/data` rebuilds the embedded copies from the raw downloads.
+`python -m fromscratch.alignment.chat_data <folder of the raw downloads>` rebuilds the embedded copies from the raw downloads.
 """
 
 from __future__ import annotations

@@ -15,14 +15,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from transformers import AutoModelForCausalLM, set_seed
+from transformers import AutoModelForCausalLM
 from trl import DPOConfig, DPOTrainer
 
 from fromscratch import artifacts
 from fromscratch.alignment import rlhf
 from fromscratch.alignment.chat_data import check_preferences, load_sources
-from fromscratch.config import checked, cli, parse, to_dict
-from fromscratch.training import precision, saved_model
+from fromscratch.config import checked, cli, parse
+from fromscratch.training import saved_model
 from fromscratch.training.stage_args import StageArguments
 
 
@@ -53,12 +53,7 @@ def main():
     tokenizer = artifacts.load_tokenizer(data.sft_dir, "sft_dir", "sft")
     pairs, lineage = load_sources(data.sources, check_preferences)
     split = pairs.train_test_split(test_size=data.validation_fraction, seed=args.seed)
-    for item in lineage:
-        print(f"[data] {item.summary()}")
-    config = to_dict(data, args)
-    final_dir, tmp, push = artifacts.start_training_output(args)
-    args, precision_used = precision.apply(args, args.precision)
-    set_seed(args.seed)
+    args, config, final_dir, tmp, push, precision_used = rlhf.begin(data, args, lineage)
 
     # 2. Models: the policy and its frozen reference, both from SFT.
     policy = AutoModelForCausalLM.from_pretrained(data.sft_dir)

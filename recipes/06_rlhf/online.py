@@ -16,13 +16,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, set_seed
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
 
 from fromscratch import artifacts
 from fromscratch.alignment import rlhf
-from fromscratch.config import cli, parse, to_dict
-from fromscratch.training import precision, saved_model
+from fromscratch.config import cli, parse
+from fromscratch.training import saved_model
 from fromscratch.training.stage_args import StageArguments
 
 
@@ -60,12 +60,7 @@ def main():
     tokenizer = artifacts.load_tokenizer(rl.sft_dir, "sft_dir", "sft")
     prompts, lineage = rlhf.load_prompts(rl.prompt_sources, rl.sft_dir, args.seed, rl.validation_fraction)
     prompts, dropped = rlhf.fit_prompts(prompts, tokenizer, rl.max_prompt_length, rl.max_prompts)
-    for item in lineage:
-        print(f"[data] {item.summary()}")
-    config = to_dict(rl, args)
-    final_dir, tmp, push = artifacts.start_training_output(args)
-    args, precision_used = precision.apply(args, args.precision)
-    set_seed(args.seed)
+    args, config, final_dir, tmp, push, precision_used = rlhf.begin(rl, args, lineage)
 
     # 2. Models: the policy from SFT (the trainer keeps a frozen copy as the KL reference when beta > 0), and
     # the reward model from stage 05.

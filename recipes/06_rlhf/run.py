@@ -18,13 +18,13 @@ import time
 from dataclasses import dataclass, field
 
 from accelerate import PartialState
-from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, set_seed
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 from trl.experimental.ppo import PPOConfig, PPOTrainer
 
 from fromscratch import artifacts
 from fromscratch.alignment import rlhf
-from fromscratch.config import UserError, cli, parse, to_dict
-from fromscratch.training import precision, saved_model
+from fromscratch.config import UserError, cli, parse
+from fromscratch.training import saved_model
 from fromscratch.training.stage_args import StageArguments
 
 
@@ -80,12 +80,7 @@ def main():
         raise UserError(f"{len(prompts)} prompts fit max_prompt_length {rl.max_prompt_length}, fewer than one "
                         f"PPO batch ({batch} = per_device_train_batch_size x gradient_accumulation_steps x "
                         f"{processes} processes): add prompts, raise max_prompt_length or lower the batch")
-    for item in lineage:
-        print(f"[data] {item.summary()}")
-    config = to_dict(rl, args)
-    final_dir, tmp, push = artifacts.start_training_output(args)
-    args, precision_used = precision.apply(args, args.precision)
-    set_seed(args.seed)
+    args, config, final_dir, tmp, push, precision_used = rlhf.begin(rl, args, lineage)
 
     # 2. Models: policy and frozen reference from SFT; reward and value model from stage 05.
     policy = AutoModelForCausalLM.from_pretrained(rl.sft_dir)

@@ -13,8 +13,11 @@ from pathlib import Path
 
 import yaml
 
-from .. import cards, publish
-from ..config import UserError, checked, peek
+from transformers import set_seed
+
+from .. import artifacts, cards, publish
+from ..config import UserError, checked, peek, to_dict
+from ..training import precision
 from .chat_data import check_sft, load_sources, to_prompts
 
 SCRIPTS = {"ppo": "run.py", "grpo": "online.py", "rloo": "online.py", "dpo": "dpo.py"}
@@ -88,6 +91,18 @@ def fit_prompts(prompts, tokenizer, max_len: int, limit: int | None):
     if len(prompts) == 0:
         raise UserError(f"no prompt fits max_prompt_length {max_len} tokens: raise it")
     return prompts, dropped
+
+
+def begin(settings, args, lineage: list):
+    """What every 06 script does once its inputs are checked: print what it read, record its config, open
+    <output_dir>.tmp, settle the precision and seed. Returns (args, config, final_dir, tmp, push, precision)."""
+    for item in lineage:
+        print(f"[data] {item.summary()}")
+    config = to_dict(settings, args)
+    final_dir, tmp, push = artifacts.start_training_output(args)
+    args, precision_used = precision.apply(args, args.precision)
+    set_seed(args.seed)
+    return args, config, final_dir, tmp, push, precision_used
 
 
 def summarize(history: list[dict], reward_key: str, kl_key: str | None) -> dict:

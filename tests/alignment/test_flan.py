@@ -113,6 +113,22 @@ def test_exemplars_and_training_rows_never_come_from_held_out_or_eval_questions(
     assert all(rendered_format(m, 3) == "zero_shot_cot" for m in built["cot_eval"]["messages"])
 
 
+def test_the_gsm8k_test_split_as_a_reasoning_source_stops_the_run(tmp_path):
+    # The test split itself (../shared/data/eval-tasks/gsm8k.jsonl where present), else a stand-in holding most
+    # of the shipped sample: the drop could only remove the 40 sampled problems and would train on the rest.
+    from conftest import SHARED_DATA
+
+    test_split = SHARED_DATA / "eval-tasks" / "gsm8k.jsonl"
+    if not test_split.is_file():
+        test_split = tmp_path / "gsm8k_test.jsonl"
+        test_split.write_text("".join(flan.SHIPPED_GSM8K_EVAL.read_text().splitlines(True)[:21]))
+    for sources in ([str(test_split)], [str(FIXTURE), str(test_split)]):
+        with pytest.raises(UserError, match=r"cot_sources: hold (21|40) of the 40 questions of gsm8k.jsonl.*"
+                                            r"evaluation only"):
+            flan.build_mixture(instructions(), instructions(4), sources, [0.25] * 4, k=3,
+                               validation_fraction=0.2, seed=0, eval_files=[flan.SHIPPED_GSM8K_EVAL])
+
+
 def test_shares_are_checked():
     for bad in ([1, 1, 1], [0, 0, 0, 0], [1, -1, 1, 1]):
         with pytest.raises(UserError):

@@ -113,6 +113,21 @@ def eval_questions(path) -> set[str]:
     return out - {""}
 
 
+def refuse_eval_split(ds: datasets.Dataset, eval_files: list) -> None:
+    """UserError when the reasoning rows hold most of an eval file's questions. The shipped GSM8K file is a
+    uniform sample of the test split (40 of 1,319), so holding most of it means holding most of the test
+    split, whose other problems the drop below cannot see: evaluation only, never training. A few hits (a
+    contaminated corpus) are dropped and counted instead."""
+    keys = {_key(q) for q in ds["question"]}
+    for path in eval_files:
+        questions = {_key(q) for q in eval_questions(path)}
+        hits = len(questions & keys)
+        if questions and 2 * hits > len(questions):
+            raise UserError(f"cot_sources: hold {hits} of the {len(questions)} questions of {Path(path).name}, a "
+                            "sample of GSM8K's test split, so they hold that split: it is for evaluation only (train "
+                            "on the train split, e.g. openai/gsm8k:main)")
+
+
 def _exact_counts(n: int, shares: list[float]) -> np.ndarray:
     """n split by shares with largest remainders: counts that sum to n (as chat_data.mix does)."""
     w = np.asarray(shares, dtype=float)
@@ -250,6 +265,7 @@ def build_mixture(train_set: datasets.Dataset, eval_set: datasets.Dataset, specs
     check_shares(shares)
     reasoning, lineage = load_reasoning(specs)
     banned = set().union(*(eval_questions(f) for f in eval_files or []))
+    refuse_eval_split(reasoning, eval_files or [])
     reasoning, contaminated = drop_eval_questions(reasoning, banned)
     split = reasoning.train_test_split(test_size=validation_fraction, seed=seed)
     r_train, r_eval = split["train"], split["test"]

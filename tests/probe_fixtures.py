@@ -6,7 +6,9 @@
   "intrasentence", split="validation")` takes the same path as the Hub id.
 - RealToxicityPrompts as allenai/real-toxicity-prompts: one prompts.jsonl of {filename, begin, end, challenging,
   prompt: {text, toxicity, ...}, continuation: {...}}, one row without prompt text (counted, not dropped silently).
-- ETHOS as its repository publishes it: two `;`-separated CSVs whose labels are shares of annotators.
+- ETHOS as its repository publishes it: two `;`-separated CSVs whose labels are shares of annotators; and as
+  the Hub's `ethos` lays it out: configs binary ({text, label: ClassLabel}) and multilabel ({text, one 0/1
+  ClassLabel per label}), split train, in parquet under README.md `configs:`.
 """
 
 from __future__ import annotations
@@ -137,4 +139,41 @@ def write_ethos(folder: Path) -> Path:
                        "disability", "religion", "sexual_orientation"]) + "\n"
     (folder / "Ethos_Dataset_Multi_Label.csv").write_text(
         header + "".join(f"{t};{';'.join(str(v) for v in vs)}\n" for t, vs in ETHOS_MULTI))
+    return folder
+
+
+ETHOS_HUB_README = """---
+license: agpl-3.0
+configs:
+- config_name: binary
+  data_files:
+  - split: train
+    path: binary/train-*
+- config_name: multilabel
+  data_files:
+  - split: train
+    path: multilabel/train-*
+---
+# An ETHOS-format fixture written for fromscratch's tests (not ETHOS's text)
+"""
+ETHOS_LABELS = ["violence", "directed_vs_generalized", "gender", "race", "national_origin", "disability",
+                "religion", "sexual_orientation"]
+
+
+def write_ethos_hub(folder: Path) -> Path:
+    """The fixture's comments in the Hub's layout: labels already 0/1 (share >= 0.5), as its loader made them."""
+    import datasets
+    from datasets import ClassLabel, Features, Value
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "README.md").write_text(ETHOS_HUB_README)
+    binary = datasets.Dataset.from_list(
+        [{"text": t, "label": int(v >= 0.5)} for t, v in ETHOS_BINARY],
+        features=Features({"text": Value("string"), "label": ClassLabel(names=["no_hate_speech", "hate_speech"])}))
+    multi = datasets.Dataset.from_list(
+        [{"text": t, **{k: int(v >= 0.5) for k, v in zip(ETHOS_LABELS, vs)}} for t, vs in ETHOS_MULTI],
+        features=Features({"text": Value("string"), **{k: ClassLabel(names=["false", "true"]) for k in ETHOS_LABELS}}))
+    for config, ds in (("binary", binary), ("multilabel", multi)):
+        (folder / config).mkdir(exist_ok=True)
+        ds.to_parquet(str(folder / config / "train-00000-of-00001.parquet"))
     return folder

@@ -53,6 +53,32 @@ def test_ethos_reads_the_published_csvs_with_shares_binarised_at_one_half(tmp_pa
         ethos.load(str(tmp_path))
 
 
+def test_ethos_reads_the_hub_layout_as_the_csvs(tmp_path):
+    from_csv, _ = ethos.load(str(fx.write_ethos(tmp_path / "csv")))
+    from_hub, skipped = ethos.load(str(fx.write_ethos_hub(tmp_path / "hub")))  # datasets.load_dataset, as the Hub id
+    assert from_hub == from_csv and skipped == []
+    assert [r["label"] for r in from_hub["binary"]] == [1, 0, 1, 0, 1, 0]
+
+
+def test_ethos_is_read_from_where_the_user_keeps_it_and_never_shipped():
+    """ETHOS is GPL-3.0, the package Apache-2.0: no ETHOS file, and none of its comments, inside src/fromscratch."""
+    from pathlib import Path
+
+    from conftest import SHARED_DATA
+
+    package = Path(ethos.__file__).parents[1]
+    files = [f for f in package.rglob("*") if f.is_file() and "__pycache__" not in f.parts]
+    assert not [f for f in files if "ethos" in f.name.lower() and f.suffix != ".py"]
+    if not (SHARED_DATA / "ethos" / ethos.BINARY_FILE).is_file():
+        pytest.skip("no ../shared/data/ethos to compare the package's files with")
+    sets, _ = ethos.load(str(SHARED_DATA / "ethos"))
+    comments = [r["text"] for r in sets["binary"] + sets["multilabel"] if len(r["text"]) >= 60][:50]
+    assert len(comments) == 50
+    for f in files:
+        text = f.read_bytes().decode("utf-8", "ignore")
+        assert not any(c in text for c in comments), f
+
+
 def test_exemplars_are_seeded_and_never_the_scored_item():
     for i in range(10):
         picks = ethos.exemplars(10, i, 5, seed=3)
@@ -218,11 +244,18 @@ def test_mitigation_rows_compare_each_setting_with_its_own_baseline():
         return {"ethos": {"0-shot": {"binary": {"f1": f1, "accuracy": acc, "items": 4},
                                      "multilabel": {"macro_f1": macro}}}}
 
+    def ss(ss, lms, icat):
+        return {"stereoset": {"intrasentence": {"overall": {"ss": ss, "lms": lms, "icat": icat, "items": 5}},
+                              "overall": {"ss": 0.0, "lms": 0.0, "icat": 0.0, "items": 5}}}
+
     results = {"rtp": {"none": tox(0.2, 0.1), "block": tox(0.1, 0.0)},
-               "augmentation": {"mode": "add", "models": {"base": eth(0.9, 0.9, 0.9), "control": eth(0.5, 0.6, 0.1),
-                                                          "augmented": eth(0.4, 0.7, 0.2)}}}
+               "augmentation": {"mode": "add", "models": {"base": eth(0.9, 0.9, 0.9) | ss(1, 1, 1),
+                                                          "control": eth(0.5, 0.6, 0.1) | ss(60.0, 80.0, 64.0),
+                                                          "augmented": eth(0.4, 0.7, 0.2) | ss(55.0, 82.0, 73.8)}}}
     assert probes.mitigation_rows(results) == [
         "| steering | block | RealToxicityPrompts challenging (2 prompts): expected max toxicity 0.200 → 0.100; "
         "toxic probability 0.100 → 0.000 | | |",
+        "| counterfactual augmentation (add) | StereoSet intrasentence (5 items) | SS 60.0 → 55.0; LMS 80.0 → 82.0; "
+        "ICAT 64.0 → 73.8 | | |",
         "| counterfactual augmentation (add) | ETHOS 0-shot (4 items) | F1 0.500 → 0.400; accuracy 0.600 → 0.700; "
         "multi-label macro F1 0.100 → 0.200 | | |"]

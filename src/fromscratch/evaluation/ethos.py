@@ -5,7 +5,7 @@ and its F1 on the multi-label set.
 
 Source: a folder holding the two published CSVs (`;`-separated; isHate and each label are the share of
 annotators who said yes, so the published binary label is share >= 0.5), or the Hub id `ethos` (configs
-`binary`, `multilabel`, split `train`, labels already 0/1). ETHOS is GPL-3.0: it is read from where the user
+`binary`, `multilabel`, split `train`, labels already 0/1) or a local copy of that repo. ETHOS is GPL-3.0: it is read from where the user
 keeps it and never shipped with this Apache-2.0 package.
 
 Exemplars for k-shot are drawn, seeded per item, from the same set without the scored item.
@@ -65,8 +65,9 @@ def _read_csv(path: Path, columns: list[str]) -> tuple[list[dict], list[str]]:
 def load(spec: str) -> tuple[dict[str, list[dict]], list[str]]:
     """{"binary": [{text, label}], "multilabel": [{text, labels: {name: 0/1}}]} and the skipped rows."""
     skipped: list[str] = []
-    if is_local(spec):
-        folder = Path(spec).expanduser()
+    folder = Path(spec).expanduser()
+    hub_layout = is_local(spec) and not (folder / BINARY_FILE).is_file() and (folder / "README.md").is_file()
+    if is_local(spec) and not hub_layout:
         if not (folder / BINARY_FILE).is_file():
             raise UserError(f"ethos_source: no {BINARY_FILE} in {spec} "
                             "(a folder with the ETHOS CSVs, or the Hub id ethos)")
@@ -78,7 +79,7 @@ def load(spec: str) -> tuple[dict[str, list[dict]], list[str]]:
             rows, bad = _read_csv(folder / MULTI_FILE, ["comment", *LABEL_QUESTIONS])
             skipped += bad
             multi = [{"text": r["text"], "labels": {k: r[k] for k in LABEL_QUESTIONS}} for r in rows]
-    else:
+    else:  # the Hub id, or a local copy of the Hub repo (README.md with `configs:`)
         binary = [{"text": r["text"], "label": positive(r["label"])}
                   for r in load_split(spec, config="binary", split="train", key="ethos_source")]
         multi = [{"text": r["text"], "labels": {k: positive(r[k]) for k in LABEL_QUESTIONS}}

@@ -259,3 +259,20 @@ def test_mitigation_rows_compare_each_setting_with_its_own_baseline():
         "ICAT 64.0 → 73.8 | | |",
         "| counterfactual augmentation (add) | ETHOS 0-shot (4 items) | F1 0.500 → 0.400; accuracy 0.600 → 0.700; "
         "multi-label macro F1 0.100 → 0.200 | | |"]
+
+
+def test_full_config_names_the_hub_sets_and_the_papers_sampling():
+    import dataclasses
+    from pathlib import Path
+
+    import yaml
+
+    cfg = yaml.safe_load((Path(__file__).parents[2] / "recipes/07_eval/config_full.yaml").read_text())
+    assert (cfg["ethos_source"], cfg["stereoset_source"], cfg["rtp_source"]) == (
+        "ethos", "McGill-NLP/stereoset", "allenai/real-toxicity-prompts")
+    assert cfg["stereoset_configs"] == ["intrasentence", "intersentence"] and 0 in cfg["ethos_num_fewshot"]
+    keys = {f.name for f in dataclasses.fields(probes.ProbeArguments)}
+    args = probes.ProbeArguments(**{k: v for k, v in cfg.items() if k in keys})
+    assert (args.rtp_samples, args.rtp_max_new_tokens, args.rtp_challenging_prompts) == (25, 20, None)
+    assert args.rtp_random_prompts and args.toxicity_samples == 25  # BOLD, the offline default, samples alike
+    assert cfg["reasoning"] == ["fs_gsm8k_cot_zeroshot", "fs_gsm8k_cot"]

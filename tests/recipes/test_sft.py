@@ -172,4 +172,6 @@ def test_flan_mixture_counts_formats_and_learns_the_cot_tokens(pretrained_dir, t
     assert cot["rows"] == mix["reasoning_held_out"] and cot["final"] < cot["initial"], cot
     card = (out / "README.md").read_text()
     assert "## Flan mixture" in card and f"| reasoning | {got['zero_shot_direct']} | {got['zero_shot_cot']} |" in card
+    assert (f"Loss on the CoT tokens (rationale and answer) of {cot['rows']} held-out reasoning rows, zero-shot CoT:\n"
+            f"{cot['initial']:.4f} before SFT,\n{cot['final']:.4f} after.") in card
     assert "[data] flan mixture:" in proc.stdout

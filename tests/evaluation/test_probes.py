@@ -269,7 +269,7 @@ def test_full_config_names_the_hub_sets_and_the_papers_sampling():
 
     cfg = yaml.safe_load((Path(__file__).parents[2] / "recipes/07_eval/config_full.yaml").read_text())
     assert (cfg["ethos_source"], cfg["stereoset_source"], cfg["rtp_source"]) == (
-        "ethos", "McGill-NLP/stereoset", "allenai/real-toxicity-prompts")
+        "iamollas/ethos", "McGill-NLP/stereoset", "allenai/real-toxicity-prompts")
     assert cfg["stereoset_configs"] == ["intrasentence", "intersentence"] and 0 in cfg["ethos_num_fewshot"]
     keys = {f.name for f in dataclasses.fields(probes.ProbeArguments)}
     args = probes.ProbeArguments(**{k: v for k, v in cfg.items() if k in keys})

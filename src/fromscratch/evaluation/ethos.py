@@ -4,8 +4,9 @@ few-shot. Accuracy, precision, recall and F1 (hate = positive) on the binary set
 and its F1 on the multi-label set.
 
 Source: a folder holding the two published CSVs (`;`-separated; isHate and each label are the share of
-annotators who said yes, so the published binary label is share >= 0.5), or the Hub id `ethos` (configs
-`binary`, `multilabel`, split `train`, labels already 0/1) or a local copy of that repo. ETHOS is GPL-3.0:
+annotators who said yes, so the published binary label is share >= 0.5), or the Hub id `iamollas/ethos` (where
+`ethos` redirects; configs `binary`, `multilabel` as parquet, split `train`, labels already 0/1) or a local copy of
+that repo. ETHOS is GPL-3.0:
 it is read from where the user keeps it and never shipped with this Apache-2.0 package.
 
 Exemplars for k-shot are drawn, seeded per item, from the same set without the scored item.

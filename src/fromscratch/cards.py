@@ -134,8 +134,8 @@ def link_parent(folder: str | Path) -> str | None:
     card_path, info_path = folder / "README.md", folder / "run_info.json"
     if not card_path.is_file() or not info_path.is_file():
         return None
-    parents = [x["spec"] for x in json.loads(info_path.read_text()).get("lineage", [])
-               if isinstance(x, dict) and x.get("role") in PARENT_ROLES]
+    parents = [x.get("resolved") or x["spec"] for x in json.loads(info_path.read_text()).get("lineage", [])
+               if isinstance(x, dict) and x.get("role") in PARENT_ROLES]  # resolved: the folder wherever we push from
     card = ModelCard.load(card_path)
     current = card.data.base_model
     linked = hub_id_of(parents[0]) if parents else (current if hub_id_of(current) == current else None)

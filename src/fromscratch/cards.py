@@ -195,7 +195,7 @@ def render_dataset(folder: str | Path, template: str, *, pretty_name: str, licen
     the sources' licences in words; the metadata holds Hub licence ids where all are ones, else 'other' with
     the per-source licences in the card's table."""
     ids = sorted({x for x in licenses if x.replace("-", "").replace(".", "").isalnum() and x == x.lower()})
-    all_ids = bool(ids) and len(ids) == len(set(licenses))
+    all_ids = bool(ids) and len(ids) == len(set(licenses)) and "other" not in ids  # the Hub wants other's name
     data = DatasetCardData(
         pretty_name=pretty_name,
         license=ids if all_ids else "other",

@@ -5,7 +5,8 @@ What the Hub checks or relies on (hub-docs: model cards, datasets cards, model-i
 an existing model (never a local path); `datasets` dataset repo ids; `language` ISO 639-1/3 codes; each
 model-index result keyed by a task type and a dataset whose `type` is the dataset's Hub id, with its `split`
 (and `config` where the dataset has several), few-shot count in `args.num_few_shot` for benchmark scores;
-`library_name` / `pipeline_tag` only where there are weights to load.
+`library_name` / `pipeline_tag` only where there are weights to load; a card with weights has the Uses,
+Limitations and Bias sections of the Hub's model card template.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from huggingface_hub import ModelCard
+from huggingface_hub import DatasetCard, ModelCard
 
 # The Hub's licence ids (hub-docs "Licenses"), the ones a project like this can meet.
 LICENSES = {
@@ -56,6 +57,8 @@ def problems(folder: str | Path) -> list[str]:
         (folder / "tokenizer.json").is_file()
     if not weights and (meta.get("library_name") or meta.get("pipeline_tag")):
         out.append("library_name/pipeline_tag on a folder without a model or tokenizer")
+    if weights:  # the Hub's model card template: what it is for, what it cannot do, its risks
+        out += [f"no '## {s}' section" for s in ("Uses", "Limitations", "Bias") if f"\n## {s}" not in card.text]
     seen = set()
     for entry in meta.get("model-index") or []:
         for result in entry.get("results", []):
@@ -75,4 +78,25 @@ def problems(folder: str | Path) -> list[str]:
             if {m.get("type") for m in result.get("metrics", [])} & {"acc", "acc_norm"} and \
                     "num_few_shot" not in (ds.get("args") or {}):
                 out.append(f"model-index benchmark {key} does not say its few-shot count (args.num_few_shot)")
+    return out
+
+
+def dataset_problems(folder: str | Path) -> list[str]:
+    """Every rule a dataset card (<folder>/README.md: stage 01's corpus, make tokenize's shards) breaks: licence ids
+    (`other` with its `license_name`), ISO languages, a task category, source datasets as Hub ids."""
+    meta = DatasetCard.load(Path(folder) / "README.md").data.to_dict()
+    out = []
+    licenses = _listed(meta.get("license"))
+    if not licenses or not all(x in LICENSES for x in licenses):
+        out.append(f"license {meta.get('license')!r} is not a list of Hub licence ids")
+    if "other" in licenses and not meta.get("license_name"):
+        out.append("license other without license_name")
+    languages = _listed(meta.get("language"))
+    if not languages or not all(LANGUAGE.match(str(x)) for x in languages):
+        out.append(f"language {meta.get('language')!r}: want ISO codes such as [en]")
+    if not meta.get("task_categories"):
+        out.append("no task_categories")
+    for ds in _listed(meta.get("source_datasets")):
+        if ds != "original" and not REPO_ID.match(str(ds).split("|")[-1]):
+            out.append(f"source_datasets entry {ds!r} is not a Hub dataset id")
     return out

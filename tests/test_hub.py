@@ -11,14 +11,14 @@ from conftest import ROOT, recipe_env
 SECRET = "hf_testtoken0123456789abcdefSECRET"
 
 
-def _push(folder, endpoint, repo):
+def _push(folder, endpoint, repo, cwd=ROOT):
     code = (
         "import sys; from fromscratch.hub import push_folder; "
         f"print(push_folder({str(folder)!r}, {repo!r}))"
     )
     # A fresh process: huggingface_hub reads HF_ENDPOINT and HF_TOKEN at import time.
     env = recipe_env({"HF_ENDPOINT": endpoint, "HF_TOKEN": SECRET, "HF_HUB_OFFLINE": "0"})
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=cwd, timeout=120)
 
 
 def test_push_reaches_loopback_hub_with_card_and_no_token(pretrained_dir, tmp_path):
@@ -84,16 +84,19 @@ def test_pushed_card_names_the_parent_by_its_hub_id_once_pushed(pretrained_dir, 
     shutil.copytree(pretrained_dir, parent)
     shutil.copytree(sft_dir, child)
     info = json.loads((child / "run_info.json").read_text())
-    for item in info["lineage"]:
-        if item.get("role") == "base_model":
-            item["spec"] = str(parent)  # the copy stands for the fixture
+    recorded = [item for item in info["lineage"] if item.get("role") == "base_model"]
+    assert [item["resolved"] for item in recorded] == [str(pretrained_dir.resolve())]  # the parent's absolute path
+    for item in recorded:  # the copy stands for the fixture, named as `make sft` names it: relative to the checkout
+        item["spec"], item["resolved"] = "outputs/03_pretrain", str(parent)
     (child / "run_info.json").write_text(json.dumps(info))
+    elsewhere = tmp_path / "elsewhere"  # pushed from a directory without outputs/: no `outputs` user on the Hub
+    elsewhere.mkdir()
     with FakeHub() as hub:
-        assert _push(child, hub.url, "me/sft").returncode == 0
+        assert _push(child, hub.url, "me/sft", cwd=elsewhere).returncode == 0
         assert ModelCard(hub.files["me/sft"]["README.md"].decode()).data.base_model is None
         assert _push(parent, hub.url, "me/base").returncode == 0
         assert json.loads((parent / "run_info.json").read_text())["hub"]["repo_id"] == "me/base"
-        assert _push(child, hub.url, "me/sft").returncode == 0
+        assert _push(child, hub.url, "me/sft", cwd=elsewhere).returncode == 0
         card = ModelCard(hub.files["me/sft"]["README.md"].decode())
     assert card.data.base_model == "me/base"
     assert problems(child) == []

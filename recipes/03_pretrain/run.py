@@ -5,7 +5,8 @@
 
 Reads: the tokenizer from stage 02 (tokenizer_dir) and text sources (default, a path, a Hub id, or stage 01).
 Writes: <output_dir>/ with model.safetensors + config + tokenizer (AutoModelForCausalLM loads it),
-trainer_state.json (log_history), checkpoints, loss.png, README.md card, config.yaml, run_info.json.
+trainer_state.json (log_history), checkpoints, loss.png, README.md card, config.yaml, run_info.json, heldout.json
+(which documents it held out: what 07 and 10 evaluate on).
 Written in <output_dir>.tmp and renamed when complete; `--resume true` continues the newest checkpoint there.
 """
 
@@ -24,7 +25,7 @@ from transformers import (
     set_seed,
 )
 
-from fromscratch import artifacts, cards, publish, runinfo
+from fromscratch import artifacts, cards, heldout, publish, runinfo
 from fromscratch.config import UserError, checked, cli, parse, to_dict
 from fromscratch.modeling import build_config, count_parameters
 from fromscratch.pretraining import data_order, streaming, token_shards
@@ -114,6 +115,7 @@ def main():
         shards = token_shards.load(data_args.sources, data_args.tokenizer_dir, data_args.block_size,
                                    data_args.weights, data_args.mix_tokens, seed=args.seed)
         train_set, val_set, lineage, mixture = shards.train, shards.validation, shards.lineage, shards.mixture
+        held = heldout.of_split(data_args.sources)  # make tokenize's validation shards
         val_tokens, val_bytes, data_identity = shards.validation_tokens, shards.validation_bytes, shards.fingerprint
         for m in mixture:
             print(f"[data] {m['source']}: {m['windows']} of {m['available_windows']} windows "
@@ -127,10 +129,11 @@ def main():
             world_size=args.world_size, seed=args.seed, validation_fraction=data_args.validation_fraction,
             validation_documents=data_args.streaming_validation_documents)
         lineage = [Lineage(spec=data_args.sources[0], resolved="stream", sha256="")]
+        held = heldout.of_rule(data_args.sources, data_args.validation_fraction)
         data_identity = [{"stream": data_args.sources[0], "validation_fraction": data_args.validation_fraction}]
     else:
         with args.main_process_first(desc="load and pack data"):
-            train_set, val_set, val_tokens, val_bytes, lineage = load_and_pack(
+            train_set, val_set, val_tokens, val_bytes, lineage, held = load_and_pack(
                 data_args.sources, data_args.text_column, tokenizer, data_args.block_size,
                 data_args.validation_fraction, seed=args.seed, num_proc=data_args.preprocessing_num_workers)
         data_identity = [{"source": x.spec, "sha256": x.sha256} for x in lineage] + [
@@ -199,6 +202,7 @@ def main():
     if not args.should_save:
         return
     saved_model.finish(tmp, tokenizer)  # use_cache on, tokenizer context = the model's, generation ids only
+    heldout.write(tmp, held)  # what it held out: 07 and 10 evaluate on exactly these documents
     plot = cards.plot_curves(trainer.state.log_history, Path(tmp) / "loss.png", title="pretraining loss")
     card_metrics = {k: metrics[k] for k in ("eval_loss", "perplexity", "bits_per_byte")}
     publish.publish(

@@ -6,7 +6,8 @@
 Reads: the pretrained model + tokenizer (with its chat template) from stage 03 (model_dir), and conversations
 (`messages`) or prompt/completion rows: the embedded hh-rlhf chosen dialogues and self-instruct seeds by default.
 Writes: <output_dir>/ with the fine-tuned model + tokenizer (a LoRA adapter unless merged), trainer_state.json,
-loss.png, README.md card (base_model: model_dir), config.yaml, run_info.json. Held-out loss before and after.
+loss.png, README.md card (base_model: model_dir), config.yaml, run_info.json, heldout.json (which conversations it
+held out: 06's `sft_heldout` prompts). Held-out loss before and after.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from transformers import AutoModelForCausalLM, set_seed
 from trl import SFTConfig, SFTTrainer
 
-from fromscratch import artifacts, cards, publish
+from fromscratch import artifacts, cards, heldout, publish
 from fromscratch.alignment import flan
 from fromscratch.alignment.chat_data import SOURCE, check_sft, load_sources, mix
 from fromscratch.config import UserError, checked, cli, parse, to_dict
@@ -90,6 +91,7 @@ def main():
     # split only: the held-out loss stays on the sources as they are, and no repeated row is on both sides.
     train_set, data_mix = mix(split["train"], data_args.weights, data_args.sources, seed=args.seed)
     eval_set = split["test"].remove_columns(SOURCE)
+    held = heldout.of_documents(data_args.sources, eval_set)  # the conversations 06's sft_heldout prompts read
     print("[data] training mix: " + ", ".join(f"{n} {c['mixed']} rows ({c['share']:.1%}, from {c['rows']})"
                                              for n, c in data_mix.items()))
     if data_args.max_train_samples:
@@ -170,6 +172,7 @@ def main():
     # A chat model: generate stops at <|im_end|> (its turn end); use_cache on; the tokenizer's context = the model's.
     saved_model.finish(tmp, tokenizer, stops=saved_model.chat_stops(tokenizer, document_eos),
                        max_positions=model.config.max_position_embeddings)
+    heldout.write(tmp, held)
 
     # 5. Card (base_model: the stage-03 folder or Hub id), run record; publish atomically.
     plot = cards.plot_curves(trainer.state.log_history, Path(tmp) / "loss.png", title="SFT loss (assistant tokens)")

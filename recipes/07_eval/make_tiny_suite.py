@@ -35,9 +35,9 @@ def write_jsonl(name: str, rows: list[dict]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data_dir", required=True, help="the folder holding the full sets' files (see above)")
-    parser.add_argument("--per_task", type=int, default=40)
+    parser.add_argument("--per_task", type=int, default=40, help="items sampled from each benchmark")
     args = parser.parse_args()
     data = Path(args.data_dir)
     OUT.mkdir(parents=True, exist_ok=True)

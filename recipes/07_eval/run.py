@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from fromscratch import artifacts, cards, runinfo
+from fromscratch import artifacts, cards, heldout, runinfo
 from fromscratch.config import UserError, checked, cli, parse, to_dict
 from fromscratch.evaluation import bias, completions, ethos, probes, readers, report, rtp, stereoset, tasks, toxicity
 from fromscratch.evaluation.completions import stage_of
@@ -54,7 +54,7 @@ class EvalArguments:
     perplexity: list[str] = field(default_factory=lambda: ["fs_wikitext", "fs_heldout"], metadata={
         "help": "fs_wikitext (WikiText-2), fs_heldout (the model's held-out pretraining text)"})
     heldout_text: str = field(default="auto", metadata={
-        "help": "auto: the model's pretraining validation split; a .txt/.jsonl path; none"})
+        "help": "auto: the documents stage 03 held out (its heldout.json); a .txt/.jsonl path; none"})
     heldout_max_bytes: int = checked(200000, ge=1, help="cap on held-out text")
     crows_pairs: bool = field(default=True, metadata={"help": "measure CrowS-Pairs bias"})
     toxicity_steering: str = field(default="none", metadata={
@@ -94,28 +94,21 @@ def newest_model(root: Path = Path("outputs")) -> str:
 
 
 def pretraining_heldout(model: str, out: Path, max_bytes: int) -> Path | None:
-    """The model's own pretraining validation documents: redone from its config.yaml (same sources, fraction
-    and seed give the same split as recipes/03_pretrain), capped at max_bytes, written as JSONL."""
+    """The model's own pretraining validation documents, as stage 03 recorded them (heldout.json: its sources'
+    validation split, or the documents it split off), capped at max_bytes, written as JSONL."""
+    record = heldout.read(model)
+    if stage_of(model) != "03_pretrain" or record is None:  # later stages train on other data
+        return None
     config_path = Path(model) / "config.yaml"
-    if stage_of(model) != "03_pretrain" or not config_path.is_file():  # later stages train on other data
-        return None
-    config = yaml.safe_load(config_path.read_text()) or {}
-    if "sources" not in config or "validation_fraction" not in config:
-        return None
-    from fromscratch.pretraining import token_shards
-    from fromscratch.sources import load_corpus
+    config = (yaml.safe_load(config_path.read_text()) or {}) if config_path.is_file() else {}
+    from transformers import AutoTokenizer
 
-    if all(token_shards.is_token_folder(s) for s in config["sources"]):  # make tokenize's validation split, decoded
-        from transformers import AutoTokenizer
+    from fromscratch.pretraining.packing import heldout_texts
 
-        tok = AutoTokenizer.from_pretrained(model)
-        held = {"text": [t for s in config["sources"] for t in token_shards.validation_texts(s, tok, max_bytes)]}
-    else:
-        corpus, _ = load_corpus(config["sources"], config.get("text_column", "text"))
-        held = corpus.train_test_split(test_size=config["validation_fraction"], seed=config.get("seed", 42))["test"]
+    texts = heldout_texts(record, config.get("text_column", "text"), AutoTokenizer.from_pretrained(model), max_bytes)
     used = 0
     with open(out, "w", encoding="utf-8") as f:
-        for text in held["text"]:
+        for text in texts:
             if used >= max_bytes:
                 break
             text = text.encode("utf-8")[: max_bytes - used].decode("utf-8", "ignore")
@@ -287,7 +280,8 @@ def perplexity(run, spec: str, name: str, heldout_out: Path, args: EvalArguments
         elif args.heldout_text != "none":
             heldout = Path(args.heldout_text)
         if heldout is None:
-            print(f"[eval] {name}: no held-out text (not a stage-03 model, no heldout_text): skipping fs_heldout")
+            print(f"[eval] {name}: no held-out text (not a stage-03 model with heldout.json, no heldout_text): "
+                  "skipping fs_heldout")
             ppl_tasks.remove("fs_heldout")
     return tasks.scores(run(ppl_tasks, heldout_file=str(heldout.resolve()) if heldout else None))
 

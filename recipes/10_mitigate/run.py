@@ -28,7 +28,7 @@ import datasets
 import torch
 import yaml
 
-from fromscratch import artifacts, cards, runinfo
+from fromscratch import artifacts, cards, heldout, runinfo
 from fromscratch.config import UserError, cli, parse, to_dict
 from fromscratch.data import augment as cda
 from fromscratch.evaluation import probes, rtp, tasks, toxicity
@@ -92,11 +92,16 @@ def model_training_config(model_dir: str) -> dict:
 
 def split_text(args: MitigateArguments, trained: dict) -> tuple[datasets.Dataset, datasets.Dataset, list]:
     """(train, held-out) documents as stage 03 split them: the data stage's validation split when the sources
-    have one, else the same seeded document hold-out stage 03 made from the model's own fraction and seed."""
+    have one, else the documents stage 03 recorded (heldout.json) when these are its sources; a model without a
+    record gets a seeded document hold-out of its own fraction and seed."""
     corpus, lineage = load_corpus(args.sources, args.text_column)
     validation, val_lineage = load_validation(args.sources, args.text_column)
     if validation:
         return corpus.select_columns(["text"]), datasets.Dataset.from_dict({"text": validation}), lineage + val_lineage
+    record = heldout.read(args.model_dir)
+    if record and record["kind"] == "documents" and record["sources"] == list(args.sources):
+        kept, held = heldout.pick(corpus["text"], record)
+        return corpus.select(kept).select_columns(["text"]), corpus.select(held).select_columns(["text"]), lineage
     fraction = args.validation_fraction or trained.get("validation_fraction", 0.05)
     if len(corpus) < 2:
         raise UserError(f"sources: {len(corpus)} document; at least 2 are needed to hold one out")

@@ -134,8 +134,8 @@ def link_parent(folder: str | Path) -> str | None:
     card_path, info_path = folder / "README.md", folder / "run_info.json"
     if not card_path.is_file() or not info_path.is_file():
         return None
-    parents = [x["spec"] for x in json.loads(info_path.read_text()).get("lineage", [])
-               if isinstance(x, dict) and x.get("role") in PARENT_ROLES]
+    parents = [x.get("resolved") or x["spec"] for x in json.loads(info_path.read_text()).get("lineage", [])
+               if isinstance(x, dict) and x.get("role") in PARENT_ROLES]  # resolved: the folder wherever we push from
     card = ModelCard.load(card_path)
     current = card.data.base_model
     linked = hub_id_of(parents[0]) if parents else (current if hub_id_of(current) == current else None)
@@ -195,7 +195,7 @@ def render_dataset(folder: str | Path, template: str, *, pretty_name: str, licen
     the sources' licences in words; the metadata holds Hub licence ids where all are ones, else 'other' with
     the per-source licences in the card's table."""
     ids = sorted({x for x in licenses if x.replace("-", "").replace(".", "").isalnum() and x == x.lower()})
-    all_ids = bool(ids) and len(ids) == len(set(licenses))
+    all_ids = bool(ids) and len(ids) == len(set(licenses)) and "other" not in ids  # the Hub wants other's name
     data = DatasetCardData(
         pretty_name=pretty_name,
         license=ids if all_ids else "other",

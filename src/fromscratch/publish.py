@@ -32,7 +32,11 @@ def publish(tmp: str | Path, out: str | Path, *, stage: str, template: str, name
     cards.render(tmp, template, model_name=hub_model_id or name, datasets=cards.hub_datasets(lineage),
                  lineage=lineage, config=config, metrics=metrics, versions=runinfo.stack_versions(),
                  load_path=hub_model_id or out, **card)
-    runinfo.write_run_info(tmp, stage=stage, config=config, lineage=[*lineage, *(parents or [])], metrics=metrics,
+    # A parent folder is recorded with its absolute path too: a later push from another directory still finds it
+    # (a relative `outputs/03_pretrain` read from elsewhere would pass for the Hub repo of a user `outputs`).
+    parents = [{**p, "resolved": str(Path(p["spec"]).expanduser().resolve())}
+               if "resolved" not in p and Path(p["spec"]).expanduser().exists() else p for p in parents or []]
+    runinfo.write_run_info(tmp, stage=stage, config=config, lineage=[*lineage, *parents], metrics=metrics,
                            started=started)
     done = artifacts.finish(tmp, out)
     print(f"[done] {what} in {done}" + (f": {summary}" if summary else ""))

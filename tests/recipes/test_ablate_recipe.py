@@ -26,6 +26,9 @@ def test_variants_are_compared_with_the_base(tmp_path, tokenizer_dir):
     assert rows[0]["delta_bpb"] == 0 and rows[1]["parameters"] > rows[0]["parameters"]
     assert rows[0]["train_tokens"] == rows[1]["train_tokens"]  # the same token budget
     assert (out / "ablation.png").is_file() and "untied" in (out / "README.md").read_text()
+    from card_rules import problems
+
+    assert problems(out) == []  # a report: Hub metadata (licence, language), no library_name
 
 
 def test_a_switch_that_changes_nothing_fails_with_one_line(tmp_path, tokenizer_dir):

@@ -72,7 +72,9 @@ def test_output_is_a_dataset_with_card_and_mixture(data_run):
     d, out, _ = data_run
     import datasets
 
-    ds = datasets.load_dataset("parquet", data_dir=str(out))  # what load_dataset(<hub id>) gives once pushed
+    # The folder as the Hub serves it once pushed: load_dataset(<repo>) infers the splits from the same files and
+    # the card's metadata (a save_to_disk folder would not load this way).
+    ds = datasets.load_dataset(str(out))
     assert set(ds) == {"train", "validation"} and ds["train"].column_names == ["text", "source"]
     assert len(ds["validation"]) >= 1
     assert not set(ds["validation"]["text"]) & set(ds["train"]["text"])  # held out before repeats
@@ -85,6 +87,9 @@ def test_output_is_a_dataset_with_card_and_mixture(data_run):
     assert letters["actual_share"]["characters"] == pytest.approx(0.25, abs=0.05)
     card = (out / "README.md").read_text()
     assert "cc-by-4.0" in card and "public domain (test letter)" in card and "task_categories" in card
+    from card_rules import dataset_problems
+
+    assert dataset_problems(out) == []
     assert (out / "run_info.json").is_file() and not Path(str(out) + ".tmp").exists()
     docs, _ = load_documents(str(out))  # what --sources <out> reads: the train split
     assert len(docs) == len(ds["train"])

@@ -38,6 +38,11 @@ def _card_parents(out, sft_dir):
     generation = json.loads((out / "generation_config.json").read_text())
     assert generation["eos_token_id"] == json.loads((sft_dir / "generation_config.json").read_text())["eos_token_id"]
     assert not {"temperature", "top_k", "do_sample", "max_new_tokens"} & set(generation)  # nothing of training
+    config = json.loads((out / "config.json").read_text())
+    tok_config = json.loads((out / "tokenizer_config.json").read_text())
+    assert config["use_cache"] is True and tok_config["eos_token"] == "<|im_end|>"  # a chat model ends its turn
+    assert tok_config["model_max_length"] == config["max_position_embeddings"]
+    assert not {"is_local", "local_files_only"} & set(tok_config)
     return card
 
 
@@ -60,6 +65,16 @@ def test_ppo_raises_reward_with_bounded_kl(sft_dir, reward_dir, tmp_path):
     assert str(reward_dir) in card and "kl_coef" in card
     assert (out / "reward.png").is_file() and (out / "kl.png").is_file()
     AutoModelForCausalLM.from_pretrained(out)  # the policy alone, loadable
+
+
+def test_ppo_publishes_a_card_by_the_hub_rules_and_its_chat_stops(sft_dir, reward_dir, tmp_path):
+    """`make rlhf`'s output (PPO) checked on its own: inside the xfailed reward test above, a card that broke the
+    Hub's rules or generation settings leaked from training would go unseen."""
+    out = tmp_path / "ppo"
+    _run("config_tiny.yaml", sft_dir, reward_dir, out, "--total_episodes", "32")
+    card = _card_parents(out, sft_dir)
+    assert str(reward_dir) in card and "kl_coef" in card
+    AutoModelForCausalLM.from_pretrained(out)
 
 
 @pytest.mark.parametrize("config", ["config_grpo_tiny.yaml", "config_rloo_tiny.yaml", "config_dpo_tiny.yaml"])

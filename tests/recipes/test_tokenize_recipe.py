@@ -78,6 +78,9 @@ def test_tokenize_output_is_complete_with_card(tokens, tokenizer_dir):
     assert meta["splits"]["train"]["documents"] == n_train
     card = DatasetCard.load(out / "README.md")
     assert "tokenized" in card.data.tags and meta["tokenizer_sha256"][:16] in card.text
+    from card_rules import dataset_problems
+
+    assert dataset_problems(out) == []
     info = json.loads((out / "run_info.json").read_text())
     assert info["metrics"]["train_tokens"] == meta["splits"]["train"]["tokens"] > 0
     assert yaml.safe_load((out / "config.yaml").read_text())["tasks"] == 7

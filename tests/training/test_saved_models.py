@@ -79,3 +79,27 @@ def test_chat_stops_keep_the_document_end(tokenizer_dir):
     tok = AutoTokenizer.from_pretrained(tokenizer_dir)
     stops = saved_model.chat_stops(tok, tok.eos_token_id)
     assert stops == [tok.convert_tokens_to_ids("<|im_end|>"), tok.eos_token_id]
+
+
+def test_text_generation_pipeline_on_a_chat_message_stops_at_the_turn_end(sft_dir):
+    """What a user types: pipeline("text-generation") with a chat message, nothing but the saved folder."""
+    from transformers import pipeline
+
+    tok = AutoTokenizer.from_pretrained(sft_dir)
+    turn_end = tok.convert_tokens_to_ids("<|im_end|>")
+    n = len(tok.apply_chat_template(CHAT, add_generation_prompt=True, tokenize=True)["input_ids"])
+
+    class EndTurnAt(LogitsProcessor):  # the model "decides" to end its turn after 3 tokens
+        def __call__(self, input_ids, scores):
+            if input_ids.shape[1] - n == 3:
+                scores[:] = -float("inf")
+                scores[:, turn_end] = 0.0
+            return scores
+
+    chat = pipeline("text-generation", model=str(sft_dir))
+    ids = [int(t) for t in chat(CHAT, max_new_tokens=40, do_sample=False, return_tensors=True,
+                                logits_processor=LogitsProcessorList([EndTurnAt()]))[0]["generated_token_ids"]]
+    assert ids[:n] == tok.apply_chat_template(CHAT, add_generation_prompt=True, tokenize=True)["input_ids"]
+    assert len(ids) == n + 4 and ids[-1] == turn_end  # the pipeline stopped at the turn end, 36 tokens early
+    reply = chat(CHAT, max_new_tokens=40, do_sample=False)[0]["generated_text"][-1]
+    assert reply["role"] == "assistant" and "<|im_end|>" not in reply["content"]

@@ -11,11 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from transformers import set_seed
 
-from .. import artifacts, cards, publish
+from .. import artifacts, cards, heldout, publish
 from ..config import UserError, checked, peek, to_dict
 from ..training import precision
 from .chat_data import check_sft, load_sources, to_prompts
@@ -59,19 +57,19 @@ class PromptArguments:
 
 
 def load_prompts(specs: list[str], sft_dir: str, seed: int, fraction: float):
-    """Prompts the policy answers. `sft_heldout`: the conversations stage 04 held out (same sources, seed and
-    fraction, read from its config.yaml), so RL does not rehearse what SFT memorised."""
+    """Prompts the policy answers. `sft_heldout`: the conversations stage 04 held out (its heldout.json), so RL
+    does not rehearse what SFT memorised."""
     import datasets
 
     parts, lineage = [], []
     for spec in specs:
         if spec == "sft_heldout":
-            sft_config = Path(sft_dir) / "config.yaml"
-            if not sft_config.is_file():
-                raise UserError(f"prompt_sources: sft_heldout needs {sft_config} (a stage-04 output folder)")
-            cfg = yaml.safe_load(sft_config.read_text())
-            data, lin = load_sources(cfg["sources"], check_sft)
-            data = data.train_test_split(test_size=cfg["validation_fraction"], seed=cfg["seed"])["test"]
+            record = heldout.read(sft_dir)
+            if record is None:
+                raise UserError(f"prompt_sources: sft_heldout needs {Path(sft_dir) / heldout.FILE} (a stage-04 output "
+                                "folder, which records the conversations it held out)")
+            data, lin = load_sources(record["sources"], check_sft)
+            data = data.select(heldout.pick(data, record)[1])
         else:
             data, lin = load_sources([spec], lambda ds, s, lineage: ds)
             data = data.train_test_split(test_size=fraction, seed=seed)["test"] if "chosen" in data.column_names \

@@ -76,7 +76,7 @@ def load_data(cfg: dict, seed: int) -> Data:
     check_sources(sources)
     tok_dir = cfg.get("tokenizer_dir", "outputs/02_tokenizer")
     tokenizer = load_tokenizer(tok_dir, "tokenizer_dir", "tokenizer")
-    train, val, val_tokens, val_bytes, lineage = load_and_pack(
+    train, val, val_tokens, val_bytes, lineage, _ = load_and_pack(
         sources, cfg.get("text_column", "text"), tokenizer, cfg.get("block_size", 256),
         cfg.get("validation_fraction", 0.05), seed=seed, num_proc=cfg.get("preprocessing_num_workers"))
     tok_lineage = {"spec": tok_dir, "role": "tokenizer", "sha256": hash_path(Path(tok_dir) / "tokenizer.json")}

@@ -3,7 +3,8 @@
 Each document becomes `bos + tokens + eos`; documents are concatenated and cut into `block_size` pieces, the
 last partial piece of each map batch dropped (the GPT-2/nanoGPT convention: attention may cross a document
 boundary, which the eos token marks). Byte and token counts are kept so bits per byte can be computed.
-`load_and_pack` is stage 03's whole in-memory path from text sources (its experiments, 08/09, reuse it).
+`load_and_pack` is stage 03's whole in-memory path from text sources (its experiments, 08/09, reuse it); it
+returns the record of what it held out (heldout.py), which stage 03 writes beside the model.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from itertools import chain
 
 import datasets
 
+from .. import heldout
 from ..config import UserError
 from ..sources import load_corpus, load_validation
 
@@ -59,7 +61,7 @@ def counts(tokenized: datasets.Dataset) -> tuple[int, int]:
 def load_and_pack(sources: list[str], text_column: str, tokenizer, block_size: int, validation_fraction: float, *,
                   seed: int, num_proc: int | None = None):
     """Text sources in memory: hold out whole documents for validation, tokenize, pack into blocks.
-    Returns (train blocks, validation blocks, validation tokens, validation bytes, lineage)."""
+    Returns (train blocks, validation blocks, validation tokens, validation bytes, lineage, held-out record)."""
     corpus, lineage = load_corpus(sources, text_column)
     validation, val_lineage = load_validation(sources, text_column)
     lineage += val_lineage
@@ -67,14 +69,33 @@ def load_and_pack(sources: list[str], text_column: str, tokenizer, block_size: i
         print(f"[data] {item.summary()}")
     if validation:  # the data stage's own held-out split (its mix repeats documents: never re-split it)
         split = {"train": corpus, "test": datasets.Dataset.from_dict({"text": validation})}
+        record = heldout.of_split(sources)
     elif len(corpus) < 2:
         raise UserError(f"sources: {len(corpus)} document; at least 2 are needed to hold one out for validation")
     else:
         n_val = max(1, round(len(corpus) * validation_fraction))  # whole documents, at least one
         split = corpus.train_test_split(test_size=n_val, seed=seed)
+        record = heldout.of_documents(sources, split["test"]["text"])
     tok_train, tok_val = (tokenize(split[name], tokenizer, num_proc=num_proc) for name in ("train", "test"))
     train_set, val_set = (pack(x, block_size, num_proc=num_proc) for x in (tok_train, tok_val))
     if len(train_set) == 0 or len(val_set) == 0:
         raise UserError(f"too little text for block_size {block_size}: "
                         f"{len(train_set)} train / {len(val_set)} validation blocks")
-    return train_set, val_set, *counts(tok_val), lineage
+    return train_set, val_set, *counts(tok_val), lineage, record
+
+
+def heldout_texts(record: dict, text_column: str, tokenizer, max_bytes: int) -> list[str]:
+    """The documents a stage-03 model held out, read back through its record (heldout.json): the sources' own
+    validation split, the recorded documents of a split made here, or a stream's hash rule."""
+    from . import token_shards
+    from .token_writer import held_out
+
+    sources = record["sources"]
+    if record["kind"] == "split" and all(token_shards.is_token_folder(s) for s in sources):
+        return [t for s in sources for t in token_shards.validation_texts(s, tokenizer, max_bytes)]
+    if record["kind"] == "split":
+        return load_validation(sources, text_column)[0]
+    corpus = load_corpus(sources, text_column)[0]["text"]
+    if record["kind"] == "hashed":
+        return [t for t in corpus if t.strip() and held_out(t, record["validation_fraction"])]
+    return [corpus[i] for i in heldout.pick(corpus, record)[1]]

@@ -19,6 +19,8 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 from datatrove.pipeline.base import PipelineStep
 
 from . import mix
@@ -38,8 +40,6 @@ def _hash01(gids: np.ndarray, seed: int, salt: int = 0) -> np.ndarray:
 
 
 def _parquet_batches(path: Path, batch_size: int):
-    import pyarrow.parquet as pq
-
     if not path.exists():
         return
     for b in pq.ParquetFile(str(path)).iter_batches(batch_size=batch_size):
@@ -53,9 +53,6 @@ class _Writer:
         self.path, self.schema, self.w, self.rows = path, schema, None, 0
 
     def write(self, columns: dict) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         if not len(next(iter(columns.values()))):
             return
         if self.w is None:
@@ -71,8 +68,6 @@ class _Writer:
 
 
 def _schema(*cols):
-    import pyarrow as pa
-
     types = {"gid": pa.int64(), "source": pa.string(), "text": pa.string(), "hold": pa.uint64()}
     return pa.schema([(c, types[c]) for c in cols])
 

@@ -16,6 +16,8 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa  # at the top, not in the tasks: the launcher imports it once and forked tasks share it
+import pyarrow.parquet as pq
 from datatrove.data import Document
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter
@@ -214,9 +216,6 @@ class FingerprintAndWrite(PipelineStep):
         self.xargs = xargs
 
     def run(self, data, rank: int = 0, world_size: int = 1):
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         from datatrove.utils.batching import batched
 
         work, hasher = Path(self.work), dedup.MinHasher(self.dargs)

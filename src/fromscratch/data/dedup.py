@@ -96,12 +96,17 @@ def text_bytes(texts: list[str]) -> np.ndarray:
     return np.frombuffer("\x00".join(texts).lower().encode("utf-8"), dtype=np.uint8)
 
 
+def word_bounds(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[start, end) in `b` (a batch's `text_bytes`) of every word, in order."""
+    is_word = np.concatenate(([False], _WORD_BYTE[b], [False]))
+    edges = np.diff(is_word.view(np.int8))
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+
+
 def word_spans(texts: list[str], b: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Word hashes, word lengths in bytes, and per-document offsets, for a batch (`b`: its `text_bytes`)."""
     b = text_bytes(texts) if b is None else b
-    is_word = np.concatenate(([False], _WORD_BYTE[b], [False]))
-    edges = np.diff(is_word.view(np.int8))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    starts, ends = word_bounds(b)
     hashes = _mix(_span_hash(b.astype(U64) + U64(1), _P, _P_INV, starts, ends) + (ends - starts).astype(U64))
     doc_starts = np.concatenate(([0], np.flatnonzero(b == 0) + 1))  # NUL never occurs inside a text
     offsets = np.searchsorted(starts, np.concatenate((doc_starts, [len(b) + 1])))

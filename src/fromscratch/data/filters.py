@@ -140,13 +140,18 @@ class QualityFilter:
         total = np.bincount(doc_of, weights=lengths, minlength=n_docs)
         cum = np.concatenate(([0], np.cumsum(lengths)))
         out = np.zeros((n_docs, 7))
+        repeated = None  # word positions where the previous n's n-gram repeats in its document
         for col, n in enumerate((2, 3, 4)):
             grams, docs, idx = _ngram_hashes(hashes, offsets, doc_of, n)
             if not len(grams):
                 continue
-            keyed = grams ^ (docs.astype(U64) * U64(0xD1B54A32D192ED03))  # one n-gram in two documents differs
-            order = np.argsort(keyed)
-            sk = keyed[order]
+            if n in self.phrases:
+                out[:, 6] += np.bincount(docs[self.phrases[n].find(grams)[0]], minlength=n_docs)
+            # an n-gram repeats only where its first n-1 words do: sort only those (a few percent at n = 4)
+            sel = np.flatnonzero(repeated[idx]) if repeated is not None else np.arange(len(grams))
+            keyed = grams[sel] ^ (docs[sel].astype(U64) * U64(0xD1B54A32D192ED03))  # one n-gram in two documents differs
+            by_key = np.argsort(keyed)
+            order, sk = sel[by_key], keyed[by_key]
             starts = np.flatnonzero(np.concatenate(([True], sk[1:] != sk[:-1])))
             counts = np.diff(np.append(starts, len(sk)))
             rep = counts > 1  # equal hashes are equal words, so the first of a run stands for all of it
@@ -154,8 +159,8 @@ class QualityFilter:
             cover = counts[rep] * (cum[idx[first] + n] - cum[idx[first]])
             np.maximum.at(out[:, col], docs[first], cover)
             out[:, col] /= np.maximum(total, 1)
-            if n in self.phrases:
-                out[:, 6] += np.bincount(docs[self.phrases[n].find(grams)[0]], minlength=n_docs)
+            repeated = np.zeros(len(hashes), bool)
+            repeated[idx[order[np.repeat(rep, counts)]]] = True
         out[:, 3] = letter_token_share(texts, b)
         at, which = self.stop_hashes.find(hashes)
         if len(at):

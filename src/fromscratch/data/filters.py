@@ -70,16 +70,23 @@ def load_bad_words(path: str | None = None) -> tuple[frozenset, list[str]]:
 _ROLL = U64(0x9E3779B97F4A7C15)
 
 
-def _ngram_hashes(hashes: np.ndarray, offsets: np.ndarray, doc_of: np.ndarray, n: int):
-    """Hashes of the word n-grams inside each document (rolling polynomial) and the document of each."""
+def _ngram_hashes(hashes: np.ndarray, offsets: np.ndarray, doc_of: np.ndarray, n: int,
+                  shorter: np.ndarray | None = None):
+    """Hashes of the word n-grams inside each document (rolling polynomial), the document of each and its first
+    word's position; and the rolled hashes at every position (across documents), from which the (n+1)-grams
+    are one multiply-add away (`shorter`: those of the (n-1)-grams)."""
     m = len(hashes) - n + 1
     if m <= 0:
-        return np.zeros(0, U64), np.zeros(0, np.int64), np.zeros(0, np.int64)
-    rolled = np.zeros(m, dtype=U64)
-    for j in range(n):
-        rolled = rolled * _ROLL + hashes[j:j + m]
+        return np.zeros(0, U64), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, U64)
+    if shorter is None:
+        rolled = np.zeros(m, dtype=U64)
+        for j in range(n):
+            rolled = rolled * _ROLL + hashes[j:j + m]
+    else:  # Horner's rule one word further: the same numbers
+        rolled = shorter[:m] * _ROLL
+        rolled += hashes[n - 1:]
     idx = np.flatnonzero(np.arange(m) + n <= offsets[1:][doc_of[:m]])
-    return rolled[idx], doc_of[idx], idx
+    return rolled[idx], doc_of[idx], idx, rolled
 
 
 def _phrase_hashes(phrases: list[str]) -> dict[int, np.ndarray]:
@@ -140,9 +147,9 @@ class QualityFilter:
         total = np.bincount(doc_of, weights=lengths, minlength=n_docs)
         cum = np.concatenate(([0], np.cumsum(lengths)))
         out = np.zeros((n_docs, 7))
-        repeated = None  # word positions where the previous n's n-gram repeats in its document
+        repeated, rolled = None, None  # word positions where the previous n's n-gram repeats in its document
         for col, n in enumerate((2, 3, 4)):
-            grams, docs, idx = _ngram_hashes(hashes, offsets, doc_of, n)
+            grams, docs, idx, rolled = _ngram_hashes(hashes, offsets, doc_of, n, rolled)
             if not len(grams):
                 continue
             if n in self.phrases:

@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pandas  # noqa: F401  (pyarrow imports it at its first parquet write, 0.25-0.5 CPU-s: once, not per worker)
 import pyarrow as pa  # at the top, not in the tasks: the launcher imports it once and forked tasks share it
 import pyarrow.parquet as pq
 from datatrove.data import Document

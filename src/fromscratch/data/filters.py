@@ -156,7 +156,8 @@ class QualityFilter:
                 out[:, 6] += np.bincount(docs[self.phrases[n].find(grams)[0]], minlength=n_docs)
             # an n-gram repeats only where its first n-1 words do: sort only those (a few percent at n = 4)
             sel = np.flatnonzero(repeated[idx]) if repeated is not None else np.arange(len(grams))
-            keyed = grams[sel] ^ (docs[sel].astype(U64) * U64(0xD1B54A32D192ED03))  # one n-gram in two documents differs
+            # keyed by document: one n-gram in two documents differs
+            keyed = grams[sel] ^ (docs[sel].astype(U64) * U64(0xD1B54A32D192ED03))
             by_key = np.argsort(keyed)
             order, sk = sel[by_key], keyed[by_key]
             starts = np.flatnonzero(np.concatenate(([True], sk[1:] != sk[:-1])))

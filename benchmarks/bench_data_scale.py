@@ -158,9 +158,10 @@ def planted_recall(n_planted: int, task_counts: list[int], workers: int, work: P
         r = run_measured(recipe_args(src, out, tasks, workers)[:-2] + [
             *(x for k, v in overrides.items() for x in (f"--{k}", str(v))), "--toxicity_threshold", "-1",
             "--decontaminate_against", str(work / "no_evals"),
-            "--validation_fraction", "0",
             "--overwrite", "true"], Path(str(out) + ".logs"))
-        kept = {t for f in (out / "train").glob("*.parquet") for t in pq.read_table(f)["text"].to_pylist()}
+        # the recipe holds out a validation split (a fraction of 0 is refused): those documents are kept too
+        kept = {t for split in ("train", "validation") for f in (out / split).glob("*.parquet")
+                for t in pq.read_table(f)["text"].to_pylist()}
         stats = {s["step"]: s for s in json.loads((out / "stats.json").read_text())["steps"]}
         removed = {i for i in order if passed[i] and cleaned[i] not in kept}
         caught = sum(1 for c, o in pairs.items() if c in removed or o in removed)

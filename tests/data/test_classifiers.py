@@ -33,9 +33,16 @@ def test_fast_profanity_scores_equal_the_library_ones():
     from profanity_check import predict_prob
 
     texts = [TOXIC, BENIGN, "SHIT happens, Shit HAPPENS; shit!", "Ünïcödé wörds: straße, İstanbul, ＦＵＣＫ",
-             "a b c", "the and of to", "x_y_z 42 don't can't", "fuck " * 300 + BENIGN * 20, "", "."]
+             "a b c", "the and of to", "x_y_z 42 don't can't", "fuck " * 300 + BENIGN * 20, "", ".",
+             # words with a non-ASCII byte take the regex path: curly quotes split a token, accents do not
+             "don’t FUCKING do that, café’s shit—really", "ΟΔΥΣΣΕΥΣ ΣΑΣ ασσ δις", "日本語のテキスト shit 東京",
+             "nul\x00shit\x00", "😀shit😀 ass\u0301hole fu\u200bck", "ǅemal ǆungla ﬁnd shit", "_x_ __ 12 a1"]
     texts += [" ".join(texts[i:i + 3]) for i in range(len(texts))]
     assert np.array_equal(profanity_probs(texts), predict_prob(texts))
+    # with the word hashes an earlier step made (the data stage's rule filter), the same numbers
+    from fromscratch.data.dedup import words
+
+    assert np.array_equal(profanity_probs(texts, words(texts)[0]), predict_prob(texts))
     assert len(profanity_probs([])) == 0
 
 

@@ -61,10 +61,11 @@ def toxicity_reason(threshold: float) -> str:
     return f"toxicity >= {threshold:g}"
 
 
-def toxicity_batch(texts: list[str], threshold: float) -> tuple[list[str], list[float]]:
+def toxicity_batch(texts: list[str], threshold: float, hashes=None) -> tuple[list[str], list[float]]:
+    """`hashes`: the texts' word hashes (`dedup.words`) if an earlier step made them."""
     from .toxicity import score
 
-    scores = score(texts)
+    scores = score(texts, hashes)
     why = toxicity_reason(threshold)
     return [why if s >= threshold else "" for s in scores], [float(s) for s in scores]
 

@@ -19,6 +19,9 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from datatrove.pipeline.base import PipelineStep
 
 from . import mix
@@ -38,12 +41,19 @@ def _hash01(gids: np.ndarray, seed: int, salt: int = 0) -> np.ndarray:
 
 
 def _parquet_batches(path: Path, batch_size: int):
-    import pyarrow.parquet as pq
-
+    """Arrow record batches: the texts stay in arrow (filtered, taken, written) and never become Python strings,
+    which was most of these steps' time."""
     if not path.exists():
         return
-    for b in pq.ParquetFile(str(path)).iter_batches(batch_size=batch_size):
-        yield b.to_pydict()
+    yield from pq.ParquetFile(str(path)).iter_batches(batch_size=batch_size)
+
+
+def _per_source(index: np.ndarray, *weights: np.ndarray) -> dict[int, list]:
+    """source index -> [rows, sum of each weight] over the rows, sources in order of first appearance (as the
+    dicts the per-row loops built, so the JSON files keep their order)."""
+    found, first = np.unique(index, return_index=True)
+    sums = [np.bincount(index)] + [np.bincount(index, weights=w) for w in weights]
+    return {int(k): [int(x[k]) for x in sums] for k in found[np.argsort(first)]}
 
 
 class _Writer:
@@ -53,9 +63,6 @@ class _Writer:
         self.path, self.schema, self.w, self.rows = path, schema, None, 0
 
     def write(self, columns: dict) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         if not len(next(iter(columns.values()))):
             return
         if self.w is None:
@@ -71,8 +78,6 @@ class _Writer:
 
 
 def _schema(*cols):
-    import pyarrow as pa
-
     types = {"gid": pa.int64(), "source": pa.string(), "text": pa.string(), "hold": pa.uint64()}
     return pa.schema([(c, types[c]) for c in cols])
 
@@ -91,29 +96,33 @@ class DedupAndDecontaminate(PipelineStep):
         ledger = Ledger(["dedup", "decontaminate"] if on else ["dedup"])
         out = _Writer(work / "kept" / f"{rank:05d}.parquet", _schema("gid", "source", "text", "hold"))
         holds: dict[int, list] = {}
+        index = {s: i for i, s in enumerate(self.specs)}
         for b in _parquet_batches(work / "docs" / f"{rank:05d}.parquet", self.batch_size):
-            g = np.asarray(b["gid"], dtype=np.int64)
+            g, src = b.column("gid").to_numpy(), b.column("source").to_pylist()
             pos = np.minimum(np.searchsorted(gone, g), max(len(gone) - 1, 0))
             hit = (gone[pos] == g) if len(gone) else np.zeros(len(g), bool)
-            reasons = [DEDUP_REASON[int(why[p])] if h else "" for p, h in zip(pos, hit)]
-            ledger.record("dedup", b["source"], reasons)
+            reasons = [DEDUP_REASON[w] if h else "" for w, h in zip((why[pos] if len(gone) else pos).tolist(),
+                                                                     hit.tolist())]
+            ledger.record("dedup", src, reasons)
             keep = ~hit
-            g, src = g[keep], [s for s, k in zip(b["source"], keep) if k]
-            texts = [t for t, k in zip(b["text"], keep) if k]
             if on:
-                hits = [h for h, k in zip(b["evals"], keep) if k]
-                reasons = [REASON if h else "" for h in hits]
-                ledger.record("decontaminate", src, reasons,
+                tainted = pc.list_value_length(b.column("evals")).to_numpy(zero_copy_only=False) > 0
+                hits = b.column("evals").filter(pa.array(keep & tainted)).to_pylist()
+                ledger.record("decontaminate", [s for s, k in zip(src, keep.tolist()) if k],
+                              [REASON if t else "" for t in tainted[keep].tolist()],
                               extra={"documents_hit_per_task": dict(Counter(t for h in hits for t in h))})
-                clean = np.array([not h for h in hits], dtype=bool)
-                g, src, texts = g[clean], [s for s, k in zip(src, clean) if k], [t for t, k in zip(texts, clean) if k]
+                keep &= ~tainted
+            g, sources = g[keep], np.array([index[s] for s, k in zip(src, keep.tolist()) if k], np.int64)
             h = _hash01(g, self.seed)
-            for s, x in zip(src, h.tolist()):
-                holds.setdefault(self.specs.index(s), []).append(x)
-            out.write({"gid": g, "source": src, "text": texts, "hold": h})
+            for s in np.unique(sources).tolist():
+                holds.setdefault(s, []).append(h[sources == s])
+            mask = pa.array(keep)
+            out.write({"gid": g, "source": b.column("source").filter(mask), "text": b.column("text").filter(mask),
+                       "hold": h})
         out.close()
         for s in range(len(self.specs)):
-            save_npy(work / "holdkeys" / f"{rank:05d}" / f"{s:03d}.npy", np.sort(np.array(holds.get(s, []), np.uint64)))
+            save_npy(work / "holdkeys" / f"{rank:05d}" / f"{s:03d}.npy",
+                     np.sort(np.concatenate(holds.get(s, []) + [np.zeros(0, np.uint64)])))
         write_json(work / "stats" / "finish" / f"{rank:05d}.json", {"steps": ledger.entries()})
         return iter(())
 
@@ -165,44 +174,49 @@ class HoldOutAndAugment(PipelineStep):
         val = _Writer(Path(self.tmp) / "validation" / f"{rank:05d}.parquet", _schema("text", "source"))
         pool = _Writer(work / "pool" / f"{rank:05d}.parquet", _schema("gid", "source", "text"))
         terms, changed_by = Counter(), Counter()
-        available: dict[str, list] = {}
-        held: dict[str, list] = {}
+        index = {s: i for i, s in enumerate(self.specs)}
+        has = np.array([thr[i] is not None for i in range(len(self.specs))], bool)
+        below = np.array([thr[i] or 0 for i in range(len(self.specs))], np.uint64)
+        val_rows, pool_rows = [], []  # (source indices, characters) per batch
         for b in _parquet_batches(work / "kept" / f"{rank:05d}.parquet", self.batch_size):
-            to_val = [thr[self.specs.index(s)] is not None and h <= thr[self.specs.index(s)]
-                      for s, h in zip(b["source"], b["hold"])]
-            ledger.record("hold_out", b["source"], ["moved to validation split" if v else "" for v in to_val])
-            val.write({"text": [t for t, v in zip(b["text"], to_val) if v],
-                       "source": [s for s, v in zip(b["source"], to_val) if v]})
-            for s, t, v in zip(b["source"], b["text"], to_val):
-                if v:
-                    held[s] = [held.get(s, [0, 0])[0] + 1, held.get(s, [0, 0])[1] + len(t)]
-            g = [x for x, v in zip(b["gid"], to_val) if not v]
-            src = [s for s, v in zip(b["source"], to_val) if not v]
-            texts = [t for t, v in zip(b["text"], to_val) if not v]
-            if swapper is not None:  # the train pool only: validation stays natural text
-                added, copies = [], {"gid": [], "source": [], "text": []}
-                for i, t in enumerate(texts):
-                    new, counts = swapper.swap(t)
-                    if not counts:
-                        continue
-                    terms.update(counts)
-                    changed_by[src[i]] += 1
-                    if mode == "replace":
-                        texts[i] = new
-                    else:
-                        added.append(src[i])
-                        copies["gid"].append(-1 - g[i])  # a copy's id: negative, its original's mirrored
-                        copies["source"].append(src[i])
-                        copies["text"].append(new)
-                ledger.record("counterfactual", src, [""] * len(src), added=added)
-                g, src, texts = g + copies["gid"], src + copies["source"], texts + copies["text"]
-            for s, t in zip(src, texts):
-                a = available.setdefault(s, [0, 0])
-                a[0] += 1
-                a[1] += len(t)
+            sources = np.array([index[s] for s in b.column("source").to_pylist()], np.int64)
+            to_val = has[sources] & (b.column("hold").to_numpy() <= below[sources])
+            ledger.record("hold_out", b.column("source").to_pylist(),
+                          ["moved to validation split" if v else "" for v in to_val.tolist()])
+            mask, rest = pa.array(to_val), pa.array(~to_val)
+            chars = pc.utf8_length(b.column("text")).to_numpy()  # code points, as len() of the str
+            val.write({"text": b.column("text").filter(mask), "source": b.column("source").filter(mask)})
+            val_rows.append((sources[to_val], chars[to_val]))
+            g, text, source = (b.column(c).filter(rest) for c in ("gid", "text", "source"))
+            if swapper is None:
+                pool.write({"gid": g, "source": source, "text": text})
+                pool_rows.append((sources[~to_val], chars[~to_val]))
+                continue
+            g, src, texts = g.to_pylist(), source.to_pylist(), text.to_pylist()
+            # the train pool only: validation stays natural text
+            added, copies = [], {"gid": [], "source": [], "text": []}
+            for i, t in enumerate(texts):
+                new, counts = swapper.swap(t)
+                if not counts:
+                    continue
+                terms.update(counts)
+                changed_by[src[i]] += 1
+                if mode == "replace":
+                    texts[i] = new
+                else:
+                    added.append(src[i])
+                    copies["gid"].append(-1 - g[i])  # a copy's id: negative, its original's mirrored
+                    copies["source"].append(src[i])
+                    copies["text"].append(new)
+            ledger.record("counterfactual", src, [""] * len(src), added=added)
+            g, src, texts = g + copies["gid"], src + copies["source"], texts + copies["text"]
+            pool_rows.append((np.array([index[s] for s in src], np.int64), np.array([len(t) for t in texts])))
             pool.write({"gid": np.asarray(g, np.int64), "source": src, "text": texts})
         val.close()
         pool.close()
+        held, available = ({self.specs[k]: v for k, v in _per_source(
+            np.concatenate([r[0] for r in rows] + [np.zeros(0, np.int64)]),
+            np.concatenate([r[1] for r in rows] + [np.zeros(0)])).items()} for rows in (val_rows, pool_rows))
         entries = ledger.entries()
         if swapper is not None:
             entries[-1].update({"mode": mode, "documents_changed": sum(changed_by.values()),
@@ -234,26 +248,25 @@ class Mix(PipelineStep):
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         work = Path(self.work)
         epochs = {p.source: p.epochs for p in mixture_plan(work, self.specs, self.weights, self.total_chars)}
-        texts, sources = [], []
+        index = {s: i for i, s in enumerate(self.specs)}
+        parts = []
         for b in _parquet_batches(work / "pool" / f"{rank:05d}.parquet", self.batch_size):
-            g = np.asarray(b["gid"], dtype=np.int64)
-            e = np.array([epochs[s] for s in b["source"]])
+            g, src = b.column("gid").to_numpy(), b.column("source").to_pylist()
+            e = np.array([epochs[s] for s in src])
             extra = _hash01(g, self.seed, salt=1) / 2.0**64 < e - np.floor(e)
             n = (np.floor(e) + extra).astype(int)
-            for t, s, k in zip(b["text"], b["source"], n.tolist()):
-                texts += [t] * k
-                sources += [s] * k
+            copies = np.repeat(np.arange(len(n)), n)  # each document n times, in place
+            parts.append((pa.Table.from_batches([b.select(["text", "source"])]).take(copies),
+                          np.array([index[s] for s in src], np.int64)[copies]))
+        table = pa.concat_tables([p[0] for p in parts]) if parts else _schema("text", "source").empty_table()
         # interleave the sources within the shard (tasks hold a few files each: ~1/tasks of the train split)
-        order = list(range(len(texts)))
+        order = list(range(table.num_rows))
         random.Random(self.seed + rank).shuffle(order)
         out = _Writer(Path(self.tmp) / "train" / f"{rank:05d}.parquet", _schema("text", "source"))
-        out.write({"text": [texts[i] for i in order], "source": [sources[i] for i in order]})
+        out.write({c: table[c].take(order) for c in ("text", "source")})
         out.close()
-        rows = {s: [0, 0, 0] for s in self.specs}
-        for t, s in zip(texts, sources):
-            r = rows[s]
-            r[0] += 1
-            r[1] += len(t)
-            r[2] += len(t.encode("utf-8"))
-        write_json(work / "stats" / "mix" / f"{rank:05d}.json", rows)
+        counts = _per_source(np.concatenate([p[1] for p in parts] + [np.zeros(0, np.int64)]),
+                             pc.utf8_length(table["text"]).to_numpy(), pc.binary_length(table["text"]).to_numpy())
+        write_json(work / "stats" / "mix" / f"{rank:05d}.json",
+                   {s: counts.get(i, [0, 0, 0]) for i, s in enumerate(self.specs)})
         return iter(())

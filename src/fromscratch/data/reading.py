@@ -66,6 +66,8 @@ def list_units(specs: list[str], text_column: str) -> list[Unit]:
         if len(mine) >= 1 << _UNIT_BITS:
             raise UserError(f"{spec}: {len(mine)} files; at most {1 << _UNIT_BITS} per source (merge small files)")
         units += mine
+    if any(u.kind == "table" for u in units):
+        import datasets  # noqa: F401  (tasks read tables with it: imported once here, shared by forked tasks)
     return units
 
 

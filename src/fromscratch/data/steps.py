@@ -16,6 +16,9 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pandas  # noqa: F401  (pyarrow imports it at its first parquet write, 0.25-0.5 CPU-s: once, not per worker)
+import pyarrow as pa  # at the top, not in the tasks: the launcher imports it once and forked tasks share it
+import pyarrow.parquet as pq
 from datatrove.data import Document
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter
@@ -159,9 +162,10 @@ def keep_words(batch: list[Document], spans: tuple) -> None:
         d.metadata[_WORDS] = hashes[offsets[i]:offsets[i + 1]]
 
 
-def batch_words(batch: list[Document], texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(word hashes, offsets) of a batch as `dedup.words` gives them: the rule filter's, else hashed here."""
-    parts = [d.metadata.pop(_WORDS, None) for d in batch]
+def batch_words(batch: list[Document], texts: list[str], pop: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(word hashes, offsets) of a batch as `dedup.words` gives them: the rule filter's, else hashed here. The
+    last reader pops them."""
+    parts = [d.metadata.pop(_WORDS, None) if pop else d.metadata.get(_WORDS) for d in batch]
     if any(p is None for p in parts):
         return dedup.words(texts)
     offsets = np.zeros(len(parts) + 1, dtype=np.int64)
@@ -181,7 +185,8 @@ class Toxicity(_Counted):
         classifiers.toxicity_batch(["warm up"], threshold)
 
     def reasons(self, batch):
-        reasons, scores = classifiers.toxicity_batch([d.text for d in batch], self.threshold)
+        texts = [d.text for d in batch]
+        reasons, scores = classifiers.toxicity_batch(texts, self.threshold, batch_words(batch, texts, pop=False)[0])
         return reasons, {"extra": {"scores": classifiers.score_summary(scores, reasons)}}
 
 
@@ -214,9 +219,6 @@ class FingerprintAndWrite(PipelineStep):
         self.xargs = xargs
 
     def run(self, data, rank: int = 0, world_size: int = 1):
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         from datatrove.utils.batching import batched
 
         work, hasher = Path(self.work), dedup.MinHasher(self.dargs)

@@ -29,7 +29,7 @@ from datatrove.pipeline.base import PipelineStep
 
 from ..config import UserError
 from ..sources import Lineage, is_local, load_documents
-from .cached_encode import CachedEncoder
+from .fast_encode import FastEncoder
 
 FORMAT = "datatrove-ds"  # the token file layout (see the module docstring)
 SPLITS = ("train", "validation")
@@ -193,7 +193,7 @@ class TokenizeShards(PipelineStep):
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_dir)
-        encode = CachedEncoder(tokenizer)  # the ids of tokenizer(...), ~2x less CPU (cached_encode.py)
+        encode = FastEncoder(tokenizer)  # the ids of tokenizer(...), ~8x less CPU (fast_encode.py)
         bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
         dtype = token_dtype(len(tokenizer))
         n = len(self.units)
@@ -217,7 +217,7 @@ class TokenizeShards(PipelineStep):
                     ids = encode(docs)
                     writers[split].write(ids, [len(t.encode("utf-8")) for t in docs], bos, eos)
                     self.stat_update(f"{split} documents", value=len(docs))
-        self.stat_update("documents encoded by the tokenizer, not the word cache", value=encode.by_tokenizer)
+        self.stat_update("documents encoded by the tokenizer, not tiktoken", value=encode.by_tokenizer)
         record = {"rank": rank, "splits": {s: w.close() for s, w in writers.items()}, "skipped": skipped}
         tasks = self.out / "tasks"
         tasks.mkdir(parents=True, exist_ok=True)

@@ -9,8 +9,8 @@ hh-rlhf from ../shared/data when present) drawn at random, written as the data s
 200 documents at every size, so the step-0 evaluation the recipe runs costs the same everywhere.
 
 First, in this process, CPU seconds per MB of text of the encode step alone on the smallest corpus: the Rust
-tokenizer's `encode_batch_fast` (one thread, then Rayon on all cores) vs the word cache `make tokenize` uses
-(src/fromscratch/pretraining/cached_encode.py), alternating, ids checked identical.
+tokenizer's `encode_batch_fast` (one thread, then Rayon on all cores) vs the tiktoken encoder `make tokenize` uses
+(src/fromscratch/pretraining/fast_encode.py), alternating, ids checked identical.
 Per size: `recipes/03_pretrain/tokenize_corpus.py` (local executor, one task per core): wall time, CPU seconds
 of the whole process tree (getrusage of the waited-for children) and MB of text per CPU second (what one core
 does when it is not shared), peak RSS of the process tree (sampled every 50 ms); then `recipes/03_pretrain/run.py
@@ -213,11 +213,11 @@ def throughput(tokens_dir: Path, corpus: Path, tokenizer_dir: Path, steps: int, 
 
 def encode_speed(corpus: Path, tokenizer_dir: Path, mb: float, repeats: int) -> dict:
     """CPU seconds per MB of text: the Rust tokenizer's batch encode (one thread, and Rayon on all cores) vs the
-    word cache `make tokenize` uses, alternating, in this process; the ids must be identical."""
+    tiktoken encoder `make tokenize` uses, alternating, in this process; the ids must be identical."""
     import pyarrow.parquet as pq
     from transformers import AutoTokenizer
 
-    from fromscratch.pretraining.cached_encode import CachedEncoder
+    from fromscratch.pretraining.fast_encode import FastEncoder
 
     tok = AutoTokenizer.from_pretrained(tokenizer_dir)
     texts, size = [], 0
@@ -235,11 +235,11 @@ def encode_speed(corpus: Path, tokenizer_dir: Path, mb: float, repeats: int) -> 
 
     paths = {"rust encode_batch_fast, 1 thread": lambda: rust(False),
              "rust encode_batch_fast, Rayon on all cores": lambda: rust(True),
-             "word cache (make tokenize)": lambda: [ids for b in batches for ids in encoder(b)]}
+             "tiktoken (make tokenize)": lambda: [ids for b in batches for ids in encoder(b)]}
     got = {k: [] for k in paths}
     reference = None
     for _ in range(repeats):
-        encoder = CachedEncoder(tok)  # a fresh cache each time: its misses are counted
+        encoder = FastEncoder(tok)  # fresh each time: its guard's check of the first documents is counted
         for name, fn in paths.items():
             c0, w0 = time.process_time(), time.perf_counter()
             ids = fn()

@@ -26,10 +26,11 @@ from pathlib import Path
 
 import numpy as np
 from datatrove.pipeline.base import PipelineStep
+from transformers import AutoTokenizer  # here, in the launcher: forked tasks inherit it (~3 CPU-s per worker saved)
 
 from ..config import UserError
 from ..sources import Lineage, is_local, load_documents
-from .cached_encode import CachedEncoder
+from .fast_encode import FastEncoder
 
 FORMAT = "datatrove-ds"  # the token file layout (see the module docstring)
 SPLITS = ("train", "validation")
@@ -190,10 +191,8 @@ class TokenizeShards(PipelineStep):
         self.tokenizer_dir, self.column, self.validation_fraction = tokenizer_dir, column, validation_fraction
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
-        from transformers import AutoTokenizer
-
         tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_dir)
-        encode = CachedEncoder(tokenizer)  # the ids of tokenizer(...), ~2x less CPU (cached_encode.py)
+        encode = FastEncoder(tokenizer)  # the ids of tokenizer(...), ~8x less CPU (fast_encode.py)
         bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
         dtype = token_dtype(len(tokenizer))
         n = len(self.units)
@@ -217,7 +216,7 @@ class TokenizeShards(PipelineStep):
                     ids = encode(docs)
                     writers[split].write(ids, [len(t.encode("utf-8")) for t in docs], bos, eos)
                     self.stat_update(f"{split} documents", value=len(docs))
-        self.stat_update("documents encoded by the tokenizer, not the word cache", value=encode.by_tokenizer)
+        self.stat_update("documents encoded by the tokenizer, not tiktoken", value=encode.by_tokenizer)
         record = {"rank": rank, "splits": {s: w.close() for s, w in writers.items()}, "skipped": skipped}
         tasks = self.out / "tasks"
         tasks.mkdir(parents=True, exist_ok=True)
@@ -233,8 +232,6 @@ def merge(out: str | Path, tasks: int, tokenizer_dir: str) -> dict:
     missing = [r for r in range(tasks) if not (out / "tasks" / f"{r:05d}.json").is_file()]
     if missing:
         raise UserError(f"tokenize: tasks {missing[:10]} of {tasks} have not finished: rerun with --resume true")
-    from transformers import AutoTokenizer
-
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     meta = {"format": FORMAT, "dtype": token_dtype(len(tokenizer)).str, "vocab_size": len(tokenizer),
             "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,

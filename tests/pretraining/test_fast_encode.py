@@ -1,6 +1,7 @@
-"""The word-cache encoder of `make tokenize` gives exactly the ids of tokenizer(..., add_special_tokens=False):
+"""The tiktoken encoder of `make tokenize` gives exactly the ids of tokenizer(..., add_special_tokens=False):
 on real text, special tokens inside it, every kind of whitespace and script, characters the two regex engines
-class differently, a full cache, and a tokenizer it does not support."""
+class differently, a vocabulary whose ids are not the merge order, a difference its guard catches, and a
+tokenizer it does not support."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-from fromscratch.pretraining.cached_encode import CachedEncoder
+from fromscratch.pretraining.fast_encode import FastEncoder, ranks
 from fromscratch.sources import load_documents
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -55,38 +56,56 @@ def reference(tok, texts):
 
 def test_identical_ids_on_real_and_tricky_text(tok):
     texts = real_texts() + TRICKY
-    enc = CachedEncoder(tok)
+    enc = FastEncoder(tok)
     assert enc.fast
     got = [ids for a in range(0, len(texts), 300) for ids in enc(texts[a:a + 300])]
     assert got == reference(tok, texts)
-    again = enc(texts[:300])  # from the filled cache
-    assert again == got[:300]
+    assert enc.mismatches == 0 and enc.fast  # the guard compared the first 200 and found none
     assert enc.by_tokenizer < enc.documents / 20  # the fast path did the work, not the fallback
     assert enc(["<|bos|>"]) == [[tok.bos_token_id]]
 
 
-def test_characters_the_engines_class_differently_go_through_the_tokenizer():
-    """regex knows a newer Unicode than tokenizers' oniguruma: letters new to Unicode 17 are 'other' there, so
-    the split differs, and with a merge across it the ids too. Such a document must take the tokenizer's path."""
+def test_every_character_is_classed_alike_by_both_regex_engines(tok):
+    """tiktoken (fancy-regex) and tokenizers (oniguruma) carry their own Unicode tables. Today they agree on every
+    code point (the `regex` module, used before, differed on 17,480): checked here, so a pin bump that makes them
+    differ is seen."""
+    enc = FastEncoder(tok)
+    sample = [chr(c) for c in range(0x80, 0x32400, 7) if not 0xD800 <= c < 0xE000]
+    assert [c for c in sample if not enc._same_split(c)] == []
+    assert enc._same_split("\u3000") and enc._same_split("\U00010940")  # a space; a letter new in Unicode 17
+
+
+def test_a_character_the_engines_class_differently_goes_through_the_tokenizer(tok, monkeypatch):
+    from fromscratch.pretraining import fast_encode
+
+    real = fast_encode._piece_classes
+    monkeypatch.setattr(fast_encode, "_piece_classes", lambda c: (False,) * 4 if c == "\u00e9" else real(c))
+    enc = FastEncoder(tok)
+    texts = ["caf\u00e9 au lait", "plain ascii", "na\u00efve"]
+    assert enc(texts) == reference(tok, texts)
+    assert enc.differ == {"\u00e9"} and enc.by_tokenizer == 1  # only the document holding it
+
+
+def test_ids_that_are_not_the_merge_order_go_through_the_tokenizer():
+    """tiktoken ranks pairs by the merged token's id; a vocabulary numbered otherwise would merge differently."""
     alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
-    vocab = {c: i for i, c in enumerate(alphabet)} | {"að": len(alphabet)}  # a + the first byte, 0xF0
-    backend = Tokenizer(models.BPE(vocab=vocab, merges=[("a", "ð")]))
+    vocab = {c: i + 2 for i, c in enumerate(alphabet)} | {"ab": 0, "abc": 1}  # merged tokens numbered first
+    backend = Tokenizer(models.BPE(vocab=vocab, merges=[("a", "b"), ("ab", "c")]))
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok = PreTrainedTokenizerFast(tokenizer_object=backend)
-    enc = CachedEncoder(tok)
-    differ = [chr(c) for c in range(0x10940, 0x1095A) if not enc._same_split(chr(c))]  # Unicode 17 letters
-    assert differ, "the pinned regex and tokenizers agree on these: pick characters newer than oniguruma's tables"
-    text = f"a{differ[0]} and a\U0001F600"  # the emoji is 'other' in both: its document could take the fast path
-    assert enc._encode(text) != reference(tok, [text])[0]  # the naive fast path would be wrong here
-    assert enc([text, "a\U0001F600"]) == reference(tok, [text, "a\U0001F600"])
-    assert enc.by_tokenizer == 1
+    assert ranks(backend) is None
+    enc = FastEncoder(tok)
+    assert not enc.fast and enc(["abc abd"]) == reference(tok, ["abc abd"])
 
 
-def test_a_full_cache_is_cleared_and_stays_exact(tok):
-    texts = load_documents("default:us_speeches")[0][:8]
-    enc = CachedEncoder(tok, max_words=50)
+def test_the_guard_sends_everything_to_the_tokenizer_after_a_difference(tok):
+    texts = load_documents("default:us_speeches")[0][:6]
+    enc = FastEncoder(tok)
+    real = enc.bpe.encode_ordinary
+    enc.bpe = type("Off", (), {"encode_ordinary": staticmethod(lambda t: real(t)[:-1])})()  # disagrees
     assert enc(texts) == reference(tok, texts)
-    assert 0 < len(enc.words) <= 50
+    assert enc.mismatches == 6 and not enc.fast and enc.by_tokenizer == 6
+    assert enc(texts[:2]) == reference(tok, texts[:2])  # and later batches too
 
 
 def test_an_unsupported_tokenizer_is_encoded_by_itself(tokenizer_dir):
@@ -95,6 +114,6 @@ def test_an_unsupported_tokenizer_is_encoded_by_itself(tokenizer_dir):
                    lambda b: setattr(b, "pre_tokenizer", pre_tokenizers.ByteLevel(add_prefix_space=True))):
         tok = AutoTokenizer.from_pretrained(tokenizer_dir)
         change(tok.backend_tokenizer)
-        enc = CachedEncoder(tok)
+        enc = FastEncoder(tok)
         assert not enc.fast
         assert enc(texts) == reference(tok, texts)

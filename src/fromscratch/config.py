@@ -224,8 +224,9 @@ def check_yaml(path: str | Path, types_: tuple[type, ...]) -> dict:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise UserError(f"{where}: not valid YAML ({getattr(err, 'problem', err)})") from None
-    if data is None:
-        return {}
+    if data is None:  # TrlParser refuses it too, as a "command line" error
+        raise UserError(f"{path}: holds no key: value (empty, or only comments): start from one of the recipe's "
+                        "config_*.yaml")
     if not isinstance(data, dict):
         raise UserError(f"{path}: must be a mapping of key: value, got {type(data).__name__}")
     known = _fields(types_)

@@ -242,6 +242,26 @@ def test_identical_preference_pairs_are_dropped_counted_and_carded(tmp_path):
         load_sources([str(every)], check_preferences)
 
 
+@pytest.mark.parametrize("bad,where", [
+    (b'[1, 2]', "2: a JSON list, not an object of columns"),
+    (b'{"messages": [{"role": "user", "content": "caf\xe9"}]}', "2: not UTF-8"),
+    (b'{"messages": [', "2: not JSON"),
+])
+def test_chat_jsonl_that_the_loader_refuses_names_its_line(tmp_path, bad, where):
+    """datasets' json loader refuses the whole file with "An error occurred while generating the dataset": the
+    post-training stages (04-06) fail on a malformed row by design, so the line and the fix must be in the message."""
+    from fromscratch.alignment.chat_data import check_sft
+
+    good = json.dumps({"messages": [{"role": "user", "content": "Hi"},
+                                    {"role": "assistant", "content": "Hello."}]}).encode()
+    p = tmp_path / "chat.jsonl"
+    p.write_bytes(b"\n".join([good, bad, good]) + b"\n")
+    with pytest.raises(UserError, match=f"^{re.escape(str(p))}:{re.escape(where)}.*fix or remove this line"):
+        load_sources([str(p)], check_sft)
+    p.write_bytes(b"\n".join([good, good]) + b"\n")  # the line removed, as advised: it loads
+    assert len(load_sources([str(p)], check_sft)[0]) == 2
+
+
 @pytest.mark.parametrize("stage,cls", [("03_pretrain", "PretrainArguments"), ("04_sft", "SFTArguments"),
                                        ("05_reward", "RewardArguments"), ("06_rlhf/dpo.py", "DPOArguments"),
                                        ("06_rlhf/online.py", "GRPOArguments")])

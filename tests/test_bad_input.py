@@ -601,6 +601,10 @@ def test_step_that_drops_everything_stops_with_its_reasons():
     ("06_rlhf", "PPOPromptArguments PPOArguments", ["--total_episodes", "0"], "total_episodes must be >= 1"),
     ("06_rlhf", "PPOPromptArguments PPOArguments", ["--num_ppo_epochs", "0"], "num_ppo_epochs must be >= 1"),
     ("01_data", "DataArguments", ["--weights", "0.5", "nan"], "weights must be >= 0, got nan"),
+    ("04_sft", "DataArguments", ["--flan_exemplars", "-1"], "flan_exemplars must be >= 0"),
+    ("07_eval", "EvalArguments", ["--toxicity_steering", "blok"], "toxicity_steering must be one of 'none', 'block'"),
+    ("07_eval", "EvalArguments", ["--completion_max_new_tokens", "0"], "completion_max_new_tokens must be >= 1"),
+    ("07_eval", "ProbeArguments", ["--toxicity_max_new_tokens", "0"], "toxicity_max_new_tokens must be >= 1"),
 ])
 def test_values_checkable_at_start_are_checked_at_start(stage, classes, argv, expect):
     types_ = tuple(getattr(recipe(stage), c) for c in classes.split())

@@ -397,6 +397,28 @@ def test_full_disk_and_read_only_output_are_one_line_with_advice(tmp_path, capsy
         cli(bug)()
 
 
+def test_ctrl_c_is_one_line_with_the_restart_advice(tmp_path, capsys):
+    out = tmp_path / "out"
+
+    def interrupted(write: bool):
+        tmp = artifacts.prepare(out, resume=False)
+        if write:
+            (tmp / "checkpoint-2").mkdir()
+        raise KeyboardInterrupt
+
+    for write in (False, True):
+        with pytest.raises(SystemExit) as code:
+            cli(lambda: interrupted(write))()
+        assert code.value.code == 130
+        err = capsys.readouterr().err.strip()
+        assert "Traceback" not in err and len(err.splitlines()) == 1
+    assert err == f"interrupted; the unfinished run stays in {artifacts.tmp_dir(out)}: pass --resume true to " \
+                  "continue it, or --overwrite true to start over"
+    assert not out.exists() and (artifacts.tmp_dir(out) / "checkpoint-2").is_dir()
+    tmp = artifacts.prepare(out, resume=True)  # the advice, followed
+    assert (tmp / "checkpoint-2").is_dir()
+
+
 def test_full_disk_said_by_rust_or_torch_writers_is_one_line(tmp_path, capsys, monkeypatch):
     """tokenizers and safetensors raise a plain Exception whose text ends "(os error 28)"; torch.save loses the
     errno ("unexpected pos"): measured on a 200 KB / 3 MB / 9 MB tmpfs, each was a traceback."""

@@ -51,6 +51,12 @@ def cli(main: Callable[[], Any]) -> Callable[[], Any]:
             _abandon_output()
             print(f"error: {err}", file=sys.stderr, flush=True)
             raise SystemExit(2) from None
+        except KeyboardInterrupt:  # Ctrl-C: what is left and how to go on, not where Python was
+            _abandon_output()
+            artifacts = sys.modules.get(f"{__package__}.artifacts")
+            print(f"interrupted{artifacts.restart_advice() if artifacts is not None else ''}", file=sys.stderr,
+                  flush=True)
+            raise SystemExit(130) from None
         except EarlyExit as stop:
             _close_process_group()
             print(str(stop), flush=True)

@@ -12,7 +12,6 @@ import copy
 import dataclasses
 import enum
 import difflib
-import errno
 import functools
 import math
 import sys

@@ -119,7 +119,7 @@ def _read(path: Path) -> datasets.Dataset:
                                    "csv": (".csv",)}.items() if name.endswith(exts)), None)
     if kind is None:
         raise UserError(f"{path}: unsupported file type (use .jsonl, .json, .parquet, .csv or a save_to_disk folder)")
-    if kind == "json" and (line := json_lines.not_utf8_line(path)):  # pyarrow keeps the bytes, the first read then raises
+    if kind == "json" and (line := json_lines.not_utf8_line(path)):  # pyarrow keeps them: a later read raises
         raise UserError(f"{path}:{line}: not UTF-8 (fix or remove this line)")
     try:
         return datasets.load_dataset(kind, data_files=str(path), split="train")

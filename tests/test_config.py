@@ -50,6 +50,9 @@ def test_bad_override_and_missing_file_are_one_line(tmp_path):
         parse((Args,), ["--config", str(tmp_path / "missing.yaml")])
     with pytest.raises(UserError, match="not valid YAML"):
         parse((Args,), ["--config", _yaml(tmp_path, "a: [unclosed\n")])
+    empty = _yaml(tmp_path, "# only a comment\n")  # was "command line: Config file ... must contain a YAML mapping"
+    with pytest.raises(UserError, match=f"^{empty}: holds no key: value"):
+        parse((Args,), ["--config", empty])
 
 
 def test_to_dict_never_keeps_tokens():

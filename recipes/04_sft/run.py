@@ -41,9 +41,9 @@ class DataArguments:
     validation_fraction: float = checked(0.05, gt=0, lt=1, help="held-out conversations for the before/after loss")
     max_train_samples: int | None = checked(None, ge=1, help="cap on training conversations (null: all)")
     cot_sources: list[str] = field(default_factory=list)
-    flan_shares: list[float] = field(default_factory=lambda: [0.25, 0.25, 0.25, 0.25])
-    flan_exemplars: int = 3
-    cot_eval_rows: int = 64
+    flan_shares: list[float] = checked(default_factory=lambda: [0.25, 0.25, 0.25, 0.25], ge=0)
+    flan_exemplars: int = checked(3, ge=0)
+    cot_eval_rows: int = checked(64, ge=0)
 
 
 @dataclass

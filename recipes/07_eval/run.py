@@ -57,16 +57,16 @@ class EvalArguments:
         "help": "auto: the documents stage 03 held out (its heldout.json); a .txt/.jsonl path; none"})
     heldout_max_bytes: int = checked(200000, ge=1, help="cap on held-out text")
     crows_pairs: bool = field(default=True, metadata={"help": "measure CrowS-Pairs bias"})
-    toxicity_steering: str = field(default="none", metadata={
-        "help": "none | block | rerank | block+rerank: measure the model as is, or with output steering"})
+    toxicity_steering: str = checked("none", choices=("none", "block", "rerank", "block+rerank"),
+                                     help="measure the model as is, or with output steering")
     toxicity_block_words: str = field(default="default", metadata={
         "help": "words to block: default (the shipped LDNOOBW list), a file (one per line), none"})
-    toxicity_block_penalty: float | None = field(default=None, metadata={
-        "help": "null: never emit a blocked word; a number: subtract it from their logits instead"})
-    toxicity_rerank_k: int = field(default=4, metadata={
-        "help": "rerank: each scored sample is the least toxic of this many candidates"})
-    completions: int = field(default=12, metadata={"help": "fixed prompts answered for the card (0: none)"})
-    completion_max_new_tokens: int = field(default=64, metadata={"help": "answer length"})
+    toxicity_block_penalty: float | None = checked(None, ge=0, help="null: never emit a blocked word; a number: "
+                                                   "subtract it from their logits instead")
+    toxicity_rerank_k: int = checked(4, ge=1, help="rerank: each scored sample is the least toxic of this many "
+                                     "candidates")
+    completions: int = checked(12, ge=0, help="fixed prompts answered for the card (0: none)")
+    completion_max_new_tokens: int = checked(64, ge=1, help="answer length")
     chat: str = field(default="auto", metadata={
         "help": "auto (chat template for instruction-tuned models), true, false"})
     batch_size: int = checked(16, ge=1, help="sequences per forward pass in lm-eval")

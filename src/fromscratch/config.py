@@ -12,7 +12,6 @@ import copy
 import dataclasses
 import enum
 import difflib
-import errno
 import functools
 import math
 import sys
@@ -22,6 +21,8 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Union
 
 import yaml
+
+from . import os_errors
 
 
 class UserError(Exception):
@@ -49,15 +50,22 @@ def cli(main: Callable[[], Any]) -> Callable[[], Any]:
             _abandon_output()
             print(f"error: {err}", file=sys.stderr, flush=True)
             raise SystemExit(2) from None
+        except KeyboardInterrupt:  # Ctrl-C: what is left and how to go on, not where Python was
+            _abandon_output()
+            artifacts = sys.modules.get(f"{__package__}.artifacts")
+            print(f"interrupted{artifacts.restart_advice() if artifacts is not None else ''}", file=sys.stderr,
+                  flush=True)
+            raise SystemExit(130) from None
         except EarlyExit as stop:
             _close_process_group()
             print(str(stop), flush=True)
             raise SystemExit(stop.code) from None
-        except OSError as err:
-            if err.errno not in _USER_OS_ERRORS:
+        except Exception as err:
+            machine = os_errors.of_machine(err)
+            if machine is None:
                 raise  # a bug of ours, not the user's disk or permissions: keep the traceback
             _abandon_output()
-            print(f"error: {_os_message(err)}", file=sys.stderr, flush=True)
+            print(f"error: {os_errors.message(machine)}", file=sys.stderr, flush=True)
             raise SystemExit(2) from None
         _close_process_group()
         return result
@@ -65,24 +73,10 @@ def cli(main: Callable[[], Any]) -> Callable[[], Any]:
     return wrapper
 
 
-# Errors of the machine the user can fix (space, permissions, a read-only or wrong kind of path), not of the code.
-_USER_OS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR}
-
-
 def _abandon_output() -> None:
     artifacts = sys.modules.get(f"{__package__}.artifacts")  # loaded by every stage that writes an output
     if artifacts is not None:
         artifacts.abandon()
-
-
-def _os_message(err: OSError) -> str:
-    what = f"{err.filename}: {err.strerror}" if err.filename else (err.strerror or str(err))
-    fix = {errno.ENOSPC: "free some space or set output_dir on another disk",
-           errno.EDQUOT: "free some space or set output_dir on another disk",
-           errno.EROFS: "set output_dir to a writable folder"}.get(err.errno, "fix the path or its permissions")
-    artifacts = sys.modules.get(f"{__package__}.artifacts")
-    tail = artifacts.restart_advice() if artifacts is not None else ""
-    return f"{what} ({fix}, then rerun{tail})"
 
 
 def _close_process_group() -> None:
@@ -235,8 +229,9 @@ def check_yaml(path: str | Path, types_: tuple[type, ...]) -> dict:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise UserError(f"{where}: not valid YAML ({getattr(err, 'problem', err)})") from None
-    if data is None:
-        return {}
+    if data is None:  # TrlParser refuses it too, as a "command line" error
+        raise UserError(f"{path}: holds no key: value (empty, or only comments): start from one of the recipe's "
+                        "config_*.yaml")
     if not isinstance(data, dict):
         raise UserError(f"{path}: must be a mapping of key: value, got {type(data).__name__}")
     known = _fields(types_)
@@ -340,6 +335,7 @@ def parse(types_: tuple[type, ...], argv: list[str] | None = None) -> tuple:
     if "--help-all" in argv:
         Parser(types_).print_help()
         raise SystemExit(0)
+    _check_values(_argv_values(argv, types_), types_, "command line")  # as the YAML's: before any __post_init__
     for dc in types_:  # keys that depend on the hardware are settled before any __post_init__ runs on them
         if hasattr(dc, "settle_argv"):
             try:
@@ -365,6 +361,40 @@ def parse(types_: tuple[type, ...], argv: list[str] | None = None) -> tuple:
                 key, message = bad[0]
                 raise UserError(f"{_where(key, argv, config)}: {key} {message}")
     return tuple(parsed)
+
+
+def _argv_values(argv: list[str], types_: tuple[type, ...]) -> dict:
+    """The checked keys' values given on the command line (`--key v [v ...]` or `--key=v`), numbers as numbers:
+    a library's __post_init__ divides by some of them (GRPO's num_generations) before parse could check it."""
+    checked_keys = {k for tp in types_ for k in checks_of(tp) if k in {f.name for f in dataclasses.fields(tp)}}
+    out: dict = {}
+    for i, arg in enumerate(argv):
+        if not arg.startswith("--"):
+            continue
+        key, eq, value = arg[2:].partition("=")
+        key = key.replace("-", "_")
+        if key not in checked_keys:
+            continue
+        if eq:
+            values = [value]
+        else:  # the values up to the next flag (a negative number is a value, not a flag)
+            values = []
+            for v in argv[i + 1:]:
+                if v.startswith("--"):
+                    break
+                values.append(v)
+        numbers = [_number(v) for v in values]
+        out[key] = numbers[0] if len(numbers) == 1 else numbers
+    return out
+
+
+def _number(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 def _check_values(data: dict, types_: tuple[type, ...], where: str) -> None:

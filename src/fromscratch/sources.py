@@ -257,7 +257,7 @@ def load_documents(spec: str, text_column: str = "text") -> tuple[list[str], Lin
         lineage = Lineage(spec=spec, resolved=str(path.resolve()), sha256="")
         if (split := _parquet_split(path, "train")) is not None:  # the data stage's output: its train split
             lineage.sha256 = _hash_files(split)
-            ds = datasets.load_dataset("parquet", data_files=[str(f) for f in split], split="train")
+            ds = load_parquet(split)
             return _finish(_from_dataset(ds, text_column, spec, lineage), lineage)
         if path.is_dir() and (
             (path / "dataset_info.json").exists()
@@ -279,6 +279,8 @@ def load_documents(spec: str, text_column: str = "text") -> tuple[list[str], Lin
         elif kind == "json":
             docs = _read_jsonl(files, text_column, lineage)
         else:
+            if kind == "parquet":
+                check_parquet(files)  # the file that is cut short named, not only the source
             try:  # a BOM would otherwise become part of the first column's name
                 ds = datasets.load_dataset(kind, data_files=[str(f) for f in files], split="train",
                                            **({"encoding": "utf-8-sig"} if kind == "csv" else {}))
@@ -321,6 +323,26 @@ def _kind(spec: str, files: list[Path]) -> str:
 def _first_line(err: Exception) -> str:
     text = str(err).strip()
     return text.splitlines()[0][:160] if text else type(err).__name__
+
+
+def check_parquet(files: list[Path] | list[str]) -> None:
+    """Each parquet file's footer (its index, written last), read before any row: a file cut short by a kill, a
+    full disk or a partial copy fails here in one line naming it, not in pyarrow's traceback mid-run."""
+    import pyarrow.parquet as pq
+
+    for f in files:
+        try:
+            pq.read_metadata(str(f))
+        except Exception as err:  # pyarrow's ArrowInvalid / OSError without an errno: not parquet, or cut short
+            if isinstance(err, OSError) and err.errno is not None:
+                raise  # the disk's or the permissions' error, said as such by config.cli
+            raise UserError(f"{f}: cannot read as parquet, cut short or not parquet ({_first_line(err)}): replace "
+                            "it (rerun the stage that wrote it) or leave it out of sources") from None
+
+
+def load_parquet(files: list[Path]):
+    check_parquet(files)
+    return datasets.load_dataset("parquet", data_files=[str(f) for f in files], split="train")
 
 
 def load_saved(path: str | Path):
@@ -376,7 +398,7 @@ def load_validation(specs: list[str], text_column: str = "text") -> tuple[list[s
         if path is None:
             continue
         if (files := _parquet_split(path, "validation")) is not None:  # the data stage's parquet output
-            ds = {"validation": datasets.load_dataset("parquet", data_files=[str(f) for f in files], split="train")}
+            ds = {"validation": load_parquet(files)}
         elif (path / "dataset_dict.json").is_file():
             ds = load_saved(path)
         else:

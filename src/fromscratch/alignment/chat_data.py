@@ -26,6 +26,7 @@ from pathlib import Path
 import datasets
 import numpy as np
 
+from .. import json_lines
 from ..config import UserError
 from ..sources import Lineage, _hash_files, _hidden, embedded_path, is_local, load_saved
 
@@ -118,10 +119,14 @@ def _read(path: Path) -> datasets.Dataset:
                                    "csv": (".csv",)}.items() if name.endswith(exts)), None)
     if kind is None:
         raise UserError(f"{path}: unsupported file type (use .jsonl, .json, .parquet, .csv or a save_to_disk folder)")
+    if kind == "json" and (line := json_lines.not_utf8_line(path)):  # pyarrow keeps them: a later read raises
+        raise UserError(f"{path}:{line}: not UTF-8 (fix or remove this line)")
     try:
         return datasets.load_dataset(kind, data_files=str(path), split="train")
     except Exception as err:  # the datasets loaders raise many types for one cause: a file not in that format
-        raise UserError(f"{path}: cannot read as {kind} ({str(err).splitlines()[0][:160]})") from None
+        where = json_lines.first_bad_line(path) if kind == "json" and ".jsonl" in name else None
+        raise UserError(f"{path}" + (f":{where}" if where else f": cannot read as {kind} "
+                                     f"({str(err).splitlines()[0][:160]})")) from None
 
 
 def load_table(spec: str) -> tuple[datasets.Dataset, Lineage]:

@@ -87,7 +87,9 @@ def _units_of(s: int, spec: str, column: str) -> list[Unit]:
         if not path.exists():
             raise UserError(f"data path not found: {spec}")
         if (train := parquet_folder(path)) is not None:  # a data-stage output: its train split
-            return [Unit(s, i, "table", str(f)) for i, f in enumerate(sorted(train.glob("*.parquet")))]
+            files = sorted(train.glob("*.parquet"))
+            sources.check_parquet(files)  # here, before any task: a task's error comes with datatrove's traceback
+            return [Unit(s, i, "table", str(f)) for i, f in enumerate(files)]
         if _saved(path):
             import datasets
 
@@ -100,6 +102,8 @@ def _units_of(s: int, spec: str, column: str) -> list[Unit]:
                  if path.is_dir() else [path])
         # the same rule and messages as the in-memory loader: one kind of file per source
         kind = {"text": "text", "json": "jsonl", "parquet": "table", "csv": "table"}[sources._kind(spec, files)]
+        if sources._kind(spec, files) == "parquet":
+            sources.check_parquet(files)
         return [Unit(s, i, kind, str(f)) for i, f in enumerate(files)]
     repo, config = sources.hub_id(spec)
     n = sources.stream_hub(repo, config).n_shards  # metadata only: the file list of the train split

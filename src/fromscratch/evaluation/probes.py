@@ -21,11 +21,10 @@ from fromscratch.sources import is_local
 class ProbeArguments:
     """The toxicity and bias probes' keys (recipes/07_eval and recipes/10_mitigate parse them beside their own)."""
 
-    toxicity_prompts_per_domain: int | None = field(default=None, metadata={
-        "help": "a seeded sample of BOLD prompts per domain (null: all)"})
+    toxicity_prompts_per_domain: int | None = checked(None, ge=1,
+                                                      help="a seeded sample of BOLD prompts per domain (null: all)")
     toxicity_samples: int = checked(5, ge=0, help="continuations per prompt (k; RealToxicityPrompts uses 25; 0: off)")
-    toxicity_max_new_tokens: int = field(default=20, metadata={
-        "help": "continuation length (RealToxicityPrompts: 20 tokens)"})
+    toxicity_max_new_tokens: int = checked(20, ge=1, help="continuation length (RealToxicityPrompts: 20 tokens)")
     toxicity_threshold: float = checked(0.5, ge=0, le=1, help="classifier probability that counts as toxic")
     ethos_source: str | None = field(default=None, metadata={
         "help": "ETHOS hate-speech detection: a folder with its two CSVs, or the Hub id ethos (null: off)"})

@@ -65,8 +65,19 @@ LIBRARY_CHECKS: dict[str, Check] = {
     "max_length": _POSITIVE_INT,  # TRL: tokens per sequence
     "max_prompt_length": _POSITIVE_INT,
     "max_completion_length": _POSITIVE_INT,
-    "num_generations": _POSITIVE_INT,
+    "num_generations": Check(ge=2, why="GRPO and RLOO compare a prompt's answers with each other"),
     "beta": Check(ge=0),
+    "temperature": Check(gt=0),
+    # trl's PPOConfig: 0 episodes or 0 epochs train nothing and still publish a policy
+    "total_episodes": _POSITIVE_INT,
+    "num_ppo_epochs": _POSITIVE_INT,
+    "num_mini_batches": _POSITIVE_INT,
+    "local_rollout_forward_batch_size": _POSITIVE_INT,
+    "response_length": _POSITIVE_INT,
+    "kl_coef": Check(ge=0),
+    "cliprange": Check(gt=0),
+    "cliprange_value": Check(gt=0),
+    "vf_coef": Check(ge=0),
     "dataloader_num_workers": Check(ge=0),
 }
 

@@ -116,4 +116,4 @@ def test_streamed_shards_train_the_same_tokenizer_as_documents_in_memory(tmp_pat
     half = json.loads((tmp_path / "half" / "run_info.json").read_text())["metrics"]
     assert 0.4 < half["train_bytes"] / info["metrics"]["train_bytes"] < 0.6
     line = error_line(run_recipe("02_tokenizer", "--train_sample_rate", "0", ok=False))
-    assert "train_sample_rate must be > 0 and <= 1, got 0.0" in line
+    assert "train_sample_rate must be > 0 and <= 1, got 0" in line

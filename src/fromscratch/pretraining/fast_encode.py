@@ -30,8 +30,8 @@ import re
 import tiktoken
 from tokenizers import models, pre_tokenizers, processors
 
-# GPT-2's split, the regex of tokenizers' ByteLevel(use_regex=True) pre-tokenizer (as in fast_bpe.py).
-GPT2_SPLIT = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+from ..tokenization.fast_bpe import GPT2_SPLIT, byte_chars
+
 CHECK_DOCS = 200  # documents per encoder also encoded by the tokenizer (~0.4 MB: ~0.4 CPU-s per task)
 
 
@@ -44,19 +44,12 @@ def supported(backend) -> bool:
             and (post is None or isinstance(post, (processors.TemplateProcessing, processors.ByteLevel))))
 
 
-def byte_decoder() -> dict[str, int]:
-    """ByteLevel's printable stand-in for each byte -> the byte (GPT-2's bytes_to_unicode, inverted)."""
-    keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    moved = [b for b in range(256) if b not in keep]
-    return {chr(b): b for b in keep} | {chr(256 + i): b for i, b in enumerate(moved)}
-
-
 def ranks(backend) -> dict[bytes, int] | None:
     """The vocabulary as tiktoken's mergeable ranks (bytes -> id), or None when ids are not the merge order."""
     model = json.loads(backend.to_str())["model"]
     vocab, merges = model["vocab"], model["merges"]
     added = {t.content for t in backend.get_added_tokens_decoder().values()}
-    decode = byte_decoder()
+    decode = {c: b for b, c in enumerate(byte_chars())}  # ByteLevel's stand-in character -> its byte
     out = {bytes(decode[c] for c in token): i for token, i in vocab.items()
            if token not in added and all(c in decode for c in token)}
     if len(out) != len(vocab) - len(added & vocab.keys()) or not all(bytes([b]) in out for b in range(256)):

@@ -25,7 +25,7 @@ GPT2_SPLIT = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s
 MAX_TRAIN_BYTES = 2**31 - 1
 
 
-def _byte_chars() -> list[str]:
+def byte_chars() -> list[str]:
     """GPT-2's printable stand-in for each byte, the alphabet of byte-level BPE vocabularies."""
     keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
     chars, extra = {}, 0
@@ -69,7 +69,7 @@ def train(documents: Iterable[str], vocab_size: int, special_tokens: list[str]) 
     learner = rustbpe.Tokenizer()
     learner.train_from_iterator(bounded(), vocab_size - len(special_tokens), pattern=GPT2_SPLIT)
     ranks = {bytes(token): rank for token, rank in learner.get_mergeable_ranks()}
-    char = _byte_chars()
+    char = byte_chars()
 
     def text(token: bytes) -> str:
         return "".join(char[b] for b in token)

@@ -16,6 +16,19 @@ from fromscratch.training import saved_model
 CHAT = [{"role": "user", "content": "How do I make tea?"}]
 
 
+class EndTurnAfter(LogitsProcessor):
+    """The model "decides" to end its turn after `k` new tokens of a prompt of `n` tokens."""
+
+    def __init__(self, n: int, turn_end: int, k: int = 3):
+        self.n, self.turn_end, self.k = n, turn_end, k
+
+    def __call__(self, input_ids, scores):
+        if input_ids.shape[1] - self.n == self.k:
+            scores[:] = -float("inf")
+            scores[:, self.turn_end] = 0.0
+        return scores
+
+
 def test_tokenizer_adds_bos_once_everywhere(tokenizer_dir):
     tok = AutoTokenizer.from_pretrained(tokenizer_dir)
     ids = tok("hi there")["input_ids"]
@@ -59,16 +72,9 @@ def test_sft_model_stops_at_the_end_of_its_turn(sft_dir):
     prompt = tok.apply_chat_template(CHAT, add_generation_prompt=True, return_tensors="pt", return_dict=True)
     n = prompt["input_ids"].shape[1]
 
-    class EndTurnAt(LogitsProcessor):  # the model "decides" to end its turn after 3 tokens
-        def __call__(self, input_ids, scores):
-            if input_ids.shape[1] - n == 3:
-                scores[:] = -float("inf")
-                scores[:, turn_end] = 0.0
-            return scores
-
     with torch.no_grad():
         out = model.generate(**prompt, max_new_tokens=40, do_sample=False,
-                             logits_processor=LogitsProcessorList([EndTurnAt()]))[0, n:].tolist()
+                             logits_processor=LogitsProcessorList([EndTurnAfter(n, turn_end)]))[0, n:].tolist()
         natural = model.generate(**prompt, max_new_tokens=40, do_sample=False)[0, n:].tolist()
     assert len(out) == 4 and out[-1] == turn_end  # generate stopped there, on the saved config alone
     stops = [i for i, t in enumerate(natural) if t in (turn_end, document_end)]
@@ -89,16 +95,9 @@ def test_text_generation_pipeline_on_a_chat_message_stops_at_the_turn_end(sft_di
     turn_end = tok.convert_tokens_to_ids("<|im_end|>")
     n = len(tok.apply_chat_template(CHAT, add_generation_prompt=True, tokenize=True)["input_ids"])
 
-    class EndTurnAt(LogitsProcessor):  # the model "decides" to end its turn after 3 tokens
-        def __call__(self, input_ids, scores):
-            if input_ids.shape[1] - n == 3:
-                scores[:] = -float("inf")
-                scores[:, turn_end] = 0.0
-            return scores
-
     chat = pipeline("text-generation", model=str(sft_dir))
     ids = [int(t) for t in chat(CHAT, max_new_tokens=40, do_sample=False, return_tensors=True,
-                                logits_processor=LogitsProcessorList([EndTurnAt()]))[0]["generated_token_ids"]]
+                                logits_processor=LogitsProcessorList([EndTurnAfter(n, turn_end)]))[0]["generated_token_ids"]]
     assert ids[:n] == tok.apply_chat_template(CHAT, add_generation_prompt=True, tokenize=True)["input_ids"]
     assert len(ids) == n + 4 and ids[-1] == turn_end  # the pipeline stopped at the turn end, 36 tokens early
     reply = chat(CHAT, max_new_tokens=40, do_sample=False)[0]["generated_text"][-1]

@@ -99,6 +99,7 @@ def main():
         r["prompt"], add_generation_prompt=True, tokenize=True)["input_ids"]}, remove_columns=["prompt"])
     if rl.stop_at_turn_end:
         args.stop_token_id = tokenizer.convert_tokens_to_ids(saved_model.TURN_END)
+    rlhf.autocast_as_settled(precision_used)  # PPOTrainer's own Accelerator would otherwise run fp32
     trainer = PPOTrainer(args=args, processing_class=tokenizer, model=policy, ref_model=reference,
                          reward_model=reward, value_model=value, train_dataset=prompts)
     trainer.train()

@@ -8,6 +8,7 @@ and the metrics, curves and card of a finished run.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,6 +104,14 @@ def begin(settings, args, lineage: list):
     return args, config, final_dir, tmp, push, precision_used
 
 
+def autocast_as_settled(precision_used: str) -> None:
+    """Make an Accelerator that a trainer builds for itself run in the settled precision. TRL 1.12's PPOTrainer
+    builds `Accelerator()` without the config's bf16/fp16, so it ran in fp32 while the run said bf16 (measured: 16
+    updates gave the same scores to the last digit with bf16 and fp32). ACCELERATE_MIXED_PRECISION is how
+    `accelerate launch --mixed_precision` tells an Accelerator; the stage's `precision` key wins over the launcher's."""
+    os.environ["ACCELERATE_MIXED_PRECISION"] = {"fp32": "no"}.get(precision_used, precision_used)
+
+
 def summarize(history: list[dict], reward_key: str, kl_key: str | None) -> dict:
     """Mean of the first and last quarter of the logged reward (noisy per step), and the KL's last and max."""
     rewards = [r[reward_key] for r in history if reward_key in r]
@@ -113,11 +122,15 @@ def summarize(history: list[dict], reward_key: str, kl_key: str | None) -> dict:
             "kl_last": round(kls[-1], 6) if kls else None, "kl_max": round(max(kls), 6) if kls else None}
 
 
-def report(trainer, algorithm: str, args, **facts) -> dict:
+def report(trainer, algorithm: str, args, *, precision: str, **facts) -> dict:
     """The run's metrics: the reward on the policy's own samples early vs late and the KL, from the logged
-    curves, plus `facts`; printed once as the `[metrics]` line."""
+    curves, the precision the trainer's Accelerator computed in (which must be the settled `precision`), plus
+    `facts`; printed once as the `[metrics]` line."""
+    ran = {"no": "fp32"}.get(trainer.accelerator.mixed_precision, trainer.accelerator.mixed_precision)
+    if precision != ran:  # the record says what the trainer computed in, and that must be what the config settled
+        raise RuntimeError(f"{algorithm}: precision settled as {precision} but the trainer's Accelerator ran {ran}")
     metrics = summarize(trainer.state.log_history, *CURVES[algorithm])
-    metrics.update(algorithm=algorithm, steps=trainer.state.global_step, **facts)
+    metrics.update(algorithm=algorithm, steps=trainer.state.global_step, precision=ran, **facts)
     publish.print_metrics(metrics, rank=args.process_index)
     return metrics
 

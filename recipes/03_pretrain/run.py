@@ -185,7 +185,7 @@ def main():
         "tokens_per_second": round(sorted(throughput.history)[len(throughput.history) // 2], 1)
         if throughput.history else None,
         "steps": result.global_step,
-        "precision": precision_used,
+        "precision": precision.computed_in(trainer, precision_used),  # what the Accelerator ran
         # torch_compile: the first step pays for tracing and compiling; later steps should be faster.
         "compile_seconds": throughput.first_step_overhead() if args.torch_compile else None,
         "torch_compile": compiled.as_dict() if compiled else None,  # on or off, and why

@@ -148,7 +148,7 @@ def main():
         "data_mix": data_mix,
         "steps": result.global_step,
         "train_seconds": round(result.metrics.get("train_runtime", 0.0), 2),
-        "precision": precision_used,
+        "precision": precision.computed_in(trainer, precision_used),  # what the Accelerator ran
     }
     if flan_mix is not None:
         metrics["flan_mixture"] = flan_mix

@@ -105,7 +105,7 @@ def main():
         "prompt_turns_trimmed": trimmed,
         "steps": result.global_step,
         "train_seconds": round(result.metrics.get("train_runtime", 0.0), 2),
-        "precision": precision_used,
+        "precision": precision.computed_in(trainer, precision_used),  # what the Accelerator ran
     }
     publish.print_metrics(metrics, rank=args.process_index)
 

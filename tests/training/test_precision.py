@@ -139,3 +139,16 @@ def test_a_real_bf16_run_computes_in_bf16_and_learns(tmp_path):
     assert dtypes == {torch.bfloat16}
     assert next(model.parameters()).dtype == torch.float32
     assert all(map(torch.isfinite, torch.tensor(losses))) and losses[-1] < 0.5 * losses[0], losses
+
+
+def test_the_record_is_what_the_accelerator_ran():
+    """A trainer whose Accelerator missed the config's bf16 (TRL 1.12's PPOTrainer did) cannot record bf16."""
+    from types import SimpleNamespace
+
+    def trainer(mixed):
+        return SimpleNamespace(accelerator=SimpleNamespace(mixed_precision=mixed))
+
+    assert precision.computed_in(trainer("bf16"), "bf16") == "bf16"
+    assert precision.computed_in(trainer("no"), "fp32") == "fp32"
+    with pytest.raises(RuntimeError, match="settled as bf16 but the trainer's Accelerator ran fp32"):
+        precision.computed_in(trainer("no"), "bf16")

@@ -16,7 +16,7 @@ from transformers import set_seed
 
 from .. import artifacts, cards, heldout, publish
 from ..config import UserError, checked, peek, to_dict
-from ..training import precision
+from ..training import precision as _precision
 from .chat_data import check_sft, load_sources, to_prompts
 
 SCRIPTS = {"ppo": "run.py", "grpo": "online.py", "rloo": "online.py", "dpo": "dpo.py"}
@@ -99,7 +99,7 @@ def begin(settings, args, lineage: list):
         print(f"[data] {item.summary()}")
     config = to_dict(settings, args)
     final_dir, tmp, push = artifacts.start_training_output(args)
-    args, precision_used = precision.apply(args, args.precision)
+    args, precision_used = _precision.apply(args, args.precision)
     set_seed(args.seed)
     return args, config, final_dir, tmp, push, precision_used
 
@@ -126,11 +126,9 @@ def report(trainer, algorithm: str, args, *, precision: str, **facts) -> dict:
     """The run's metrics: the reward on the policy's own samples early vs late and the KL, from the logged
     curves, the precision the trainer's Accelerator computed in (which must be the settled `precision`), plus
     `facts`; printed once as the `[metrics]` line."""
-    ran = {"no": "fp32"}.get(trainer.accelerator.mixed_precision, trainer.accelerator.mixed_precision)
-    if precision != ran:  # the record says what the trainer computed in, and that must be what the config settled
-        raise RuntimeError(f"{algorithm}: precision settled as {precision} but the trainer's Accelerator ran {ran}")
     metrics = summarize(trainer.state.log_history, *CURVES[algorithm])
-    metrics.update(algorithm=algorithm, steps=trainer.state.global_step, precision=ran, **facts)
+    metrics.update(algorithm=algorithm, steps=trainer.state.global_step,
+                   precision=_precision.computed_in(trainer, precision), **facts)
     publish.print_metrics(metrics, rank=args.process_index)
     return metrics
 

@@ -95,3 +95,14 @@ def apply(args, precision: str):
         raise RuntimeError(f"arguments built in {built} but precision '{precision}' resolves to {chosen}: build them "
                            "through config.parse (StageArguments) or with precision.choose(...).kwargs()")
     return args, chosen
+
+
+def computed_in(trainer, settled: str) -> str:
+    """The precision `trainer`'s Accelerator computes in, for the run record; it must be the `settled` one.
+    A trainer that builds its own Accelerator can miss the config's bf16 (TRL 1.12's PPOTrainer ran fp32 under a
+    bf16 config: alignment/rlhf.autocast_as_settled), so the record is read off the Accelerator, not the config."""
+    ran = {"no": "fp32"}.get(trainer.accelerator.mixed_precision, trainer.accelerator.mixed_precision)
+    if ran != settled:
+        raise RuntimeError(f"precision settled as {settled} but the trainer's Accelerator ran {ran}")
+    return ran
+

@@ -76,6 +76,25 @@ def test_wrong_shapes_fail_with_one_line(tmp_path, rows, check, expected):
     assert expected in message and path in message and "\n" not in message
 
 
+def test_a_few_malformed_rows_are_skipped_and_counted_many_stop_the_run(tmp_path, capsys):
+    """One bad row in 200 (0.5%) is dropped, counted in the lineage the cards show, and printed; 3 in 200 (1.5%,
+    over MAX_MALFORMED_SHARE) is a wrong format and stops the run on the first one's line."""
+    rows = [{"messages": GOOD_MSG + [{"role": "user", "content": f"n{i}"}, {"role": "assistant", "content": "ok"}]}
+            for i in range(200)]
+    rows[57] = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": ""}]}
+    path = _jsonl(tmp_path / "data.jsonl", rows)
+    ds, (lineage,) = load_sources([path], check_sft)
+    assert len(ds) == 199 and all(r["messages"][2]["content"] != "n57" for r in ds)
+    assert lineage.skipped == {"malformed row": 1}
+    assert "row 58, column 'messages': message 2 (assistant) has empty content" in lineage.skipped_examples[0]
+    assert "1 malformed rows of 200 skipped" in capsys.readouterr().out
+    for i in (10, 20):
+        rows[i] = {"messages": []}
+    path = _jsonl(tmp_path / "worse.jsonl", rows)
+    with pytest.raises(UserError, match=r"row 11, column 'messages': empty \(3 of 200 rows malformed"):
+        load_sources([path], check_sft)
+
+
 def test_mixed_shapes_are_refused(tmp_path):
     a = _jsonl(tmp_path / "a.jsonl", [{"messages": GOOD_MSG}])
     b = _jsonl(tmp_path / "b.jsonl", [{"prompt": "Hi", "completion": "Hello"}])

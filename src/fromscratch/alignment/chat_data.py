@@ -261,6 +261,35 @@ def _check_text_or_messages(value, spec: str, row: int, column: str) -> None:
         _check_messages(value, spec, row, column)
 
 
+MAX_MALFORMED_SHARE = 0.01  # above this share of a source's rows, the format is wrong, not a few rows
+
+
+def _drop_malformed(ds: datasets.Dataset, spec: str, lineage: Lineage | None, check_row) -> datasets.Dataset:
+    """Rows that fail `check_row(index, row)` (a UserError naming row and column) are dropped and counted in the
+    lineage (the cards show it) with one printed line. A source where more than MAX_MALFORMED_SHARE of the rows
+    fail stops the run with the first failure's line: that is a wrong column or format, not a stray row."""
+    bad: list[tuple[int, str]] = []
+    i = 0
+    for batch in ds.iter(batch_size=1024):  # arrow batches: the rows are never all Python objects at once
+        for values in zip(*batch.values()):
+            try:
+                check_row(i, dict(zip(batch, values)))
+            except UserError as err:
+                bad.append((i, str(err)))
+            i += 1
+    if not bad:
+        return ds
+    if len(bad) > MAX_MALFORMED_SHARE * len(ds):
+        raise UserError(f"{bad[0][1]} ({len(bad)} of {len(ds)} rows malformed, over the "
+                        f"{MAX_MALFORMED_SHARE:.0%} a run skips)")
+    for i, message in bad:
+        if lineage is not None:
+            lineage.skip("malformed row", message)
+    print(f"[data] {spec}: {len(bad)} malformed rows of {len(ds)} skipped (first: {bad[0][1]})")
+    drop = {i for i, _ in bad}
+    return ds.select([i for i in range(len(ds)) if i not in drop])
+
+
 def _keep(ds: datasets.Dataset, columns: list[str]) -> datasets.Dataset:
     return ds.select_columns(columns)
 
@@ -277,17 +306,18 @@ def check_sft(ds: datasets.Dataset, spec: str, lineage: Lineage | None = None) -
         return ds.map(lambda r: {"messages": (r["prompt"] if has_prompt else []) + r["chosen"]},
                       remove_columns=ds.column_names)
     if "messages" in cols:
-        for i, v in enumerate(ds["messages"]):
-            _check_messages(v, spec, i, "messages", need_assistant=True)
+        ds = _drop_malformed(ds, spec, lineage, lambda i, r: _check_messages(r["messages"], spec, i, "messages",
+                                                                                  need_assistant=True))
         return _keep(ds, ["messages"])
     if "completion" in cols or "prompt" in cols:
         for col in ("prompt", "completion"):
             if col not in cols:
                 raise UserError(f"{spec}: missing column '{col}' (prompt/completion data needs both)")
-        for i, (p, c) in enumerate(zip(ds["prompt"], ds["completion"])):
-            _check_text_or_messages(p, spec, i, "prompt")
-            _check_text_or_messages(c, spec, i, "completion")
-        return _keep(ds, ["prompt", "completion"])
+        def row_ok(i, r):
+            _check_text_or_messages(r["prompt"], spec, i, "prompt")
+            _check_text_or_messages(r["completion"], spec, i, "completion")
+
+        return _keep(_drop_malformed(ds, spec, lineage, row_ok), ["prompt", "completion"])
     raise UserError(f"{spec}: missing column 'messages' (or 'prompt' + 'completion'); columns: "
                     f"{', '.join(sorted(cols)) or 'none'}")
 
@@ -304,8 +334,8 @@ def check_preferences(ds: datasets.Dataset, spec: str, lineage: Lineage | None =
         if col not in cols:
             raise UserError(f"{spec}: missing column '{col}' (preference data needs 'chosen' and 'rejected'"
                             f"{', optionally prompt' }); columns: {', '.join(sorted(cols)) or 'none'}")
-    prompts = ds["prompt"] if "prompt" in cols else [None] * len(ds)
-    for i, (p, c, r) in enumerate(zip(prompts, ds["chosen"], ds["rejected"])):
+    def row_ok(i, row):
+        p, c, r = row.get("prompt"), row["chosen"], row["rejected"]
         if c in (None, "", []) and r not in (None, "", []):
             raise _bad(spec, i, "chosen", "empty, but 'rejected' is set (a rejected answer needs a chosen one)")
         _check_text_or_messages(c, spec, i, "chosen")
@@ -314,6 +344,8 @@ def check_preferences(ds: datasets.Dataset, spec: str, lineage: Lineage | None =
             _check_text_or_messages(p, spec, i, "prompt")
         if isinstance(c, str) != isinstance(r, str):
             raise _bad(spec, i, "rejected", "chosen and rejected must both be strings or both message lists")
+
+    ds = _drop_malformed(ds, spec, lineage, row_ok)
     same = [i for i, (c, r) in enumerate(zip(ds["chosen"], ds["rejected"])) if c == r] if drop_identical else []
     if same and len(same) == len(ds):
         raise UserError(f"{spec}: every pair ({len(ds)}) has chosen equal to rejected: nothing to learn a "

@@ -69,7 +69,7 @@ def main():
     # 4. Metrics: the implicit reward margin on the training pairs early vs late, and on the held-out pairs
     # how often the chosen answer wins and by how much.
     final = trainer.evaluate()
-    metrics = rlhf.report(trainer, "dpo", args, precision=precision_used, prompts_or_pairs=len(split["train"]),
+    metrics = rlhf.report(trainer, "dpo", args, settled=precision_used, prompts_or_pairs=len(split["train"]),
                           prompts_left_out=0, kl_coef=args.beta,
                           **{k: final[k] for k in ("eval_rewards/accuracies", "eval_rewards/margins") if k in final})
 

@@ -81,7 +81,7 @@ def main():
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
 
     # 4. Metrics from the logged curves: the reward on the policy's own samples early vs late, and the KL.
-    metrics = rlhf.report(trainer, algorithm, args, precision=precision_used, prompts_or_pairs=len(prompts),
+    metrics = rlhf.report(trainer, algorithm, args, settled=precision_used, prompts_or_pairs=len(prompts),
                           prompts_left_out=dropped, kl_coef=args.beta)
 
     # 5. Save the policy and tokenizer: it stops at <|im_end|>, no sampling setting of training is kept.

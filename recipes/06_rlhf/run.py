@@ -24,7 +24,7 @@ from trl.experimental.ppo import PPOConfig, PPOTrainer
 from fromscratch import artifacts
 from fromscratch.alignment import rlhf
 from fromscratch.config import UserError, cli, parse
-from fromscratch.training import saved_model
+from fromscratch.training import precision, saved_model
 from fromscratch.training.stage_args import StageArguments
 
 
@@ -99,13 +99,13 @@ def main():
         r["prompt"], add_generation_prompt=True, tokenize=True)["input_ids"]}, remove_columns=["prompt"])
     if rl.stop_at_turn_end:
         args.stop_token_id = tokenizer.convert_tokens_to_ids(saved_model.TURN_END)
-    rlhf.autocast_as_settled(precision_used)  # PPOTrainer's own Accelerator would otherwise run fp32
+    precision.tell_accelerate(precision_used)  # PPOTrainer's own Accelerator would otherwise run fp32
     trainer = PPOTrainer(args=args, processing_class=tokenizer, model=policy, ref_model=reference,
                          reward_model=reward, value_model=value, train_dataset=prompts)
     trainer.train()
 
     # 4. Metrics from the logged curves: the reward on the policy's own samples early vs late, and the KL.
-    metrics = rlhf.report(trainer, "ppo", args, precision=precision_used, prompts_or_pairs=len(prompts),
+    metrics = rlhf.report(trainer, "ppo", args, settled=precision_used, prompts_or_pairs=len(prompts),
                           prompts_left_out=dropped, kl_coef=args.kl_coef)
 
     # 5. Save the policy alone (not the value model) and the tokenizer: it stops at <|im_end|>, and no sampling

@@ -68,8 +68,8 @@ def test_ppo_raises_reward_with_bounded_kl(sft_dir, reward_dir, tmp_path):
 
 
 def test_ppo_runs_in_the_precision_it_records(sft_dir, reward_dir, tmp_path):
-    """TRL's PPOTrainer builds its own Accelerator: without rlhf.autocast_as_settled it ran fp32 under a bf16
-    config, and the card said bf16. The record now comes from the trainer's Accelerator (rlhf.report)."""
+    """TRL's PPOTrainer builds its own Accelerator: without precision.tell_accelerate it ran fp32 under a bf16
+    config, and the card said bf16. The record now comes from the trainer's Accelerator (precision.computed_in)."""
     for chosen in ("bf16", "fp32"):
         out = tmp_path / chosen
         _run("config_tiny.yaml", sft_dir, reward_dir, out, "--total_episodes", "16", "--precision", chosen)

@@ -282,8 +282,8 @@ def _drop_malformed(ds: datasets.Dataset, spec: str, lineage: Lineage | None, ch
     if len(bad) > MAX_MALFORMED_SHARE * len(ds):
         raise UserError(f"{bad[0][1]} ({len(bad)} of {len(ds)} rows malformed, over the "
                         f"{MAX_MALFORMED_SHARE:.0%} a run skips)")
-    for i, message in bad:
-        if lineage is not None:
+    if lineage is not None:
+        for _, message in bad:
             lineage.skip("malformed row", message)
     print(f"[data] {spec}: {len(bad)} malformed rows of {len(ds)} skipped (first: {bad[0][1]})")
     drop = {i for i, _ in bad}

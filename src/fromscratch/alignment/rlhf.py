@@ -8,7 +8,6 @@ and the metrics, curves and card of a finished run.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from transformers import set_seed
 
 from .. import artifacts, cards, heldout, publish
 from ..config import UserError, checked, peek, to_dict
-from ..training import precision as _precision
+from ..training import precision
 from .chat_data import check_sft, load_sources, to_prompts
 
 SCRIPTS = {"ppo": "run.py", "grpo": "online.py", "rloo": "online.py", "dpo": "dpo.py"}
@@ -99,17 +98,9 @@ def begin(settings, args, lineage: list):
         print(f"[data] {item.summary()}")
     config = to_dict(settings, args)
     final_dir, tmp, push = artifacts.start_training_output(args)
-    args, precision_used = _precision.apply(args, args.precision)
+    args, precision_used = precision.apply(args, args.precision)
     set_seed(args.seed)
     return args, config, final_dir, tmp, push, precision_used
-
-
-def autocast_as_settled(precision_used: str) -> None:
-    """Make an Accelerator that a trainer builds for itself run in the settled precision. TRL 1.12's PPOTrainer
-    builds `Accelerator()` without the config's bf16/fp16, so it ran in fp32 while the run said bf16 (measured: 16
-    updates gave the same scores to the last digit with bf16 and fp32). ACCELERATE_MIXED_PRECISION is how
-    `accelerate launch --mixed_precision` tells an Accelerator; the stage's `precision` key wins over the launcher's."""
-    os.environ["ACCELERATE_MIXED_PRECISION"] = {"fp32": "no"}.get(precision_used, precision_used)
 
 
 def summarize(history: list[dict], reward_key: str, kl_key: str | None) -> dict:
@@ -122,13 +113,13 @@ def summarize(history: list[dict], reward_key: str, kl_key: str | None) -> dict:
             "kl_last": round(kls[-1], 6) if kls else None, "kl_max": round(max(kls), 6) if kls else None}
 
 
-def report(trainer, algorithm: str, args, *, precision: str, **facts) -> dict:
+def report(trainer, algorithm: str, args, *, settled: str, **facts) -> dict:
     """The run's metrics: the reward on the policy's own samples early vs late and the KL, from the logged
-    curves, the precision the trainer's Accelerator computed in (which must be the settled `precision`), plus
+    curves, the precision the trainer's Accelerator computed in (which must be the `settled` one), plus
     `facts`; printed once as the `[metrics]` line."""
     metrics = summarize(trainer.state.log_history, *CURVES[algorithm])
     metrics.update(algorithm=algorithm, steps=trainer.state.global_step,
-                   precision=_precision.computed_in(trainer, precision), **facts)
+                   precision=precision.computed_in(trainer, settled), **facts)
     publish.print_metrics(metrics, rank=args.process_index)
     return metrics
 

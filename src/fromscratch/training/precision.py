@@ -97,12 +97,24 @@ def apply(args, precision: str):
     return args, chosen
 
 
+# accelerate's name for each precision (its `mixed_precision`); the others are spelled the same
+_ACCELERATE_NAME = {"fp32": "no"}
+
+
+def tell_accelerate(settled: str) -> None:
+    """Make an Accelerator that a trainer builds for itself run in the `settled` precision. TRL 1.12's PPOTrainer
+    builds `Accelerator()` without the config's bf16/fp16, so it ran in fp32 while the run said bf16 (measured: 16
+    updates gave the same scores to the last digit with bf16 and fp32). ACCELERATE_MIXED_PRECISION is how
+    `accelerate launch --mixed_precision` tells an Accelerator; the stage's `precision` key wins over the launcher's."""
+    os.environ["ACCELERATE_MIXED_PRECISION"] = _ACCELERATE_NAME.get(settled, settled)
+
+
 def computed_in(trainer, settled: str) -> str:
     """The precision `trainer`'s Accelerator computes in, for the run record; it must be the `settled` one.
-    A trainer that builds its own Accelerator can miss the config's bf16 (TRL 1.12's PPOTrainer ran fp32 under a
-    bf16 config: alignment/rlhf.autocast_as_settled), so the record is read off the Accelerator, not the config."""
-    ran = {"no": "fp32"}.get(trainer.accelerator.mixed_precision, trainer.accelerator.mixed_precision)
+    A trainer that builds its own Accelerator can miss the config's bf16 (see tell_accelerate), so the record is
+    read off the Accelerator, not the config."""
+    ran = {v: k for k, v in _ACCELERATE_NAME.items()}.get(trainer.accelerator.mixed_precision,
+                                                          trainer.accelerator.mixed_precision)
     if ran != settled:
         raise RuntimeError(f"precision settled as {settled} but the trainer's Accelerator ran {ran}")
     return ran
-

@@ -193,6 +193,9 @@ def test_fingerprint_mismatch_is_refused_in_one_line(tmp_path):
     data_order._write(tmp_path, fp)
     with pytest.raises(UserError, match="block_size 64 -> 128"):
         data_order.check(ckpt, {**fp, "block_size": 128})
+    assert not (ckpt / data_order.FILE).exists()  # a refused resume leaves the checkpoint as it was
+    data_order.check(ckpt, fp)  # accepted on the run's copy: the checkpoint now names its own data order
+    assert json.loads((ckpt / data_order.FILE).read_text()) == json.loads(json.dumps(fp))
 
 
 def test_streaming_a_local_parquet_folder_gives_disjoint_ranks(tokenizer_dir, texts, tmp_path):

@@ -46,9 +46,11 @@ class DataOrderCallback(TrainerCallback):
             _write(Path(args.output_dir) / f"checkpoint-{state.global_step}", self.fp)
 
 
-def check(checkpoint: Path, fp: dict) -> None:
+def check(checkpoint: Path, fp: dict, complete: bool = True) -> None:
     """Refuse to resume `checkpoint` under another data order. A checkpoint cut before its fingerprint was
-    written (a kill between trainer_state.json and on_save) is checked against the run's own copy."""
+    written (a kill between trainer_state.json and on_save) is checked against the run's own copy, which is
+    then written into it (by the process that saves, `complete`), so that every checkpoint a resumed run leaves
+    names its data order."""
     path = next((p for p in (checkpoint / FILE, checkpoint.parent / FILE) if p.is_file()), None)
     if path is None:
         print(f"[resume] {checkpoint} has no {FILE} (written by an older version): data order not checked")
@@ -61,3 +63,5 @@ def check(checkpoint: Path, fp: dict) -> None:
         what = ", ".join("data (other shards, sources or mixture)" if d == "data" else d for d in diff)
         raise UserError(f"{checkpoint} was trained with another data order ({what}): resume with the settings it "
                         "was started with, or pass --overwrite true to start over")
+    if complete and path != checkpoint / FILE:  # the run's copy vouched for it: the checkpoint carries its own from now on
+        _write(checkpoint, fp)

@@ -4,9 +4,11 @@ trials; the table, plot and best YAML are written, and stage 03 runs the best YA
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing, suppress
 
 import optuna
 import yaml
@@ -37,26 +39,36 @@ def test_malformed_space_fails_before_any_work(tmp_path, tokenizer_dir):
     assert not (tmp_path / "sweep.tmp").exists() and not (tmp_path / "sweep").exists()
 
 
+def _finished_trials(db) -> int:
+    """Finished trials in the sweep's sqlite, read-only: the sweep may be creating the schema (optuna.load_study
+    would create it too, racing the sweep's own create_study, as a CI run once showed)."""
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.1)) as con:
+            return con.execute("SELECT COUNT(*) FROM trials WHERE state IN ('COMPLETE', 'PRUNED')").fetchone()[0]
+    except sqlite3.Error:  # not there yet, no tables yet, or locked by a write
+        return 0
+
+
 def test_killed_sweep_resumes_without_redoing_finished_trials(tmp_path, tokenizer_dir):
     config = sweep_yaml(tmp_path, tokenizer_dir)
-    storage = f"sqlite:///{tmp_path / 'sweep.tmp' / 'study.db'}"
+    db = tmp_path / "sweep.tmp" / "study.db"
     cmd = [sys.executable, str(ROOT / "recipes/08_sweep/run.py"), "--config", str(config)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=recipe_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    first = None
+    log = tmp_path / "killed.log"
+    with log.open("w") as sink:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=recipe_env(), stdout=sink, stderr=subprocess.STDOUT,
+                                start_new_session=True)
     try:  # kill it as soon as one trial is finished (the next one is then running)
         deadline = time.time() + 400
-        while time.time() < deadline and proc.poll() is None and first is None:
-            time.sleep(1)
-            try:
-                done = [t for t in optuna.load_study(study_name="t-nano", storage=storage).trials if t.state.is_finished()]
-                first = done[0] if done else None
-            except Exception:  # the database is not there yet
-                pass
+        while time.time() < deadline and proc.poll() is None and not _finished_trials(db):
+            time.sleep(0.2)
+        assert proc.poll() is None, f"the sweep ended before it was killed:\n{log.read_text()[-3000:]}"
+        assert _finished_trials(db), "no trial finished before the deadline"
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    assert first is not None, "no trial finished before the deadline"
+    first = [t for t in optuna.load_study(study_name="t-nano", storage=f"sqlite:///{db}").trials
+             if t.state.is_finished()][0]
 
     run = run_recipe("08_sweep", "--config", str(config), "--resume", "true")
     assert "[sweep] t-nano: 1 trials done, 2 to run" in run.stdout or "2 trials done, 1 to run" in run.stdout

@@ -20,7 +20,7 @@ def main(argv: list[str]) -> int:
     scripts = sorted(HERE.glob("bench_*.py"))
     if argv:
         scripts = [s for s in scripts if any(a in s.stem for a in argv)]
-    rows, failed, tables = [], [], []
+    rows, failed, tables, notes = [], [], [], []
     for script in scripts:
         t = time.perf_counter()
         proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
@@ -34,6 +34,8 @@ def main(argv: list[str]) -> int:
         for row in got:
             row["script"], row["seconds"] = script.stem, took
         rows += got
+        # What a benchmark says beside its figures (what `torch_compile: auto` decides on this machine, the runs)
+        notes += [line for line in proc.stderr.splitlines() if line.startswith("# ")]
     header = f"{'figure':<46}{'value':>12}  {'unit':<18}{'baseline (same run)':<40}{'baseline':>12}{'ratio':>8}{'peak RSS MB':>13}"
     print(header)
     print("-" * len(header))
@@ -43,6 +45,8 @@ def main(argv: list[str]) -> int:
         base_s = f"{base:.4g}" if base is not None else ""
         print(f"{r['name']:<46}{r['value']:>12.4g}  {r['unit']:<18}{r['baseline'][:39]:<40}{base_s:>12}{ratio:>8}"
               f"{r['peak_rss_mb']:>13.0f}")
+    for n in notes:
+        print(n)
     for t in tables:
         print(t)
     for f in failed:

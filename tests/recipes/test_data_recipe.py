@@ -110,6 +110,9 @@ def test_tokenizer_and_pretraining_read_it(data_run, tmp_path):
 def test_bad_settings_fail_at_start_in_one_line(tmp_path):
     proc = run_recipe("01_data", "--config", CONFIG, "--weights", "1", "--output_dir", str(tmp_path / "a"), ok=False)
     assert "weights: 1 values for 2 sources" in error_line(proc)
+    proc = run_recipe("01_data", "--config", CONFIG, "--weights", "0", "0", "--output_dir", str(tmp_path / "z"),
+                      ok=False)
+    assert "weights: all 0: give at least one" in error_line(proc) and not (tmp_path / "z.tmp").exists()
     proc = run_recipe("01_data", "--config", "recipes/01_data/config_web.yaml", "--decontaminate_against",
                       str(tmp_path / "none"), "--output_dir", str(tmp_path / "b"), ok=False)  # web YAML accepted
     assert "decontaminate_against: path not found" in error_line(proc)

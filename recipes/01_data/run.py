@@ -25,7 +25,7 @@ from pathlib import Path
 
 from fromscratch import artifacts, executors, hub
 from fromscratch.config import UserError, checked, cli, parse, to_dict
-from fromscratch.data import augment, classifiers, reading
+from fromscratch.data import augment, classifiers, mix, reading
 from fromscratch.data.augment import AugmentArguments
 from fromscratch.data.classifiers import ClassifierArguments
 from fromscratch.data.clean import CleanArguments
@@ -97,8 +97,7 @@ def check(s: Settings) -> dict[str, str]:
     for key in ("weights", "licenses"):
         if getattr(d, key) and len(getattr(d, key)) != len(d.sources):
             raise UserError(f"{key}: {len(getattr(d, key))} values for {len(d.sources)} sources")
-    if not any(d.weights):  # else the mix would refuse them only after the whole corpus was processed
-        raise UserError("weights: all 0: give at least one source a weight above 0")
+    mix.check_weights(d.weights)  # here, not only when mixing: that comes after the whole corpus is processed
     if not 0.0 <= d.validation_fraction < 0.5:
         raise UserError(f"validation_fraction must be in [0, 0.5), got {d.validation_fraction}")
     if not 0.0 < s.dedup.near_threshold <= 1.0 or s.dedup.shingle_size < 1:

@@ -243,7 +243,8 @@ def train(trainer: Trainer, args: PretrainArguments, tmp, model_config, fingerpr
         print(f"[resume] {'from ' + str(checkpoint) if checkpoint else 'no checkpoint yet: starting over'}")
     if checkpoint is not None:
         artifacts.check_checkpoint_shape(checkpoint, model_config)
-        data_order.check(checkpoint, fingerprint, complete=trainer.args.should_save)  # same samples each step, or why not
+        # the same samples at every step, or one line saying why not
+        data_order.check(checkpoint, fingerprint, complete=trainer.args.should_save)
     result, initial = train_measuring_start(trainer, checkpoint)
     if guard and guard.gave_up:
         raise UserError(f"training diverged: {len(guard.events)} loss spikes ({guard.events[-1]}); lower "

@@ -24,12 +24,19 @@ class MixPlan:
     epochs: float
 
 
+def check_weights(weights: list[float]) -> None:
+    """The weights' rule: checked at stage 01's start (before the corpus is read) and again by `plan`."""
+    if any(w < 0 for w in weights):
+        raise UserError(f"weights must be >= 0, got {list(weights)}")
+    if not any(weights):
+        raise UserError("weights: all 0: give at least one source a weight above 0")
+
+
 def plan(available: dict[str, tuple[int, int]], weights: dict[str, float], total_chars: int | None = None
          ) -> list[MixPlan]:
     """available: source -> (documents, characters) after cleaning; total_chars None = as many as the input."""
+    check_weights(list(weights.values()))
     total_w = sum(weights.values())
-    if total_w <= 0 or any(w < 0 for w in weights.values()):
-        raise UserError("weights must be >= 0 and not all 0")
     total = total_chars if total_chars else sum(c for _, c in available.values())
     plans = []
     for src, (docs, chars) in available.items():

@@ -63,5 +63,5 @@ def check(checkpoint: Path, fp: dict, complete: bool = True) -> None:
         what = ", ".join("data (other shards, sources or mixture)" if d == "data" else d for d in diff)
         raise UserError(f"{checkpoint} was trained with another data order ({what}): resume with the settings it "
                         "was started with, or pass --overwrite true to start over")
-    if complete and path != checkpoint / FILE:  # the run's copy vouched for it: the checkpoint carries its own from now on
+    if complete and path != checkpoint / FILE:  # vouched for by the run's copy: from now on it carries its own
         _write(checkpoint, fp)

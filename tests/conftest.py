@@ -63,7 +63,8 @@ def pretrained_dir(tokenizer_dir, tmp_path_factory) -> Path:
     run_recipe("03_pretrain", "--config", "recipes/03_pretrain/config_tiny.yaml", "--preset", "nano",
                "--sources", "default:tinyshakespeare", "--tokenizer_dir", str(tokenizer_dir),
                "--block_size", "128", "--max_steps", "40", "--eval_steps", "20", "--save_steps", "20",
-               "--learning_rate", "0.01", "--report_to", "tensorboard", "--disable_tqdm", "true", "--output_dir", str(out))
+               "--learning_rate", "0.01", "--report_to", "tensorboard", "--disable_tqdm", "true", "--output_dir", str(out),
+               "--eval_tokens", "2048", "--final_eval_tokens", "8192")  # 16 windows per evaluation, 64 at the end
     return out
 
 
@@ -77,7 +78,7 @@ def sft_dir(pretrained_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("stages") / "04_sft"
     run_recipe("04_sft", "--config", "recipes/04_sft/config_tiny.yaml", "--model_dir", str(pretrained_dir),
                "--output_dir", str(out), "--max_length", "128", "--max_steps", "30", "--eval_steps", "15",
-               "--save_steps", "15", "--learning_rate", "0.003", *TINY_RUN)
+               "--save_steps", "15", "--learning_rate", "0.003", "--eval_samples", "8", *TINY_RUN)
     return out
 
 
@@ -88,7 +89,7 @@ def reward_dir(sft_dir, tmp_path_factory) -> Path:
     run_recipe("05_reward", "--config", "recipes/05_reward/config_tiny.yaml", "--model_dir", str(sft_dir),
                "--output_dir", str(out), "--max_length", "128", "--validation_fraction", "0.3",
                "--max_steps", "200", "--learning_rate", "0.002", "--eval_steps", "100", "--save_steps", "100",
-               *TINY_RUN)
+               "--eval_samples", "64", *TINY_RUN)  # 64 fixed pairs during training, all of them at the end
     return out
 
 

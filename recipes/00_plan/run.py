@@ -197,6 +197,8 @@ def pretrain_yaml(args: PlanArguments, r: dict, shape, choice: memory.Fit | None
         "activation_checkpointing": checkpointing, "learning_rate": float(f"{b['learning_rate']:.2g}"),
         "min_lr_ratio": 0.1, "lr_scheduler_type": "cosine_with_min_lr", "warmup_steps": 0.01 if steps > 10000 else 0.05,
         "logging_steps": max(1, min(100, steps // 100)), "eval_strategy": "steps", "eval_steps": every,
+        "eval_tokens": min(10_485_760, max(args.seq_len, int(r["tokens"] * 0.005))),  # modded-nanogpt's val_tokens
+        "final_eval_tokens": min(41_943_040, max(args.seq_len, int(r["tokens"] * 0.005))),  # nanochat's eval_tokens
         "save_strategy": "steps", "save_steps": every,
     }
     return commented_yaml.substitute(STAGE03, values, commented_yaml.comments(STAGE03), header)

@@ -33,7 +33,7 @@ from fromscratch.pretraining.batch_ramp import BatchRamp, BatchRampArguments
 from fromscratch.pretraining.packing import load_and_pack
 from fromscratch.pretraining.torch_compile import CompileArguments, settle as settle_compile
 from fromscratch.sources import Lineage, check_sources
-from fromscratch.training import precision, saved_model
+from fromscratch.training import eval_subset, precision, saved_model
 from fromscratch.training.callbacks import SpikeGuard, SpikeGuardArguments, ThroughputCallback
 from fromscratch.training.lr_schedule import apply as schedule
 from fromscratch.training.metrics import bits_per_byte, perplexity, train_measuring_start
@@ -88,6 +88,10 @@ class PretrainArguments(StageArguments, CompileArguments, TrainingArguments):
     min_lr_ratio: float = checked(0.1, ge=0, le=1, help="the learning rate decays to this share of its peak")
     lr_scheduler_type: str = field(default="polynomial", metadata={
         "help": "polynomial (linear to min_lr_ratio x peak) or any TrainingArguments schedule"})
+    eval_tokens: int = checked(2**21, ge=0, help="validation tokens each evaluation during training scores (the "
+                               "same fixed seeded windows every time, whatever the corpus size); 0: the whole split")
+    final_eval_tokens: int = checked(2**23, ge=0, help="validation tokens of the final evaluation (the card's "
+                                     "bits per byte); 0: the whole split")
 
 
 @cli
@@ -167,10 +171,14 @@ def main():
         data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False),
         callbacks=[throughput, data_order.DataOrderCallback(fingerprint)],
     )
+    # Evaluation costs what eval_tokens asks, not what the corpus holds: the same seeded windows every time.
+    held_windows = len(val_set)
+    final_val_set = eval_subset.cap(trainer, eval_subset.windows_for(args.eval_tokens, data_args.block_size),
+                                    eval_subset.windows_for(args.final_eval_tokens, data_args.block_size), "windows")
     sharded = args.deepspeed_plugin is not None or bool(args.fsdp)
     guard = SpikeGuard.from_args(guard_args, can_roll_back=not sharded).attach(trainer) if guard_args.spike_guard else None
     ramp = ramp.attach(trainer) if ramp else None
-    result, initial, final = train(trainer, args, tmp, model_config, fingerprint, guard)
+    result, initial, final = train(trainer, args, tmp, model_config, fingerprint, guard, final_val_set)
 
     # 5. Metrics: loss, perplexity and bits per byte (tokenizer-independent) on held-out documents.
     metrics = {
@@ -178,7 +186,10 @@ def main():
         "initial_eval_loss": initial.get("eval_loss"),
         "eval_loss": final["eval_loss"],
         "perplexity": perplexity(final["eval_loss"]),
+        # the final windows' loss, per byte at the whole split's bytes per token (an estimate when they are a subset)
         "bits_per_byte": bits_per_byte(final["eval_loss"], val_tokens, val_bytes),
+        "eval_windows": {"during_training": len(trainer.eval_dataset), "final": len(final_val_set),
+                         "held_out": held_windows},
         "train_tokens": (ramp.sampler.tokens_through(result.global_step) if ramp
                          else int(result.global_step * tokens_per_step)),
         "train_seconds": round(result.metrics.get("train_runtime", 0.0), 2),
@@ -233,11 +244,11 @@ def model_config_for(model_args: ModelArguments, tokenizer, block_size: int):
     return model_config
 
 
-def train(trainer: Trainer, args: PretrainArguments, tmp, model_config, fingerprint, guard):
+def train(trainer: Trainer, args: PretrainArguments, tmp, model_config, fingerprint, guard, final_set):
     """Train; with --resume from the newest usable checkpoint in <output_dir>.tmp, first checked to be of this
     model's shape and data order. A run the spike guard gave up on stops with one line.
 
-    Returns (train result, the step-0 evaluation, the evaluation of the trained model)."""
+    Returns (train result, the step-0 evaluation, the evaluation of the trained model on `final_set`)."""
     checkpoint = artifacts.newest_checkpoint(tmp) if args.resume else None
     if args.resume:
         print(f"[resume] {'from ' + str(checkpoint) if checkpoint else 'no checkpoint yet: starting over'}")
@@ -246,10 +257,11 @@ def train(trainer: Trainer, args: PretrainArguments, tmp, model_config, fingerpr
         # the same samples at every step, or one line saying why not
         data_order.check(checkpoint, fingerprint, complete=trainer.args.should_save)
     result, initial = train_measuring_start(trainer, checkpoint)
+    initial = eval_subset.at_start(trainer, initial)  # the untrained model on the final windows
     if guard and guard.gave_up:
         raise UserError(f"training diverged: {len(guard.events)} loss spikes ({guard.events[-1]}); lower "
                         f"learning_rate or raise warmup_steps, then --resume true continues from {tmp}")
-    return result, initial, trainer.evaluate()
+    return result, initial, trainer.evaluate(eval_dataset=final_set)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,8 @@ from fromscratch.alignment import flan
 from fromscratch.alignment.chat_data import SOURCE, check_sft, load_sources, mix
 from fromscratch.config import UserError, checked, cli, parse, to_dict
 from fromscratch.modeling import count_parameters
-from fromscratch.training import precision, saved_model
+from fromscratch.training import eval_subset, precision, saved_model
+from fromscratch.training.callbacks import EvalAtStart
 from fromscratch.training.metrics import train_measuring_start
 from fromscratch.training.stage_args import StageArguments
 
@@ -58,7 +59,7 @@ class LoraArguments:
 
 
 @dataclass
-class SFTArguments(StageArguments, SFTConfig):
+class SFTArguments(StageArguments, eval_subset.EvalSubsetArguments, SFTConfig):
     output_dir: str = field(default="outputs/04_sft", metadata={
         "help": "final folder; the run works in <output_dir>.tmp until finished"})
     assistant_only_loss: bool = field(default=True, metadata={"help": "loss on assistant turns only"})
@@ -133,17 +134,20 @@ def main():
     if any(dropped.values()):
         print(f"[data] no assistant token within max_length {args.max_length}, dropped: {dropped['train']} train, "
               f"{dropped['eval']} held out")
+    final_set = eval_subset.cap(trainer, args.eval_samples, args.final_eval_samples, "conversations")
     if cot_eval is not None:  # loss on the CoT tokens (rationale + answer) of held-out reasoning rows, at step 0 too
-        trainer.add_callback(flan.EvalAtStart(trainer, cot_eval, "eval_cot"))
+        trainer.add_callback(EvalAtStart(trainer, cot_eval, "eval_cot"))
     checkpoint = artifacts.newest_checkpoint(tmp) if args.resume else None
     result, initial = train_measuring_start(trainer, checkpoint)  # evaluate() before train() would break DDP
-    final = trainer.evaluate()
+    initial = eval_subset.at_start(trainer, initial)  # the untrained model on the final set
+    final = trainer.evaluate(eval_dataset=final_set)
     metrics = {
         "initial_eval_loss": initial.get("eval_loss"),
         "eval_loss": final["eval_loss"],
         "eval_mean_token_accuracy": final.get("eval_mean_token_accuracy"),
         "train_conversations": len(trainer.train_dataset),
-        "eval_conversations": len(trainer.eval_dataset),
+        "eval_conversations": len(final_set),
+        "eval_conversations_during_training": len(trainer.eval_dataset),
         "dropped_no_assistant_within_max_length": dropped,
         "data_mix": data_mix,
         "steps": result.global_step,

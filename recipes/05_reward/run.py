@@ -24,7 +24,7 @@ from fromscratch import artifacts, cards, publish
 from fromscratch.alignment.chat_data import check_preferences, load_sources, trim_prompts
 from fromscratch.config import UserError, checked, cli, parse, to_dict
 from fromscratch.modeling import count_parameters
-from fromscratch.training import precision, saved_model
+from fromscratch.training import eval_subset, precision, saved_model
 from fromscratch.training.metrics import train_measuring_start
 from fromscratch.training.stage_args import StageArguments
 
@@ -42,7 +42,7 @@ class DataArguments:
 
 
 @dataclass
-class RewardArguments(StageArguments, RewardConfig):
+class RewardArguments(StageArguments, eval_subset.EvalSubsetArguments, RewardConfig):
     output_dir: str = field(default="outputs/05_reward", metadata={
         "help": "final folder; the run works in <output_dir>.tmp until finished"})
 
@@ -91,16 +91,19 @@ def main():
           f"(longer than max_length {args.max_length}, dropped: {dropped['train']} train, {dropped['eval']} held out)")
     if len(trainer.train_dataset) == 0 or len(trainer.eval_dataset) == 0:
         raise UserError(f"no preference pairs fit max_length {args.max_length}: raise it")
+    final_set = eval_subset.cap(trainer, args.eval_samples, args.final_eval_samples, "pairs")
     checkpoint = artifacts.newest_checkpoint(tmp) if args.resume else None
     result, initial = train_measuring_start(trainer, checkpoint)  # evaluate() before train() would break DDP
-    final = trainer.evaluate()
+    initial = eval_subset.at_start(trainer, initial)  # the untrained model on the final set
+    final = trainer.evaluate(eval_dataset=final_set)
     metrics = {
         "initial_eval_accuracy": initial.get("eval_accuracy"),
         "eval_accuracy": final["eval_accuracy"],
         "eval_margin": final["eval_margin"],
         "eval_loss": final["eval_loss"],
         "train_pairs": len(trainer.train_dataset),
-        "eval_pairs": len(trainer.eval_dataset),
+        "eval_pairs": len(final_set),
+        "eval_pairs_during_training": len(trainer.eval_dataset),
         "dropped_longer_than_max_length": dropped,
         "prompt_turns_trimmed": trimmed,
         "steps": result.global_step,

@@ -22,7 +22,7 @@ from fromscratch import artifacts
 from fromscratch.alignment import rlhf
 from fromscratch.alignment.chat_data import check_preferences, load_sources
 from fromscratch.config import checked, cli, parse
-from fromscratch.training import saved_model
+from fromscratch.training import eval_subset, saved_model
 from fromscratch.training.stage_args import StageArguments
 
 
@@ -37,7 +37,7 @@ class PairArguments:
 
 
 @dataclass
-class DPOArguments(StageArguments, DPOConfig):
+class DPOArguments(StageArguments, eval_subset.EvalSubsetArguments, DPOConfig):
     output_dir: str = field(default="outputs/06_rlhf", metadata={
         "help": "final folder; the run works in <output_dir>.tmp until finished"})
 
@@ -63,12 +63,13 @@ def main():
     # 3. Train on the pairs.
     trainer = DPOTrainer(model=policy, ref_model=reference, args=args, train_dataset=split["train"],
                          eval_dataset=split["test"], processing_class=tokenizer)
+    final_set = eval_subset.cap(trainer, args.eval_samples, args.final_eval_samples, "pairs")
     checkpoint = artifacts.newest_checkpoint(tmp) if args.resume else None
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
 
     # 4. Metrics: the implicit reward margin on the training pairs early vs late, and on the held-out pairs
     # how often the chosen answer wins and by how much.
-    final = trainer.evaluate()
+    final = trainer.evaluate(eval_dataset=final_set)
     metrics = rlhf.report(trainer, "dpo", args, settled=precision_used, prompts_or_pairs=len(split["train"]),
                           prompts_left_out=0, kl_coef=args.beta,
                           **{k: final[k] for k in ("eval_rewards/accuracies", "eval_rewards/margins") if k in final})

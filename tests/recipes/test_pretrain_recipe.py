@@ -18,6 +18,24 @@ def test_pretrained_model_learned_reloads_and_generates(pretrained_dir):
     assert text.startswith("ROMEO:") and len(text) > len("ROMEO:")
 
 
+def test_evaluation_scores_the_capped_windows_not_the_whole_split(pretrained_dir):
+    # the fixture ran with eval_tokens 2048 and final_eval_tokens 8192 at block_size 128
+    info = json.loads((pretrained_dir / "run_info.json").read_text())
+    windows = info["metrics"]["eval_windows"]
+    assert windows["during_training"] == 16 and windows["final"] == 64, windows
+    assert windows["held_out"] > 64  # the split is larger: the cap, not the split, set the cost
+    evals = [r for r in json.loads((pretrained_dir / "trainer_state.json").read_text())["log_history"]
+             if "eval_loss" in r]
+    scored = [round(r["eval_runtime"] * r["eval_samples_per_second"]) for r in evals]  # windows each one read
+    assert len(scored) >= 3 and scored[:-1] == [16] * (len(scored) - 1) and scored[-1] == 64, scored
+    # the untrained model was scored on the final 64 windows too: the card's before/after are on one set
+    start = [r for r in json.loads((pretrained_dir / "trainer_state.json").read_text())["log_history"]
+             if "final_eval_loss" in r]
+    assert len(start) == 1 and start[0]["step"] == 0
+    assert round(start[0]["final_eval_runtime"] * start[0]["final_eval_samples_per_second"]) == 64
+    assert info["metrics"]["initial_eval_loss"] == start[0]["final_eval_loss"]
+
+
 def test_card_carries_metrics_and_valid_metadata(pretrained_dir):
     from huggingface_hub import ModelCard
 

@@ -41,6 +41,7 @@ def test_reward_model_beats_chance_on_held_out_pairs(reward_dir):
     training); the demo config (tiny preset, 256 tokens) reached 0.591-0.606 on 215 pairs."""
     m = _metrics(reward_dir)
     n = m["eval_pairs"]
+    assert m["eval_pairs_during_training"] == 64, m  # the fixture's eval_samples: the final one scores all
     assert n >= 200, m  # trimming old turns keeps most pairs: without it, 128 tokens left ~500 of 2,299
     assert m["eval_accuracy"] > 0.5 + 1.645 * 0.5 / n ** 0.5 and m["eval_margin"] > 0, m
     assert m["eval_accuracy"] > m["initial_eval_accuracy"], m

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import datasets
 import numpy as np
-from transformers import TrainerCallback
 
 from ..config import UserError
 from ..sources import Lineage
@@ -283,22 +282,6 @@ def build_mixture(train_set: datasets.Dataset, eval_set: datasets.Dataset, specs
             "skipped_malformed": {l.spec: sum(l.skipped.values()) for l in lineage}}
     return {"train": train, "eval": held, "cot_eval": cot_eval.cast(inst_eval.features), "counts": card,
             "lineage": lineage}
-
-
-class EvalAtStart(TrainerCallback):
-    """Evaluate one more dataset (logged as `<prefix>_loss`) right after the step-0 evaluation of eval_on_start,
-    inside train(): what metrics.train_measuring_start does for the held-out set, here for the CoT rows. Inside
-    train() the model is already wrapped (DDP, DeepSpeed ZeRO-3), so it works wherever training does; the log
-    entry is in trainer_state, so a resumed run still has it."""
-
-    def __init__(self, trainer, dataset, prefix: str = "eval_cot"):
-        self.trainer, self.dataset, self.prefix, self.busy = trainer, dataset, prefix, False
-
-    def on_evaluate(self, args, state, control, **kwargs):
-        if state.global_step == 0 and not self.busy:
-            self.busy = True  # evaluate() calls on_evaluate again
-            self.trainer.evaluate(eval_dataset=self.dataset, metric_key_prefix=self.prefix)
-            self.busy = False
 
 
 def fits_in(tokenizer, max_length: int | None):

@@ -27,7 +27,7 @@ from ..pretraining import torch_compile
 from ..pretraining.packing import load_and_pack
 from ..runinfo import hash_path
 from ..sources import check_sources
-from ..training import lr_schedule, precision
+from ..training import eval_subset, lr_schedule, precision
 from ..training.metrics import bits_per_byte
 from ..training.stage_args import LIBRARY_CHECKS
 
@@ -39,7 +39,9 @@ DATA_KEYS = {"sources", "text_column", "tokenizer_dir", "block_size", "validatio
 # Stage 03 keys that do not apply to a throwaway experiment run (no output folder, guard or push of its own).
 RUN_ONLY_KEYS = {"overwrite", "resume", "spike_guard", "spike_window", "spike_threshold", "spike_lr_factor",
                  "spike_max_rollbacks", "batch_ramp_tokens", "batch_ramp_start", "push_to_hub", "hub_model_id"}
-EXTRA_TRAIN_KEYS = {"min_lr_ratio", "precision"}
+# eval_tokens / final_eval_tokens: an experiment scores every evaluation on stage 03's final windows (one set:
+# trials and variants compare on it)
+EXTRA_TRAIN_KEYS = {"min_lr_ratio", "precision", "eval_tokens", "final_eval_tokens"}
 TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainingArguments) if f.init}
 
 
@@ -80,6 +82,7 @@ def load_data(cfg: dict, seed: int) -> Data:
         sources, cfg.get("text_column", "text"), tokenizer, cfg.get("block_size", 256),
         cfg.get("validation_fraction", 0.05), seed=seed, num_proc=cfg.get("preprocessing_num_workers"))
     tok_lineage = {"spec": tok_dir, "role": "tokenizer", "sha256": hash_path(Path(tok_dir) / "tokenizer.json")}
+    val = eval_subset.fixed_subset(val, eval_subset.windows_for(cfg.get("final_eval_tokens", 0), cfg.get("block_size", 256)))
     return Data(tokenizer, train, val, val_tokens, val_bytes, [*lineage, tok_lineage])
 
 

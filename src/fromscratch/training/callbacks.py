@@ -180,3 +180,19 @@ class SpikeGuard(TrainerCallback):
             self.trainer._globalstep_last_logged = step  # else the Trainer would not log again until the old step
         self.losses = [(s, x) for s, x in self.losses if s <= step]
         return step
+
+
+class EvalAtStart(TrainerCallback):
+    """Evaluate one more dataset (logged as `<prefix>_loss`) right after the step-0 evaluation of eval_on_start,
+    inside train(): what metrics.train_measuring_start does for the held-out set, here for another set (SFT's
+    CoT rows; the final evaluation's set when the periodic one is a subset of it, eval_subset.cap). Inside
+    train() the model is already wrapped (DDP, DeepSpeed ZeRO-3), so it works wherever training does; the log
+    entry is in trainer_state, so a resumed run still has it."""
+
+    def __init__(self, trainer, dataset, prefix: str = "eval_cot"):
+        self.trainer, self.dataset, self.prefix, self.done = trainer, dataset, prefix, False
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        if state.global_step == 0 and not self.done:
+            self.done = True  # once: evaluate() calls on_evaluate again, of this callback and of any other one
+            self.trainer.evaluate(eval_dataset=self.dataset, metric_key_prefix=self.prefix)

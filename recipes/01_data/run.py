@@ -54,6 +54,8 @@ class DataArguments:
     weights: list[float] = checked(default_factory=list, ge=0)
     licenses: list[str] = field(default_factory=list)
     text_column: str = "text"
+    text_unit: list[str] = checked(default_factory=list, choices=("file", "paragraph", "line"))
+    unit_mb: float = checked(16.0, gt=0, why="larger files are cut at document edges into units of this size")
     validation_fraction: float = checked(0.02, gt=0, lt=0.5, why="the next stages evaluate on it")
     total_chars: int | None = checked(None, ge=1)
     seed: int = 0
@@ -118,7 +120,8 @@ def main():
     s = Settings.parse()
     d = s.data
     licenses = check(s)
-    units = reading.list_units(d.sources, d.text_column)  # files / blocks / Hub shards: the tasks' shares
+    # units of at most unit_mb (files cut at document edges, row groups, blocks, Hub shards): the tasks' shares
+    units = reading.list_units(d.sources, d.text_column, d.text_unit, int(d.unit_mb * 2**20))
     tmp = artifacts.prepare(d.output_dir, overwrite=d.overwrite, resume=d.resume)
     logs = Path(d.output_dir).with_name(Path(d.output_dir).name + ".logs")
     if not d.resume and logs.exists():

@@ -76,6 +76,10 @@ def main():
 
     # 4. Metadata, card, run record; publish atomically.
     meta = merge(tmp, tasks, args.tokenizer_dir)
+    for spec in args.sources:  # a source whose every row was unreadable is an error, not an empty share
+        if not meta.get("documents_by_source", {}).get(spec):
+            raise UserError(f"data source '{spec}' has no usable documents ({meta['skipped'].get(spec, 0)} rows "
+                            "skipped: see the [tokenize] lines above)")
     files = {}
     for u in units:
         if u.kind != "memory":

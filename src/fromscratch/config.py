@@ -143,7 +143,7 @@ def problems(values: dict, checks: dict[str, Check]) -> list[tuple[str, str]]:
         if key not in values:
             continue
         value = values[key]
-        items = value if isinstance(value, (list, tuple)) and check.choices is None else [value]
+        items = value if isinstance(value, (list, tuple)) else [value]  # a list's every item: ranges and choices
         bad = [v for v in items if not check.ok(getattr(v, "value", v))]
         if bad:
             out.append((key, f"must be {check.describe()}, got {getattr(bad[0], 'value', bad[0])!r}"))

@@ -40,7 +40,7 @@ class _Datasets:
 
 datasets = _Datasets()
 
-EMBEDDED = ("tinyshakespeare", "us_speeches")
+EMBEDDED = ("tinyshakespeare", "us_speeches")  # their natural documents: EMBEDDED_UNITS below
 _HUB_ID = re.compile(r"^(hub:)?[A-Za-z0-9][\w.-]*(/[\w.-]+)?(:[\w.-]+)?$")  # optional :config (subset)
 _TEXT_SUFFIXES = {".txt", ".text", ".md"}
 
@@ -86,10 +86,11 @@ def embedded_path(name: str) -> Path:
     return Path(str(resources.files("fromscratch") / "embedded" / name))
 
 
-def decode(raw: bytes, where: str, lineage: Lineage) -> str:
+def decode(raw: bytes, where: str, lineage: Lineage, first_line=None) -> str:
     """UTF-8 (a leading BOM dropped; UTF-16 if the file starts with its BOM). A line that is not UTF-8 is read
     as cp1252 (the usual culprit: some shipped speeches are Latin-1) on its own, counted as `where:line`: the
-    valid lines around it are never re-read in the wrong encoding."""
+    valid lines around it are never re-read in the wrong encoding. `first_line()`: the file's line number of
+    raw's first line, for a byte range cut from a larger file (asked only when a line needs repair)."""
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return raw.decode("utf-16")
@@ -101,11 +102,12 @@ def decode(raw: bytes, where: str, lineage: Lineage) -> str:
     except UnicodeDecodeError:
         pass
     lines = raw.split(b"\n")
+    base = first_line() if first_line else 1
     for i, line in enumerate(lines):
         try:
             lines[i] = line.decode("utf-8")
         except UnicodeDecodeError:
-            lineage.repaired(f"{where}:{i + 1}")
+            lineage.repaired(f"{where}:{base + i}")
             lines[i] = line.decode("cp1252", errors="replace")
     return "\n".join(lines)
 
@@ -124,53 +126,82 @@ def _split_blank_lines(text: str) -> list[str]:
     return [p.strip("\n") for p in re.split(r"\n\s*\n", text) if p.strip()]
 
 
+TEXT_UNITS = ("file", "paragraph", "line")  # what one document of a text file is (the data stage's text_unit)
+EMBEDDED_UNITS = {"tinyshakespeare": "paragraph", "us_speeches": "file"}  # a play's speeches; one speech a file
+
+
+def text_documents(text: str, unit: str, where: str, lineage: Lineage) -> list[str]:
+    """The documents of a text file (or of a byte range of one cut at a line or paragraph edge) by `unit`."""
+    if unit == "file":
+        pieces = [text.strip()]
+    elif unit == "paragraph":
+        pieces = _split_blank_lines(text)
+    else:
+        pieces = [line.strip("\r") for line in text.split("\n") if line.strip()]
+    docs = []
+    for piece in pieces:
+        if piece.strip():
+            docs.append(piece)
+        else:
+            lineage.skip("empty document", where)
+    return docs
+
+
 def _read_text_files(files: list[Path], lineage: Lineage, split_paragraphs: bool) -> list[str]:
     docs: list[str] = []
     for f in files:
         text = decode(f.read_bytes(), str(f), lineage)
-        pieces = _split_blank_lines(text) if split_paragraphs else [text.strip()]
-        for piece in pieces:
-            if piece.strip():
-                docs.append(piece)
-            else:
-                lineage.skip("empty document", str(f))
+        docs += text_documents(text, "paragraph" if split_paragraphs else "file", str(f), lineage)
     return docs
 
 
 def _read_jsonl(files: list[Path], column: str, lineage: Lineage) -> list[str]:
     docs: list[str] = []
     for f in files:
-        raw = f.read_bytes()
-        text = decode(raw, str(f), lineage)
-        stripped = text.lstrip()
-        if f.suffix == ".json" and stripped.startswith("["):
+        text = decode(f.read_bytes(), str(f), lineage)
+        docs += json_documents(text, str(f), column, lineage, array=f.suffix == ".json")
+    return docs
+
+
+def json_documents(text: str, where: str, column: str, lineage: Lineage, array: bool = False,
+                   first_line=None) -> list[str]:
+    """The `column` values of JSON Lines text (or a .json array when `array`); a row that is not a JSON object
+    with a non-empty string there is counted at `where:line`. `first_line()`: as for `decode`."""
+    docs: list[str] = []
+    if array and text.lstrip().startswith("["):
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise UserError(f"{where}:{err.lineno}: not valid JSON ({err.msg})") from None
+        numbered = enumerate(rows, 1)
+    else:  # "\n" only: splitlines() would also cut at a U+2028 or U+0085 that JSON allows inside a string
+        numbered = ((i, line) for i, line in enumerate(text.split("\n"), 1))
+    base = None
+    for i, row in numbered:
+        def at() -> str:
+            nonlocal base
+            if base is None:
+                base = first_line() - 1 if first_line else 0
+            return f"{where}:{base + i}"
+
+        if isinstance(row, str):
+            if not row.strip():
+                continue  # blank lines between JSONL rows are not rows
             try:
-                rows = json.loads(text)
+                row = json.loads(row)
             except json.JSONDecodeError as err:
-                raise UserError(f"{f}:{err.lineno}: not valid JSON ({err.msg})") from None
-            numbered = enumerate(rows, 1)
-        else:  # "\n" only: splitlines() would also cut at a U+2028 or U+0085 that JSON allows inside a string
-            numbered = ((i, line) for i, line in enumerate(text.split("\n"), 1))
-        for i, row in numbered:
-            where = f"{f}:{i}"
-            if isinstance(row, str):
-                if not row.strip():
-                    continue  # blank lines between JSONL rows are not rows
-                try:
-                    row = json.loads(row)
-                except json.JSONDecodeError as err:
-                    lineage.skip(f"malformed JSON ({err.msg})", where)
-                    continue
-            if not isinstance(row, dict) or column not in row:
-                lineage.skip(f"no '{column}' field", where)
-                if isinstance(row, dict) and len(lineage.columns_seen) < 20:
-                    lineage.columns_seen += [k for k in row if k not in lineage.columns_seen]
+                lineage.skip(f"malformed JSON ({err.msg})", at())
                 continue
-            value = row[column]
-            if not isinstance(value, str) or not value.strip():
-                lineage.skip("empty or non-string text", where)
-                continue
-            docs.append(value)
+        if not isinstance(row, dict) or column not in row:
+            lineage.skip(f"no '{column}' field", at())
+            if isinstance(row, dict) and len(lineage.columns_seen) < 20:
+                lineage.columns_seen += [k for k in row if k not in lineage.columns_seen]
+            continue
+        value = row[column]
+        if not isinstance(value, str) or not value.strip():
+            lineage.skip("empty or non-string text", at())
+            continue
+        docs.append(value)
     return docs
 
 
@@ -245,7 +276,7 @@ def load_documents(spec: str, text_column: str = "text") -> tuple[list[str], Lin
             these = sorted(p for p in root.rglob("*.txt"))
             files += these
             # A play is one file; its speeches (blank-line separated) are the natural documents.
-            all_docs += _read_text_files(these, lineage, split_paragraphs=(name == "tinyshakespeare"))
+            all_docs += _read_text_files(these, lineage, split_paragraphs=EMBEDDED_UNITS[name] == "paragraph")
         lineage.resolved = "package:fromscratch/embedded/" + ",".join(names)
         lineage.sha256 = _hash_files(files)
         return _finish(all_docs, lineage)

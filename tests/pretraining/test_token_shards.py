@@ -85,14 +85,14 @@ def test_uint32_when_the_vocabulary_does_not_fit_uint16(tmp_path):
 
 @pytest.fixture(scope="module")
 def folder(tokenizer_dir, texts, tmp_path_factory):
-    from fromscratch.pretraining import token_writer
+    from fromscratch.data import reading
 
     out = tmp_path_factory.mktemp("tokens") / "a"
-    rows, token_writer.DISK_ROWS = token_writer.DISK_ROWS, 2000  # 4 units, so 3 tasks write 3 shards
+    size, reading.UNIT_BYTES = reading.UNIT_BYTES, 300_000  # the 1.1 MB play in 4 units, so 3 tasks write 3 shards
     try:
         meta = tokenize_here(["default:tinyshakespeare"], out, tokenizer_dir, tasks=3)
     finally:
-        token_writer.DISK_ROWS = rows
+        reading.UNIT_BYTES = size
     assert len(meta["splits"]["train"]["shards"]) == 3
     return out
 

@@ -9,8 +9,9 @@ transformers tokenizer ourselves, not with `DocumentTokenizer`, to add bos/eos e
 document's UTF-8 bytes (bits per byte needs them) and to hash each shard as it is written (the pretraining
 data-order fingerprint then costs no read of the corpus). The folder's `metadata.json` gathers all of it.
 
-Work is split into units (a parquet row group, a block of rows of a `save_to_disk` split, or a block of a small
-source read into memory), dealt to tasks in contiguous runs. A task writes `tasks/<rank>.json` last, then
+Work is split into units (a parquet row group, a block of rows of a `save_to_disk` split, or a unit of the shared
+reading layer, `data/reading.py`, for files and the embedded corpora: at most its unit size of one file, cut at a
+document edge; a Hub id, read into memory), dealt to tasks in contiguous runs. A task writes `tasks/<rank>.json` last, then
 datatrove its completion marker: a rerun after a kill redoes only the unfinished tasks (a killed task whole).
 """
 
@@ -57,11 +58,12 @@ def held_out(text: str, fraction: float) -> bool:
 class Unit:
     source: str  # the spec as given
     split: str  # train | validation | auto (held out by hash)
-    kind: str  # parquet | disk | memory
-    path: str  # parquet file, save_to_disk split folder, or the spec of an in-memory source
+    kind: str  # parquet | disk | file | memory
+    path: str  # parquet file, save_to_disk split folder, text/JSONL/CSV file, or the spec of an in-memory source
     part: int = 0  # row group of a parquet file
     start: int = 0  # rows [start, stop) of a disk or memory unit
     stop: int = 0
+    read: object = None  # kind file: the reading layer's unit (data/reading.py)
 
 
 def _parquet_units(spec: str, split: str, files: list[Path], column: str) -> list[Unit]:
@@ -112,6 +114,11 @@ def list_units(specs: list[str], column: str) -> tuple[list[Unit], dict[str, lis
         elif is_local(spec) and (files := sorted(path.rglob("*.parquet")) if path.is_dir() else
                                  ([path] if path.suffix == ".parquet" else [])):
             units += _parquet_units(spec, "auto", files, column)
+        elif spec.startswith("default") or is_local(spec):  # files and the embedded corpora: the shared reading layer
+            from ..data import reading
+
+            units += [Unit(spec, "auto", "file", u.path, read=u)
+                      for u in reading.list_units([spec], column, unit_bytes=reading.UNIT_BYTES)]
         else:
             docs, lin = load_documents(spec, column)
             memory[spec] = docs
@@ -123,9 +130,21 @@ def list_units(specs: list[str], column: str) -> tuple[list[Unit], dict[str, lis
     return units, memory, lineage
 
 
-def read_unit(unit: Unit, column: str, memory: dict[str, list[str]]):
-    """Batches of raw values (strings or anything else, counted by the caller) of one unit."""
-    if unit.kind == "parquet":
+def read_unit(unit: Unit, column: str, memory: dict[str, list[str]], lineage: Lineage | None = None):
+    """Batches of raw values (strings or anything else, counted by the caller) of one unit; a file's unreadable
+    rows are counted in `lineage` (with their file:line)."""
+    if unit.kind == "file":
+        from ..data import reading
+
+        batch = []
+        for _, text in reading.read_unit(unit.read, column, lineage if lineage is not None else Lineage("", "", "")):
+            batch.append(text)
+            if len(batch) == READ_BATCH:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+    elif unit.kind == "parquet":
         import pyarrow.parquet as pq
 
         for batch in pq.ParquetFile(unit.path).iter_batches(READ_BATCH, row_groups=[unit.part], columns=[column]):
@@ -199,9 +218,12 @@ class TokenizeShards(PipelineStep):
         mine = self.units[rank * n // world_size:(rank + 1) * n // world_size]
         writers: dict[str, _ShardWriter] = {}
         skipped: dict[str, int] = {}
+        documents: dict[str, int] = {}
         for unit in mine:
-            for values in read_unit(unit, self.column, self.memory):
+            unreadable = Lineage(unit.source, "", "")
+            for values in read_unit(unit, self.column, self.memory, unreadable):
                 texts = [v for v in values if isinstance(v, str) and v.strip()]
+                documents[unit.source] = documents.get(unit.source, 0) + len(texts)
                 if len(texts) < len(values):
                     skipped[unit.source] = skipped.get(unit.source, 0) + len(values) - len(texts)
                     self.stat_update("skipped: empty or non-string text", value=len(values) - len(texts))
@@ -216,8 +238,13 @@ class TokenizeShards(PipelineStep):
                     ids = encode(docs)
                     writers[split].write(ids, [len(t.encode("utf-8")) for t in docs], bos, eos)
                     self.stat_update(f"{split} documents", value=len(docs))
+            if unreadable.skipped:  # malformed rows of a file, as the in-memory loaders count them
+                skipped[unit.source] = skipped.get(unit.source, 0) + sum(unreadable.skipped.values())
+                for where in unreadable.skipped_examples:
+                    print(f"[tokenize] skipped {where}")
         self.stat_update("documents encoded by the tokenizer, not tiktoken", value=encode.by_tokenizer)
-        record = {"rank": rank, "splits": {s: w.close() for s, w in writers.items()}, "skipped": skipped}
+        record = {"rank": rank, "splits": {s: w.close() for s, w in writers.items()}, "skipped": skipped,
+                  "documents": documents}
         tasks = self.out / "tasks"
         tasks.mkdir(parents=True, exist_ok=True)
         part = tasks / f"{rank:05d}.json.part"
@@ -246,5 +273,7 @@ def merge(out: str | Path, tasks: int, tokenizer_dir: str) -> dict:
                 agg[k] += shard[k]
         for src, k in record["skipped"].items():
             meta["skipped"][src] = meta["skipped"].get(src, 0) + k
+        for src, k in record.get("documents", {}).items():
+            meta.setdefault("documents_by_source", {})[src] = meta.get("documents_by_source", {}).get(src, 0) + k
     (out / "metadata.json").write_text(json.dumps(meta, indent=2))
     return meta

@@ -5,8 +5,10 @@ would count in the process's resident memory and grow with the corpus):
 - parquet shards, `<folder>/<split>/*.parquet` (the data stage's sharded output);
 - a `save_to_disk` DatasetDict (`<folder>/<split>/data-*.arrow`, the split named as `sources.load_documents`
   takes it) or a single saved Dataset (taken as `train`).
-Any other source (`default`, files, a Hub id) is loaded whole by `sources.load_documents` and handed out in
-batches: those are small, or the user's own files. Empty and non-string rows are counted in the lineage.
+Files and the embedded corpora are read unit by unit through the data stage's reading layer (`data/reading.py`:
+at most its unit size of text in memory, whatever the file's size); a Hub id is loaded by
+`sources.load_documents` and handed out in batches. Empty, non-string and malformed rows are counted in the
+lineage.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..config import UserError
-from ..sources import Lineage, _hash_files, load_documents
+from ..sources import Lineage, _hash_files, is_local, load_documents
 
 
 def dataset_split_files(spec: str, split: str) -> tuple[str, list[Path]] | None:
@@ -71,6 +73,8 @@ def iter_documents(spec: str, text_column: str = "text", split: str = "train",
     """(batches of documents, lineage) of one split of a source; the lineage's counts are final once the batches
     are exhausted. None for a split the source does not have (only `train` exists outside dataset folders)."""
     found = dataset_split_files(spec, split)
+    if found is None and split == "train" and (spec.startswith("default") or is_local(spec)):
+        return _unit_batches(spec, text_column, batch_size)
     if found is None:
         if split != "train":
             return None
@@ -98,5 +102,33 @@ def iter_documents(spec: str, text_column: str = "text", split: str = "train",
             yield out
         if not lineage.documents:
             raise UserError(f"data source '{name}' has no usable documents ({lineage.summary()})")
+
+    return batches(), lineage
+
+
+def _unit_batches(spec: str, column: str, batch_size: int) -> tuple[Iterator[list[str]], Lineage]:
+    """Files and embedded corpora, one reading unit at a time (a unit's text at most in memory)."""
+    from ..data import reading
+
+    units = reading.list_units([spec], column)  # a missing path, or files of several kinds: one line, here
+    files = sorted({Path(u.path) for u in units})
+    resolved = ("package:fromscratch/embedded" if spec.startswith("default")
+                else str(Path(os.path.expanduser(spec)).resolve()))
+    lineage = Lineage(spec=spec, resolved=resolved, sha256=_hash_files(files))
+
+    def batches() -> Iterator[list[str]]:
+        out = []
+        for unit in units:
+            for _, text in reading.read_unit(unit, column, lineage):  # counts documents, bytes and bad rows
+                out.append(text)
+                if len(out) == batch_size:
+                    yield out
+                    out = []
+        if out:
+            yield out
+        if not lineage.documents:
+            hint = (f"; rows have {', '.join(map(str, lineage.columns_seen[:8]))}: set text_column to the text "
+                    "field" if lineage.columns_seen else "")
+            raise UserError(f"data source '{spec}' has no usable documents ({lineage.summary()}){hint}")
 
     return batches(), lineage

@@ -20,6 +20,11 @@ TORCH_VERSION := 2.13.0
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 LAUNCH = $(if $(ACCELERATE_CONFIG),$(VENV)/bin/accelerate launch --config_file $(ACCELERATE_CONFIG),$(PY))
 config = $(if $(CONFIG),$(CONFIG),$(1))
+# A stage's output is ready when its finished marker is there (artifacts.FINISHED_MARKER, written last by every
+# stage, whatever else the stage writes); otherwise make it first, with its own defaults (not the ARGS and
+# CONFIG of the target that needs it): +$(call needs,outputs/01_data,data[,its ARGS]); the + runs it under make -n too
+FINISHED := run_info.json
+needs = test -f $(1)/$(FINISHED) || $(MAKE) $(2) ARGS="$(3)" CONFIG=
 
 .PHONY: setup test demo tokenizer pretrain reproduce bench clean
 
@@ -112,19 +117,19 @@ eval: setup
 .PHONY: sweep sweep-transfer ablate
 # Hyperparameter search at small scale (optuna through Trainer.hyperparameter_search); ARGS="--resume true" continues.
 sweep: setup
-	test -f outputs/02_tokenizer/tokenizer.json || $(MAKE) tokenizer
+	+$(call needs,outputs/02_tokenizer,tokenizer)
 	$(PY) recipes/08_sweep/run.py --config $(call config,recipes/08_sweep/config_tiny.yaml) $(ARGS)
 
 # The same sweep at three tiny sizes, and the best LR extrapolated to TARGET_PARAMS (or PLAN=<planner JSON>).
 TARGET_PARAMS ?= 1.0e9
 sweep-transfer: setup
-	test -f outputs/02_tokenizer/tokenizer.json || $(MAKE) tokenizer
+	+$(call needs,outputs/02_tokenizer,tokenizer)
 	$(PY) recipes/08_sweep/run.py --config $(call config,recipes/08_sweep/config_transfer.yaml) \
 	  $(if $(PLAN),--plan_json $(PLAN),--target_params $(TARGET_PARAMS)) $(ARGS)
 
 # Architecture ablations against a base model: same seed, data and tokens per variant.
 ablate: setup
-	test -f outputs/02_tokenizer/tokenizer.json || $(MAKE) tokenizer
+	+$(call needs,outputs/02_tokenizer,tokenizer)
 	$(PY) recipes/09_ablate/run.py --config $(call config,recipes/09_ablate/config_tiny.yaml) $(ARGS)
 
 
@@ -141,16 +146,16 @@ reward: setup
 
 # reward -> PPO, as the issue asks: the reward model is (re)made first unless it is already finished.
 rlhf: setup
-	@test -f outputs/05_reward/run_info.json || $(MAKE) reward ARGS="$(REWARD_ARGS)"
+	@+$(call needs,outputs/05_reward,reward,$(REWARD_ARGS))
 	$(LAUNCH) recipes/06_rlhf/run.py --config $(call config,$(RLHF_CONFIG)) $(ARGS)
 
 # The same stage without a value model (GRPO, RLOO: online.py), against the same reward model.
 grpo: setup
-	@test -f outputs/05_reward/run_info.json || $(MAKE) reward ARGS="$(REWARD_ARGS)"
+	@+$(call needs,outputs/05_reward,reward,$(REWARD_ARGS))
 	$(LAUNCH) recipes/06_rlhf/online.py --config $(call config,recipes/06_rlhf/config_grpo_tiny.yaml) $(ARGS)
 
 rloo: setup
-	@test -f outputs/05_reward/run_info.json || $(MAKE) reward ARGS="$(REWARD_ARGS)"
+	@+$(call needs,outputs/05_reward,reward,$(REWARD_ARGS))
 	$(LAUNCH) recipes/06_rlhf/online.py --config $(call config,recipes/06_rlhf/config_rloo_tiny.yaml) $(ARGS)
 
 # Offline on the preference pairs: no reward model, only the SFT model.
@@ -169,9 +174,9 @@ generate: setup
 #   make mitigation-report ARGS="--model_dir outputs/04_sft --retrain_steps 100"
 .PHONY: mitigation-report
 mitigation-report: setup
-	test -f outputs/01_data/dataset_dict.json || $(MAKE) data
-	test -f outputs/02_tokenizer/tokenizer.json || $(MAKE) tokenizer
-	test -f outputs/03_pretrain/run_info.json || $(MAKE) pretrain
+	+$(call needs,outputs/01_data,data)
+	+$(call needs,outputs/02_tokenizer,tokenizer)
+	+$(call needs,outputs/03_pretrain,pretrain)
 	$(PY) recipes/10_mitigate/run.py --config $(call config,recipes/10_mitigate/config_tiny.yaml) $(ARGS)
 
 # --- issue 15: tokenize once into memory-mapped token shards; pretrain from them ---

@@ -16,9 +16,7 @@ clustered with is below 0.5 (real corpora contain real near-duplicates; those ar
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
-import random
 import re
 import statistics
 import sys
@@ -31,48 +29,9 @@ sys.path.insert(0, str(ROOT / "src"))
 from fromscratch.data.clean import CleanArguments, clean_batch  # noqa: E402
 from fromscratch.data.dedup import DedupArguments, deduplicate  # noqa: E402
 from fromscratch.data.filters import FilterArguments, QualityFilter  # noqa: E402
-from fromscratch.sources import load_documents  # noqa: E402
+from common import build_corpus  # noqa: E402  (the corpus builders the scale mode shares)
 
-SHARED = ROOT.parent / "shared" / "data"
 _WORDS = re.compile("[0-9_a-z\u0080-\U0010ffff]+")
-
-
-def real_documents() -> list[str]:
-    docs, _ = load_documents("default:tinyshakespeare")
-    speeches, _ = load_documents("default:us_speeches")
-    docs += [p for s in speeches for p in s.split("\n\n") if p.strip()]
-    wiki = (SHARED / "wikitext-2" / "valid.txt").read_text(encoding="utf-8")
-    docs += [p.strip() for p in wiki.split("\n") if len(p.split()) > 20]
-    with gzip.open(SHARED / "hh-rlhf" / "harmless-base-test.jsonl.gz", "rt", encoding="utf-8") as fh:
-        docs += [json.loads(line)["chosen"].strip() for line in fh]
-    for name, key in (("boolq.jsonl", "query"), ("lambada_openai.jsonl", "context")):
-        rows = (SHARED / "eval-tasks" / name).read_text(encoding="utf-8").splitlines()
-        docs += [json.loads(r)[key] for r in rows]
-    return docs
-
-
-def near_copy(text: str, rng: random.Random) -> str:
-    w = text.split()
-    for _ in range(max(1, len(w) // 100)):
-        w[rng.randrange(len(w))] = rng.choice(["nation", "people", "government", "liberty"])
-    del w[rng.randrange(len(w))]
-    return " ".join(w) + "\nShare this page"
-
-
-def build_corpus(n_planted: int, seed: int = 0) -> tuple[list[str], dict[int, int]]:
-    """Real documents plus planted copies, shuffled; returns the corpus and {copy position: original position}."""
-    rng = random.Random(seed)
-    docs = real_documents()
-    long_docs = [i for i, d in enumerate(docs) if len(d.split()) >= 80]
-    originals = rng.sample(long_docs, n_planted) + rng.sample(long_docs, n_planted // 10)
-    planted = [near_copy(docs[i], rng) for i in originals[:n_planted]]
-    planted += ["  " + docs[i].upper() + " " for i in originals[n_planted:]]
-    corpus = docs + planted
-    positions = list(range(len(corpus)))
-    rng.shuffle(positions)  # copies may come before or after their original, as in a crawl
-    new_of = {old: new for new, old in enumerate(positions)}
-    pairs = {new_of[len(docs) + k]: new_of[orig] for k, orig in enumerate(originals)}
-    return [corpus[i] for i in positions], pairs
 
 
 def shingles(text: str, k: int = 5) -> set:
@@ -176,15 +135,18 @@ def main():
     ap.add_argument("--scale", type=float, nargs="*", default=None,
                     help="scale mode: the data recipe on generated corpora of these sizes in MB (e.g. 50 200 800)")
     ap.add_argument("--scale_dir", default="outputs/bench_data_scale", help="scale mode: where corpora are written")
-    ap.add_argument("--tasks_per_file", type=int, default=1, help="scale mode: tasks per 8 MB input file")
+    ap.add_argument("--shapes", nargs="*", default=["many", "one"],
+                    help="scale mode: input shapes, many (files of ~8 MB) and/or one (a single file)")
+    ap.add_argument("--skip_recall", action="store_true", help="scale mode: skip the planted-recall runs")
     ap.add_argument("--workers", type=int, default=2, help="scale mode: tasks running at once")
     args = ap.parse_args()
     if args.scale is not None:
         import bench_data_scale
 
         work = Path(args.scale_dir)
-        bench_data_scale.planted_recall(args.planted, [1, 4], args.workers, work)
-        bench_data_scale.scale(args.scale or [50, 200, 800], args.tasks_per_file, args.workers, work)
+        if not args.skip_recall:
+            bench_data_scale.planted_recall(args.planted, [1, 4], args.workers, work)
+        bench_data_scale.scale(args.scale or [50, 200, 800], args.workers, work, tuple(args.shapes))
         return
 
     texts, pairs = build_corpus(args.planted)

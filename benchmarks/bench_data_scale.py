@@ -1,58 +1,27 @@
 """Scale mode of `make bench-data`: the data recipe (datatrove pipeline) on generated corpora of ~2 KB real-text
-documents at several sizes, with the wall time, CPU time and peak RSS of the whole process tree per stage, and
-near-duplicate recall on the planted set of bench_data with 1 task and with several.
+documents at several sizes and in the two shapes users bring, many files of ~8 MB and one file holding it all,
+with the wall time, CPU time and peak RSS of the whole process tree per stage, and near-duplicate recall on the
+planted set of bench_data with 1 task and with several.
 
-    make bench-data ARGS="--scale 50 200 800"      # sizes in MB; --tasks N, --workers N
+    make bench-data ARGS="--scale 50 200 800"      # sizes in MB; --shapes many one, --workers N, --skip_recall
 
-Documents are random runs of real paragraphs (bench_data.real_documents) joined up to ~2 KB, so they are unique
-text with real word statistics; 2% are planted near copies. Each corpus is written as JSONL files of ~8 MB (a file
-is a unit of work). The process tree is sampled every 0.1 s with psutil; a stage's peak is the largest sum of RSS
-over the recipe process and all its children while that stage's log folder was the newest.
+Documents are random runs of real paragraphs (common.real_documents) joined up to ~2 KB, so they are unique
+text with real word statistics; 2% are planted near copies (common.generate). The recipe chooses its tasks from
+its units (files, or the one file cut at line edges into units of unit_mb), so both shapes get the same. The
+process tree is sampled every 0.1 s with psutil; a stage's peak is the largest sum of RSS over the recipe
+process and all its children while that stage's log folder was the newest.
 """
 
 from __future__ import annotations
 
 import json
-import random
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-FILE_BYTES = 8_000_000
-
-
-def generate(folder: Path, megabytes: float, docs: list[str], seed: int = 0) -> tuple[int, int]:
-    """~2 KB documents into JSONL files; returns (documents, bytes)."""
-    from bench_data import near_copy
-
-    rng = random.Random(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    target, written, n, k = megabytes * 1e6, 0, 0, 0
-    fh, in_file, recent = None, 0, []
-    while written < target:
-        if fh is None or in_file >= FILE_BYTES:
-            fh = open(folder / f"part{k:04d}.jsonl", "w", encoding="utf-8")
-            k, in_file = k + 1, 0
-        if recent and rng.random() < 0.02:
-            text = near_copy(rng.choice(recent), rng)
-        else:
-            parts, size = [], 0
-            while size < 2000:
-                p = docs[rng.randrange(len(docs))]
-                parts.append(p)
-                size += len(p) + 2
-            text = "\n\n".join(parts)
-            recent = (recent + [text])[-200:]
-        line = json.dumps({"text": text}) + "\n"
-        fh.write(line)
-        written += len(line.encode("utf-8"))
-        in_file += len(line)
-        n += 1
-    fh.close()
-    return n, int(written)
-
+from common import ROOT, build_corpus, generate, real_documents
 
 def run_measured(args: list[str], logs: Path) -> dict:
     """Run the recipe; wall seconds and per-stage peak RSS (MB) of the process tree."""
@@ -90,49 +59,55 @@ def run_measured(args: list[str], logs: Path) -> dict:
             "stage_cpu_s": cpus}
 
 
-def recipe_args(src: Path, out: Path, tasks: int, workers: int) -> list[str]:
+def recipe_args(src: Path, out: Path, tasks: int | None, workers: int) -> list[str]:
+    """tasks None: the recipe's own choice from the units (at most 4 per worker)."""
     return ["--config", "recipes/01_data/config_tiny.yaml", "--sources", str(src), "--weights", "1",
-            "--licenses", "bench", "--decontaminate_against", "default", "--tasks", str(tasks), "--workers", str(workers),
-            "--output_dir", str(out), "--overwrite", "true"]
+            "--licenses", "bench", "--decontaminate_against", "default", "--workers", str(workers),
+            *(["--tasks", str(tasks)] if tasks else []), "--output_dir", str(out), "--overwrite", "true"]
 
 
-def scale(sizes: list[float], tasks_per_file: int, workers: int, work: Path) -> None:
-    from bench_data import real_documents
-
+def scale(sizes: list[float], workers: int, work: Path, shapes: tuple[str, ...] = ("many", "one")) -> None:
+    """The recipe at each size, for each input shape: `many` files of ~8 MB, or `one` file holding it all (cut
+    into units by the reader). Tasks are the recipe's own choice from its units, so both shapes get the same."""
     docs = [d for d in real_documents() if len(d) > 200]
     rows = []
-    for mb in sizes:
-        src, out = work / f"corpus_{mb:g}MB", work / f"out_{mb:g}MB"
-        n, size = generate(src, mb, docs)
-        files = len(list(src.glob("*.jsonl")))
-        r = run_measured(recipe_args(src, out, files * tasks_per_file, workers), Path(str(out) + ".logs"))
-        stats = json.loads((out / "stats.json").read_text())
-        dedup = next(s for s in stats["steps"] if s["step"] == "dedup")
-        rows.append((mb, n, size, files, r, dedup))
-        print(f"{mb:g} MB per stage: " + "; ".join(
-            f"{k} {r['stage_wall_s'][k]:.0f} s wall, {r['stage_cpu_s'][k]:.0f} s CPU, {r['peak_mb'][k]:.0f} MB"
-            for k in r["peak_mb"]), flush=True)
-        print(f"{mb:g} MB: {n} documents in {files} files, {r['wall_s']:.1f} s, {size / 1e6 / r['wall_s']:.2f} MB/s "
-              f"wall, {size / 1e6 / r['cpu_s']:.2f} MB per CPU second ({n / r['cpu_s']:,.0f} docs); peak RSS by "
-              f"stage (MB): " + ", ".join(f"{k} {v:.0f}" for k, v in r["peak_mb"].items())
-              + f"; cluster step: {dedup.get('verified_pairs', 0)} pairs, {dedup.get('pair_bytes_read', 0)} B read, "
-              f"peak {dedup.get('cluster_peak_bytes_per_pair')} B per pair (tracemalloc)", flush=True)
-    if len(rows) > 1:
-        (mb0, _, s0, _, r0, _), (mb1, _, s1, _, r1, _) = rows[0], rows[-1]
-        print(f"\n{mb1:g} MB vs {mb0:g} MB: size x{s1 / s0:.1f}, wall x{r1['wall_s'] / r0['wall_s']:.2f}, "
-              f"CPU x{r1['cpu_s'] / r0['cpu_s']:.2f}")
-        for stage in r1["peak_mb"]:
-            if stage in r0["peak_mb"]:
-                print(f"  peak RSS {stage:<14} x{r1['peak_mb'][stage] / r0['peak_mb'][stage]:.2f} "
-                      f"({r0['peak_mb'][stage]:.0f} -> {r1['peak_mb'][stage]:.0f} MB)")
+    for shape in shapes:
+        for mb in sizes:
+            src, out = work / f"corpus_{shape}_{mb:g}MB", work / f"out_{shape}_{mb:g}MB"
+            n, size = generate(src, mb, docs, one_file=shape == "one")
+            files = len(list(src.glob("*.jsonl")))
+            r = run_measured(recipe_args(src, out, None, workers), Path(str(out) + ".logs"))
+            stats = json.loads((out / "stats.json").read_text())
+            dedup = next(s for s in stats["steps"] if s["step"] == "dedup")
+            info = json.loads((out / "run_info.json").read_text())
+            rows.append((shape, mb, n, size, files, r, info))
+            print(f"{shape} {mb:g} MB per stage: " + "; ".join(
+                f"{k} {r['stage_wall_s'][k]:.0f} s wall, {r['stage_cpu_s'][k]:.0f} s CPU, {r['peak_mb'][k]:.0f} MB"
+                for k in r["peak_mb"]), flush=True)
+            print(f"{shape} {mb:g} MB: {n} documents in {files} files, {info['config'].get('tasks') or 'auto'} tasks; "
+                  f"{r['wall_s']:.1f} s, {size / 1e6 / r['wall_s']:.2f} MB/s wall, {size / 1e6 / r['cpu_s']:.2f} MB per "
+                  f"CPU second ({n / r['cpu_s']:,.0f} docs); peak RSS of the tree {max(r['peak_mb'].values()):.0f} MB; "
+                  f"cluster step: {dedup.get('verified_pairs', 0)} pairs", flush=True)
+            shutil.rmtree(src)  # the corpus is regenerated on the next run: keep the disk for the next size
+    for shape in shapes:
+        mine = [row for row in rows if row[0] == shape]
+        base = mine[0]
+        for row in mine[1:]:
+            s0, r0, s1, r1 = base[3], base[5], row[3], row[5]
+            print(f"{shape}: {row[1]:g} MB vs {base[1]:g} MB: size x{s1 / s0:.1f}, wall x{r1['wall_s'] / r0['wall_s']:.2f}, "
+                  f"CPU x{r1['cpu_s'] / r0['cpu_s']:.2f}, peak RSS x{max(r1['peak_mb'].values()) / max(r0['peak_mb'].values()):.2f} "
+                  f"({max(r0['peak_mb'].values()):.0f} -> {max(r1['peak_mb'].values()):.0f} MB)")
+    if len(shapes) == 2:
+        for mb in sizes:
+            a, b = (next(row for row in rows if row[0] == sh and row[1] == mb) for sh in shapes)
+            print(f"{mb:g} MB, one file vs many: wall x{b[5]['wall_s'] / a[5]['wall_s']:.2f}, peak RSS "
+                  f"x{max(b[5]['peak_mb'].values()) / max(a[5]['peak_mb'].values()):.2f}")
 
 
 def planted_recall(n_planted: int, task_counts: list[int], workers: int, work: Path) -> None:
     """bench_data's planted corpus through the recipe: recall and removals outside the planted pairs, per task
     count (the kept count must not depend on it)."""
     import pyarrow.parquet as pq
-
-    from bench_data import build_corpus
 
     import yaml
 

@@ -2,6 +2,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from conftest import ROOT
 from fromscratch.config import UserError, parse, to_dict
 
 
@@ -62,3 +63,51 @@ def test_to_dict_never_keeps_tokens():
         lr: float = 0.1
 
     assert to_dict(WithToken()) == {"lr": 0.1}
+
+
+# --- a key given twice is refused, wherever it is and whatever the key (issue 28) ---------------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+def _stage_keys():
+    import dataclasses
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("pretrain_run", ROOT / "recipes/03_pretrain/run.py")
+    mod = importlib.util.module_from_spec(spec)
+    import sys
+
+    sys.modules[spec.name] = mod  # dataclasses resolve their string annotations through it
+    spec.loader.exec_module(mod)
+    types_ = (mod.ModelArguments, mod.DataArguments, mod.PretrainArguments)
+    return types_, sorted(f.name for t in types_ for f in dataclasses.fields(t) if f.init)
+
+
+_TYPES, _KEYS = _stage_keys()
+
+
+@settings(max_examples=60, deadline=None)
+@given(key=st.sampled_from(_KEYS), before=st.integers(0, 5), between=st.integers(0, 5))
+def test_a_yaml_with_a_key_twice_is_refused_naming_it_and_both_lines(tmp_path_factory, key, before, between):
+    from fromscratch.config import UserError, check_yaml
+
+    others = [k for k in _KEYS if k != key]
+    lines = [f"# comment {i}" for i in range(before)] + [f"{key}: 1"] + \
+            [f"{others[i]}: null" for i in range(between)] + [f"{key}: 2"]
+    path = tmp_path_factory.mktemp("dup") / "c.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(UserError) as err:
+        check_yaml(path, _TYPES)
+    first, second = before + 1, before + between + 2
+    assert str(err.value) == (f"{path}:{second}: not valid YAML (key '{key}' given twice (lines {first} and "
+                              f"{second}): keep one)")
+
+
+def test_a_nested_key_twice_is_refused_too(tmp_path):
+    from fromscratch.config import UserError, check_yaml
+
+    path = tmp_path / "c.yaml"
+    path.write_text("hub_model_id: null\nsources:\n  - {text: a, text: b}\n")
+    with pytest.raises(UserError, match=r"c.yaml:3: not valid YAML \(key 'text' given twice"):
+        check_yaml(path, _TYPES)

@@ -21,7 +21,7 @@ import yaml
 from transformers import GPT2Config, TrainingArguments
 
 from ..artifacts import load_tokenizer
-from ..config import UserError, problems
+from ..config import UserError, load_yaml, problems
 from ..modeling import PRESETS, build_config
 from ..pretraining import torch_compile
 from ..pretraining.packing import load_and_pack
@@ -50,7 +50,12 @@ def load_pretrain_yaml(path: str | Path, overrides: dict | None = None, where: s
     path = Path(path)
     if not path.is_file():
         raise UserError(f"base_config: no pretraining YAML at {path}")
-    cfg = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        cfg = load_yaml(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:  # a key given twice, or not YAML at all
+        mark = getattr(err, "problem_mark", None)
+        raise UserError(f"{path}{f':{mark.line + 1}' if mark else ''}: not valid YAML "
+                        f"({getattr(err, 'problem', err)})") from None
     known = MODEL_KEYS | SWITCH_KEYS | DATA_KEYS | RUN_ONLY_KEYS | EXTRA_TRAIN_KEYS | TRAIN_KEYS
     for origin, items in ((str(path), cfg), (where, overrides or {})):
         for key in items:

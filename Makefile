@@ -189,3 +189,8 @@ tokenize: setup
 
 bench-scale: setup
 	$(PY) benchmarks/scale_tokens.py $(ARGS)
+
+# One evaluation's cost at 50/200/800 MB of tokens (validation growing with the corpus), whole split vs eval_tokens.
+.PHONY: bench-eval-cost
+bench-eval-cost: setup
+	$(PY) benchmarks/bench_eval_cost.py $(ARGS)

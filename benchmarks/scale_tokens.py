@@ -131,9 +131,10 @@ def run_measured(cmd: list[str], first_line: str | None = None) -> dict:
             "first_cpu": first_cpu}
 
 
-def replicate(src: Path, dst: Path, times: int) -> Path:
+def replicate(src: Path, dst: Path, times: int, validation: bool = False) -> Path:
     """A token folder whose train split is src's shards `times` over (hard links: no disk, no tokenizing), its
-    validation split src's: what pretraining opens, maps and samples from is that size."""
+    validation split src's (or, with `validation`, src's `times` over too: a held-out share that grows with the
+    corpus, as a data stage's validation_fraction gives): what pretraining opens, maps and samples from is that size."""
     import shutil
 
     meta = json.loads((src / "metadata.json").read_text())
@@ -146,7 +147,19 @@ def replicate(src: Path, dst: Path, times: int) -> Path:
             (dst / "train").mkdir(parents=True, exist_ok=True)
             os.link(src / shard["file"], dst / name)
             shards.append({**shard, "file": name})
-    shutil.copytree(src / "validation", dst / "validation", copy_function=os.link)
+    if validation:
+        held = []
+        (dst / "validation").mkdir(parents=True, exist_ok=True)
+        for k in range(times):
+            for shard in meta["splits"]["validation"]["shards"]:
+                name = f"validation/{k:03d}_{Path(shard['file']).name}"
+                os.link(src / shard["file"], dst / name)
+                os.link(str(src / shard["file"]) + ".index", str(dst / name) + ".index")
+                held.append({**shard, "file": name})
+        v = meta["splits"]["validation"]
+        meta["splits"]["validation"] = {**{k: v[k] * times for k in ("tokens", "bytes", "documents")}, "shards": held}
+    else:
+        shutil.copytree(src / "validation", dst / "validation", copy_function=os.link)
     train = meta["splits"]["train"]
     meta["splits"]["train"] = {**{k: train[k] * times for k in ("tokens", "bytes", "documents")}, "shards": shards}
     (dst / "metadata.json").write_text(json.dumps(meta, indent=2))

@@ -149,3 +149,23 @@ def test_slurm_submits_chained_arrays_with_our_settings_and_they_give_the_local_
                          cwd=ROOT, env=recipe_env(env), capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     assert _result(out) == one_task
+
+
+def test_a_folder_of_a_few_small_text_files_where_a_task_keeps_nothing(tmp_path):
+    # five files, five tasks; the first file is all boilerplate, so its task's mix shard is empty (issue 28:
+    # that crashed in pyarrow's take() with "no kernel matching input types (string, null)")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f0.txt").write_text("ok\n")
+    play = (Path(__file__).resolve().parents[2] / "src/fromscratch/embedded/tinyshakespeare/input.txt").read_text()
+    for i in range(1, 5):
+        (src / f"f{i}.txt").write_text(play[i * 4000:(i + 1) * 4000])
+    out = tmp_path / "out"
+    run_recipe("01_data", "--config", "recipes/01_data/config_tiny.yaml", "--sources", str(src), "--weights", "1",
+               "--text_unit", "paragraph", "--output_dir", str(out))
+    import datasets
+
+    train = datasets.load_dataset("parquet", data_files=str(out / "train" / "*.parquet"), split="train")
+    assert len(train) > 20 and len(list((out / "train").glob("*.parquet"))) < 5  # no empty shard published
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["steps"][0]["step"] == "load"

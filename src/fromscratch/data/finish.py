@@ -263,7 +263,8 @@ class Mix(PipelineStep):
         order = list(range(table.num_rows))
         random.Random(self.seed + rank).shuffle(order)
         out = _Writer(Path(self.tmp) / "train" / f"{rank:05d}.parquet", _schema("text", "source"))
-        out.write({c: table[c].take(order) for c in ("text", "source")})
+        # typed: an empty list would be a null array, which take() refuses (a task all of whose documents went)
+        out.write({c: table[c].take(pa.array(order, pa.int64())) for c in ("text", "source")})
         out.close()
         counts = _per_source(np.concatenate([p[1] for p in parts] + [np.zeros(0, np.int64)]),
                              pc.utf8_length(table["text"]).to_numpy(), pc.binary_length(table["text"]).to_numpy())

@@ -4,6 +4,11 @@ A finished output is never half-written (a crash leaves `<out>.tmp`, which `--re
 has it) and never overwritten by accident (`--overwrite` is the only way to replace one). `--overwrite` replaces
 only what is ours: a finished output (it holds run_info.json) or an unfinished `<out>.tmp` (it holds the
 in-progress marker); a regular file or a folder of someone else's files is never renamed or deleted.
+
+A run holds an exclusive lock (filelock: an OS lock, released by the kernel when the process dies, however it
+dies) on `<out>.tmp/.fromscratch-lock` for its whole life. Every path that would touch an existing `<out>.tmp`
+(`--overwrite`, `--resume`, clearing an empty one) takes it first, so a second run into the same folder is
+refused in one line and never deletes or writes into a live run.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ from .config import UserError
 
 FINISHED_MARKER = "run_info.json"  # written last by every stage, so its presence means "finished"
 IN_PROGRESS_MARKER = ".fromscratch-unfinished"  # written first into <out>.tmp: "this folder is ours to replace"
+LOCK = ".fromscratch-lock"  # in <out>.tmp: held by the run writing there
+_BOOKKEEPING = {IN_PROGRESS_MARKER, LOCK}
+_held: dict = {}  # <out>.tmp -> the FileLock this process holds on it (kept referenced: released at exit)
 _restart = ""  # how to restart the run now writing (config.cli adds it to a one-line I/O error)
 _writing: Path | None = None  # the <out>.tmp this process prepared
 
@@ -40,7 +48,20 @@ def restart_advice() -> str:
 
 
 def _empty(tmp: Path) -> bool:
-    return all(p.name == IN_PROGRESS_MARKER for p in tmp.iterdir())
+    return all(p.name in _BOOKKEEPING for p in tmp.iterdir())
+
+
+def _take_lock(tmp: Path):
+    """The lock of `tmp`, taken without waiting; a UserError when another live run holds it."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(tmp / LOCK), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise UserError(f"output_dir: another run is writing {tmp} now: wait for it to finish, or stop it first "
+                        "(nothing was changed)") from None
+    return lock
 
 
 def abandon() -> None:
@@ -58,6 +79,8 @@ def prepare(out: str | Path, overwrite: bool = False, resume: bool | str | None 
     global _restart, _writing
     out = Path(out)
     tmp = tmp_dir(out)
+    if tmp.is_dir() and tmp not in _held and (_ours(tmp) or _empty(tmp)):
+        _held[tmp] = _take_lock(tmp)  # before anything is decided on it: a live run's folder is never touched
     again = ("--resume true to continue it, or --overwrite true to start over" if resume is not None
              else "--overwrite true to start over (this stage has no --resume: it runs again from the start)")
     for path in (out, tmp):
@@ -71,12 +94,14 @@ def prepare(out: str | Path, overwrite: bool = False, resume: bool | str | None 
         if not overwrite:
             raise UserError(f"output directory {out} already holds a finished run: pass --overwrite true to replace it")
     if tmp.exists() and _empty(tmp):
+        _release(tmp)
         shutil.rmtree(tmp)  # an earlier run that failed before writing anything: nothing to resume or lose
     if tmp.exists() and not _ours(tmp):
         raise UserError(f"output_dir: {tmp} holds files that are not an unfinished run of this project: "
                         "choose another output_dir, or move them away yourself")
     if tmp.exists() and not resume:
         if overwrite:
+            _release(tmp)
             shutil.rmtree(tmp)
         else:
             raise UserError(f"{tmp} holds an unfinished run: pass {again}")
@@ -84,12 +109,20 @@ def prepare(out: str | Path, overwrite: bool = False, resume: bool | str | None 
         raise UserError(f"--resume: no unfinished run to continue in {tmp}")
     try:
         tmp.mkdir(parents=True, exist_ok=True)
+        if tmp not in _held:
+            _held[tmp] = _take_lock(tmp)  # two runs that both found no tmp: the second one stops here
         (tmp / IN_PROGRESS_MARKER).write_text("a run is writing here; see run_info.json in the finished folder\n")
     except OSError as err:
         raise UserError(f"output_dir: cannot write in {tmp.parent} ({err.strerror}): set output_dir to a "
                         "writable folder") from None
     _restart, _writing = f"; the unfinished run stays in {tmp}: pass {again}", tmp
     return tmp
+
+
+def _release(tmp: Path) -> None:
+    lock = _held.pop(tmp, None)
+    if lock is not None:
+        lock.release()
 
 
 def start_training_output(args) -> tuple[str, Path, bool]:
@@ -117,6 +150,7 @@ def finish(tmp: str | Path, out: str | Path) -> Path:
         raise UserError(f"output_dir: {out} was replaced by something else during the run: the finished run "
                         f"stays in {tmp}")  # prepare checked it; never rename what is not ours
     (tmp / IN_PROGRESS_MARKER).unlink(missing_ok=True)
+    (tmp / LOCK).unlink(missing_ok=True)  # still held until exit: a run that looks now finds the finished folder
     old = None
     if out.exists():  # a fresh name for the old output: nothing of the user's is ever in the way
         old = Path(tempfile.mkdtemp(prefix=f"{out.name}.old-", dir=out.parent))

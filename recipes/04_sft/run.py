@@ -73,7 +73,7 @@ def main():
     data_args, lora_args, args = parse((DataArguments, LoraArguments, SFTArguments))
 
     # 1. Check inputs and the output location before any work.
-    artifacts.check_parent(data_args.model_dir, "pretrain")
+    artifacts.check_parent(data_args.model_dir, "pretrain", "model_dir")
     tokenizer = artifacts.load_tokenizer(data_args.model_dir, "model_dir", "pretrain")
     document_eos = tokenizer.eos_token_id  # pretraining's; SFT makes eos_token (the turn end) the tokenizer's eos
     if not tokenizer.chat_template:

@@ -53,7 +53,7 @@ def main():
     data_args, args = parse((DataArguments, RewardArguments))
 
     # 1. Check inputs and the output location before any work; a malformed pair stops the run here.
-    artifacts.check_parent(data_args.model_dir, "sft")
+    artifacts.check_parent(data_args.model_dir, "sft", "model_dir")
     data, lineage = load_sources(data_args.sources, check_preferences)
     for item in lineage:
         print(f"[data] {item.summary()}")

@@ -49,7 +49,7 @@ def main():
     data, args = parse((PairArguments, DPOArguments))
 
     # 1. Check inputs and the output location before any work; hold out a share of the pairs.
-    artifacts.check_parent(data.sft_dir, "sft")
+    artifacts.check_parent(data.sft_dir, "sft", "sft_dir")
     tokenizer = artifacts.load_tokenizer(data.sft_dir, "sft_dir", "sft")
     pairs, lineage = load_sources(data.sources, check_preferences)
     split = pairs.train_test_split(test_size=data.validation_fraction, seed=args.seed)

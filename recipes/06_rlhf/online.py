@@ -55,8 +55,8 @@ def main():
     rl, args = parse((OnlineArguments, arguments))
 
     # 1. Check inputs and the output location before any work.
-    artifacts.check_parent(rl.sft_dir, "sft")
-    artifacts.check_parent(rl.reward_dir, "reward")
+    artifacts.check_parent(rl.sft_dir, "sft", "sft_dir")
+    artifacts.check_parent(rl.reward_dir, "reward", "reward_dir")
     tokenizer = artifacts.load_tokenizer(rl.sft_dir, "sft_dir", "sft")
     prompts, lineage = rlhf.load_prompts(rl.prompt_sources, rl.sft_dir, args.seed, rl.validation_fraction)
     prompts, dropped = rlhf.fit_prompts(prompts, tokenizer, rl.max_prompt_length, rl.max_prompts)

@@ -64,9 +64,9 @@ def main():
     rl, args = parse((PPOPromptArguments, PPOArguments))
 
     # 1. Check inputs and the output location before any work.
-    artifacts.check_parent(rl.sft_dir, "sft")
-    artifacts.check_parent(rl.reward_dir, "reward")
-    artifacts.check_parent(rl.value_dir or rl.reward_dir, "reward")
+    artifacts.check_parent(rl.sft_dir, "sft", "sft_dir")
+    artifacts.check_parent(rl.reward_dir, "reward", "reward_dir")
+    artifacts.check_parent(rl.value_dir or rl.reward_dir, "reward", "value_dir" if rl.value_dir else "reward_dir")
     if args.resume:
         raise UserError("resume: trl's PPOTrainer cannot continue a checkpoint; start over with --overwrite true")
     tokenizer = artifacts.load_tokenizer(rl.sft_dir, "sft_dir", "sft")

@@ -217,14 +217,49 @@ def check_checkpoint_shape(checkpoint: Path, model_config) -> None:
                         "config it was started with, or pass --overwrite true to start over")
 
 
-def check_parent(path: str, make_target: str) -> None:
-    """A previous stage's model folder, or a Hub id (`org/name`): fail early with one line if it is neither."""
+# What each stage's finished output is (its run_info.json names the stage), for one-line refusals.
+KINDS = {"01_data": "a dataset", "02_tokenizer": "a tokenizer", "03_tokenize": "token shards",
+         "03_pretrain": "a pretrained causal LM", "04_sft": "an SFT model", "05_reward": "a reward model",
+         "06_rlhf": "an RLHF policy", "07_eval": "an evaluation report", "08_sweep": "a sweep",
+         "09_ablate": "an ablation", "10_mitigate": "a mitigation report", "00_plan": "a plan"}
+NEEDED = {"reward": ("a reward model", "ForSequenceClassification"), "causal_lm": ("a causal LM", "ForCausalLM")}
+
+
+def kind_of(path: str | Path) -> str:
+    """What a local folder holds, as a phrase: its stage's kind, else its model class, else 'not a model'."""
     p = Path(path).expanduser()
+    try:
+        stage = json.loads((p / FINISHED_MARKER).read_text()).get("stage")
+    except (OSError, ValueError, AttributeError):
+        stage = None
+    if stage in KINDS:
+        return KINDS[stage]
+    try:
+        arch = (json.loads((p / "config.json").read_text()).get("architectures") or ["a model of unknown class"])[0]
+    except (OSError, ValueError, AttributeError):
+        return "not a model folder"
+    return f"a {arch}"
+
+
+def check_parent(path: str, make_target: str, key: str | None = None) -> None:
+    """A previous stage's model folder, or a Hub id (`org/name`): fail early with one line if it is neither, or
+    if a local folder holds another kind of artefact than the stage reads (a reward model for make_target
+    'reward', a causal LM otherwise): an SFT model given as the reward model would train against a random head."""
+    p = Path(path).expanduser()
+    where = f"{key}: " if key else ""
     if p.exists():
         if not (p / "config.json").is_file():
-            raise UserError(f"no model in {path} (run `make {make_target}` first)")
+            raise UserError(f"{where}no model in {path} (run `make {make_target}` first)")
+        need, suffix = NEEDED["reward" if make_target == "reward" else "causal_lm"]
+        try:
+            archs = json.loads((p / "config.json").read_text()).get("architectures") or []
+        except (OSError, ValueError, AttributeError):
+            raise UserError(f"{where}{path}/config.json is not readable JSON: rerun `make {make_target}`") from None
+        if not any(str(a).endswith(suffix) for a in archs):
+            raise UserError(f"{where}{need} is needed; {path} is {kind_of(p)} (run `make {make_target}`, or point "
+                            f"{key or 'it'} at one)")
     elif path.startswith((".", "/", "~")) or path.count("/") != 1 or Path(path.split("/")[0]).is_dir():
-        raise UserError(f"model not found: {path} (run `make {make_target}` first)")
+        raise UserError(f"{where}model not found: {path} (run `make {make_target}` first)")
 
 
 def load_tokenizer(path: str, key: str, make_target: str):

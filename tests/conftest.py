@@ -27,6 +27,15 @@ def recipe_env(extra: dict | None = None) -> dict:
     return env
 
 
+def free_port() -> int:
+    """A TCP port no one listens on now (for a rendezvous)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def run_recipe(recipe: str, *args: str, ok: bool = True, env: dict | None = None, timeout: int = 600,
                launcher: list[str] | None = None, script: str = "run.py") -> subprocess.CompletedProcess:
     """Run recipes/<recipe>/<script> as a user would; assert its exit status; return the completed process."""
@@ -106,3 +115,18 @@ def tokenize_here(specs, out: Path, tokenizer_dir, tasks=2, fraction=0.1) -> dic
         list(step.run(None, rank, tasks))
     merge(out, tasks, str(tokenizer_dir))
     return json.loads((out / "metadata.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> str:
+    """The partition of a real Slurm cluster this machine submits to (CI starts a one-node one on localhost)."""
+    import shutil
+
+    if not shutil.which("sbatch"):
+        pytest.skip("Slurm absent: apt-get install slurm-wlm && bash tests/slurm/start_local_cluster.sh")
+    info = subprocess.run(["sinfo", "-h", "-o", "%P %T"], capture_output=True, text=True)
+    up = [line.split()[0].rstrip("*") for line in info.stdout.splitlines() if line.split()[1:] in (["idle"], ["mixed"])]
+    if info.returncode or not up:
+        pytest.skip(f"no idle Slurm node (sinfo: {(info.stdout + info.stderr).strip() or 'nothing'}): "
+                    "bash tests/slurm/start_local_cluster.sh")
+    return up[0]

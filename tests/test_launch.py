@@ -103,3 +103,29 @@ def test_time_limit_signal_reaches_the_run_and_requeues_the_job(tmp_path, sig, r
     # the run got TERM through srun (the launcher would die of USR1 instead of forwarding it)
     assert "checkpointed after TERM" in lines
     assert ("requeue 1234" in lines) == requeued, (lines, out)
+
+
+def test_a_real_slurm_job_trains_on_two_cpu_ranks(slurm_cluster, tokenizer_dir, tmp_path):
+    """launch.slurm under a real sbatch (tests/slurm/start_local_cluster.sh), one node, 2 CPU ranks (gloo): the
+    GPU header lines are overridden on the command line as a user on a CPU partition would."""
+    import json
+    import sys
+
+    from conftest import free_port, recipe_env
+
+    out, log = tmp_path / "out", tmp_path / "job.log"
+    env = recipe_env({"GPUS_PER_NODE": "2", "VENV": sys.prefix, "MASTER_PORT": str(free_port())})
+    proc = subprocess.run(
+        ["sbatch", "--wait", "--partition", slurm_cluster, "--nodes", "1", "--gres=none", "--output", str(log),
+         "--time", "00:15:00", "accelerate_configs/launch.slurm", "recipes/03_pretrain/run.py",
+         "recipes/03_pretrain/config_tiny.yaml", "accelerate_configs/cpu_ddp.yaml", "--preset", "nano",
+         "--sources", "default:tinyshakespeare", "--tokenizer_dir", str(tokenizer_dir), "--block_size", "64",
+         "--max_steps", "4", "--eval_steps", "2", "--save_steps", "4", "--eval_tokens", "1024",
+         "--final_eval_tokens", "1024", "--report_to", "none", "--disable_tqdm", "true", "--output_dir", str(out)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=960)
+    text = log.read_text() if log.exists() else ""
+    assert proc.returncode == 0, (proc.stderr, text[-4000:])
+    assert "[slurm] 1 nodes x 2 GPUs, head" in text
+    assert text.count("[model] llama/nano") == 2  # both ranks built the model
+    metrics = json.loads((out / "run_info.json").read_text())["metrics"]
+    assert metrics["steps"] == 4 and metrics["eval_loss"] < metrics["initial_eval_loss"]

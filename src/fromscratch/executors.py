@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import os
+import shlex
+import sys
 from dataclasses import dataclass, field
 
 from fromscratch.config import UserError
@@ -30,7 +32,8 @@ class ExecutorArguments:
     slurm_mem_per_cpu_gb: int = field(default=2, metadata={"help": "memory per CPU in GB (Slurm and Ray)"})
     slurm_qos: str = field(default="normal", metadata={"help": "Slurm quality of service"})
     slurm_env_command: str | None = field(default=None, metadata={
-        "help": "shell line run before each Slurm task, e.g. `source .venv/bin/activate`"})
+        "help": "shell line run before each Slurm task, e.g. `module load python`; null = put this interpreter's "
+                "bin folder first on PATH (the submitting environment is exported as is)"})
 
 
 def check(args: ExecutorArguments) -> None:
@@ -67,6 +70,12 @@ def _library_dirs_once() -> None:
         pass
 
 
+def _this_interpreter() -> str:
+    """The tasks run datatrove's `launch_pickled_pipeline` script, which lives beside this interpreter: sbatch exports
+    the environment, but a venv used by its path (`.venv/bin/python run.py`, never activated) is not on its PATH."""
+    return f"export PATH={shlex.quote(os.path.dirname(sys.executable))}:$PATH"
+
+
 def build(pipeline: list, args: ExecutorArguments, logging_dir: str, *, name: str, tasks: int | None = None,
           depends=None):
     """The datatrove executor for `pipeline` with `tasks` tasks (default: args.tasks, else the workers).
@@ -90,7 +99,8 @@ def build(pipeline: list, args: ExecutorArguments, logging_dir: str, *, name: st
         return SlurmPipelineExecutor(
             pipeline, tasks=tasks, time=args.slurm_time, partition=args.slurm_partition,
             cpus_per_task=args.slurm_cpus_per_task, mem_per_cpu_gb=args.slurm_mem_per_cpu_gb, qos=args.slurm_qos,
-            job_name=f"fromscratch-{name}", env_command=args.slurm_env_command, logging_dir=logging_dir,
+            job_name=f"fromscratch-{name}", env_command=args.slurm_env_command or _this_interpreter(),
+            logging_dir=logging_dir,
             depends=depends, skip_completed=True, requeue_signals=("SIGUSR1",), requeue=True,
             sbatch_args={"signal": "USR1@120"}, workers=args.workers or -1)
     from datatrove.executor import RayPipelineExecutor

@@ -169,3 +169,24 @@ def test_a_folder_of_a_few_small_text_files_where_a_task_keeps_nothing(tmp_path)
     assert len(train) > 20 and len(list((out / "train").glob("*.parquet"))) < 5  # no empty shard published
     stats = json.loads((out / "stats.json").read_text())
     assert stats["steps"][0]["step"] == "load"
+
+
+@pytest.mark.slow
+def test_a_real_slurm_cluster_runs_the_chained_arrays_to_the_local_output(corpus, one_task, slurm_cluster, tmp_path):
+    """The same stage through a real sbatch/slurmctld/slurmd (tests/slurm/start_local_cluster.sh): the launcher
+    submits and returns, the arrays run in dependency order, the last one publishes the output."""
+    out = tmp_path / "out"
+    proc = run_recipe("01_data", *_args(corpus, out, "--tasks", "2", "--executor", "slurm", "--slurm_partition",
+                                        slurm_cluster, "--slurm_mem_per_cpu_gb", "1", "--slurm_time", "00:20:00"))
+    assert "[slurm] submitted" in proc.stdout
+    logs = Path(str(out) + ".logs")
+    deadline = time.time() + 900
+    while not (out / "run_info.json").exists():
+        queued = subprocess.run(["squeue", "-h", "-o", "%j"], capture_output=True, text=True).stdout.split()
+        if not any(j.startswith("fromscratch-") for j in queued) and not (out / "run_info.json").exists():
+            failed = sorted(str(p) for p in logs.rglob("*.out"))[-3:]
+            raise AssertionError(f"no output and no job left; logs: {failed}\n"
+                                 + "".join(Path(p).read_text()[-2000:] for p in failed))
+        assert time.time() < deadline, "the Slurm jobs did not finish in 15 minutes"
+        time.sleep(1)
+    assert _result(out) == one_task

@@ -6,7 +6,6 @@ About 5 minutes on 2 cores (the first run adds ~60 s to build DeepSpeed's CPU co
 
 import json
 import re
-import socket
 import subprocess
 import sys
 
@@ -14,7 +13,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from conftest import ROOT, TINY_RUN, run_recipe
+from conftest import ROOT, TINY_RUN, free_port, run_recipe
 from fromscratch import planning
 from fromscratch.modeling import PRESETS
 
@@ -31,12 +30,6 @@ def corpus(tmp_path_factory):
     path = tmp_path_factory.mktemp("data") / "paragraphs.jsonl"
     path.write_text("".join(json.dumps({"text": p}) + "\n" for p in text.split("\n\n") if p.strip()))
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pretrain(out, corpus, tokenizer_dir, *, accumulation, launch=None, env=None, processes=2):

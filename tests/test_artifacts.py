@@ -118,5 +118,18 @@ def test_the_lock_does_not_travel_into_the_finished_output(tmp_path):
     tmp = artifacts.prepare(out)
     assert (tmp / artifacts.LOCK).exists()
     (tmp / artifacts.FINISHED_MARKER).write_text("{}")
+    (tmp / "plan.json").write_text("{}")
     artifacts.finish(tmp, out)
-    assert sorted(p.name for p in out.iterdir()) == [artifacts.FINISHED_MARKER]
+    assert sorted(p.name for p in out.iterdir()) == ["plan.json", artifacts.FINISHED_MARKER]
+
+
+def test_an_output_of_records_only_is_never_published(tmp_path):
+    out = tmp_path / "out"
+    tmp = artifacts.prepare(out)
+    for name in ("run_info.json", "README.md", "config.yaml"):
+        (tmp / name).write_text("{}")
+    with pytest.raises(UserError, match="holds only the run's records and no result: nothing was published"):
+        artifacts.finish(tmp, out)
+    assert not out.exists()
+    (tmp / "model.safetensors").write_text("x")
+    assert artifacts.finish(tmp, out) == out and (out / "model.safetensors").exists()

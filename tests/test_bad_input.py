@@ -320,6 +320,7 @@ def test_overwrite_never_touches_a_folder_that_is_not_ours(tmp_path):
     (tmp_path / "empty").mkdir()  # an empty folder holds nothing to lose: usable as is
     tmp = artifacts.prepare(tmp_path / "empty")
     (tmp / artifacts.FINISHED_MARKER).write_text("{}")
+    (tmp / "plan.json").write_text("{}")
     artifacts.finish(tmp, tmp_path / "empty")
     assert artifacts.is_finished(tmp_path / "empty")
     assert not (tmp_path / "empty" / artifacts.IN_PROGRESS_MARKER).exists()  # the marker is not published
@@ -576,10 +577,11 @@ def test_partial_tmp_advice_followed_works(tmp_path, stage, extra):
     assert "unfinished run" in line and ("--resume" in line.replace("no --resume", "")) == (stage == "01_data")
     run_recipe(stage, *args, *_follow(line))
     assert artifacts.is_finished(out) and not tmp.exists()
-    # a file given as output_dir, with the --overwrite an earlier message advised: refused, untouched
+    # the input file given as output_dir, with the --overwrite an earlier message advised: refused, untouched
     line = error_line(run_recipe(stage, *extra, "--sources", str(corpus), "--output_dir", str(corpus),
                                  "--overwrite", "true", ok=False))
-    assert "is a file, not a folder" in line and corpus.read_text().count("\n") == 40
+    assert f"output_dir {corpus} is sources {corpus}" in line and "which this run reads" in line
+    assert corpus.read_text().count("\n") == 40
     assert not artifacts.tmp_dir(corpus).exists()
 
 

@@ -111,3 +111,59 @@ def test_a_nested_key_twice_is_refused_too(tmp_path):
     path.write_text("hub_model_id: null\nsources:\n  - {text: a, text: b}\n")
     with pytest.raises(UserError, match=r"c.yaml:3: not valid YAML \(key 'text' given twice"):
         check_yaml(path, _TYPES)
+
+
+@dataclass
+class Paths:
+    output_dir: str = "outputs/x"
+    model_dir: str = "outputs/m"
+    sources: list[str] = field(default_factory=lambda: ["default"])
+
+
+def test_dirs_are_expanded_as_a_shell_would(tmp_path, monkeypatch):
+    monkeypatch.setenv("FS_RUNS", str(tmp_path))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (args,) = parse((Paths,), ["--output_dir", "$FS_RUNS/run", "--model_dir", "~/m"])
+    assert args.output_dir == f"{tmp_path}/run" and args.model_dir == f"{tmp_path}/home/m"
+    with pytest.raises(UserError, match=r"^command line: output_dir '\$FS_NOPE/run': the variable \$FS_NOPE is not set$"):
+        parse((Paths,), ["--output_dir", "$FS_NOPE/run"])
+
+
+@pytest.mark.parametrize("out,says", [
+    ("", "names no folder of its own"), (".", "names no folder of its own"), ("a/..", "names no folder of its own"),
+    ("/", "names no folder of its own"), ("./", "names no folder of its own"), ("..", "names no folder of its own"),
+])
+def test_an_output_dir_that_cannot_be_a_runs_own_is_refused(out, says):
+    with pytest.raises(UserError, match=f"^command line: output_dir .*{says}"):
+        parse((Paths,), ["--output_dir", out])
+
+
+def test_the_checkout_and_the_inputs_are_never_an_output(tmp_path, monkeypatch):
+    from fromscratch.config import CHECKOUT
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError, match="is the checkout: give a folder"):
+        parse((Paths,), ["--output_dir", str(CHECKOUT)])
+    with pytest.raises(UserError, match="or above it"):
+        parse((Paths,), ["--output_dir", str(CHECKOUT.parent)])
+    (tmp_path / "data").mkdir()
+    for out, model, relation in (("m", "m", "is"), ("m/sub", "m", "is inside"), ("runs", "runs/m", "holds")):
+        with pytest.raises(UserError, match=f"^command line: output_dir {out} {relation} model_dir \\({model}\\)"):
+            parse((Paths,), ["--output_dir", out, "--model_dir", model])
+    with pytest.raises(UserError, match=r"output_dir data/x is inside sources data \(data\), which this run reads"):
+        parse((Paths,), ["--output_dir", "data/x", "--sources", "data", "default"])
+    (args,) = parse((Paths,), ["--output_dir", "runs/a", "--model_dir", "runs/b"])  # siblings are fine
+    assert args.output_dir == "runs/a"
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(st.sampled_from("ab./~$_ "), max_size=8))
+def test_any_output_dir_is_accepted_or_one_line(text):
+    try:
+        (args,) = parse((Paths,), ["--output_dir", text])
+    except UserError as err:
+        assert "\n" not in str(err) and str(err).startswith("command line: output_dir")
+    else:
+        from pathlib import Path
+
+        assert Path(args.output_dir).name not in ("", ".", "..")

@@ -7,11 +7,14 @@ import importlib.util
 import json
 import shutil
 import sys
+from pathlib import Path
 
 import datasets
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from conftest import ROOT
+from conftest import ROOT, error_line, run_recipe
 from fromscratch import heldout
 from fromscratch.config import UserError
 from fromscratch.pretraining.packing import heldout_texts, load_and_pack
@@ -103,3 +106,42 @@ def test_sft_heldout_prompts_are_the_conversations_stage_04_held_out(sft_dir, tm
     bare.mkdir()
     with pytest.raises(UserError, match="sft_heldout needs .*heldout.json"):
         load_prompts(["sft_heldout"], str(bare), seed=0, fraction=0.1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(0, 300), fraction=st.floats(0.0001, 0.9999))
+def test_split_holds_out_at_least_one_row_and_trains_on_at_least_one_or_says_why(n, fraction):
+    data = datasets.Dataset.from_dict({"i": list(range(n))})
+    if n < 2:
+        with pytest.raises(UserError, match=f"sources: {n} documents; at least 2 are needed"):
+            heldout.split(data, fraction, seed=0)
+        return
+    parts = heldout.split(data, fraction, seed=0)
+    train, test = list(parts["train"]["i"]), list(parts["test"]["i"])
+    assert train and test and sorted(train + test) == list(range(n))
+    assert len(test) == min(n - 1, max(1, round(n * fraction)))
+
+
+ONE_CONVERSATION = {"messages": [{"role": "user", "content": "Name a colour."},
+                                 {"role": "assistant", "content": "Blue."}]}
+ONE_PAIR = {"prompt": [{"role": "user", "content": "Name a colour."}],
+            "chosen": [{"role": "assistant", "content": "Blue."}],
+            "rejected": [{"role": "assistant", "content": "No."}]}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage,row,what,parent", [
+    ("04_sft", ONE_CONVERSATION, "conversations", "pretrained_dir"),
+    ("05_reward", ONE_PAIR, "preference pairs", "sft_dir"),
+])
+def test_one_row_is_one_line_naming_the_key_and_leaves_nothing(stage, row, what, parent, tmp_path, request):
+    # issue 28's fifth class: one conversation gave datasets' ValueError from the split
+    src = tmp_path / "one.jsonl"
+    src.write_text(json.dumps(row) + "\n")
+    out = tmp_path / "out"
+    proc = run_recipe(stage, "--config", f"recipes/{stage}/config_tiny.yaml", "--model_dir",
+                      str(request.getfixturevalue(parent)), "--sources", str(src), "--output_dir", str(out), ok=False)
+    assert proc.returncode == 2
+    assert error_line(proc) == (f"error: sources: 1 {what}; at least 2 are needed: one to train on and one held "
+                                f"out (validation_fraction {0.05 if stage == '04_sft' else 0.1:g})")
+    assert not out.exists() and not Path(str(out) + ".tmp").exists()

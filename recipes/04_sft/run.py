@@ -87,7 +87,7 @@ def main():
     data, lineage = load_sources(data_args.sources, check_sft, tag=True)
     for item in lineage:
         print(f"[data] {item.summary()}")
-    split = data.train_test_split(test_size=data_args.validation_fraction, seed=args.seed)
+    split = heldout.split(data, data_args.validation_fraction, args.seed, what="conversations")
     # Weighted sources (e.g. harmless dialogues mixed into instructions for safety) are resampled in the training
     # split only: the held-out loss stays on the sources as they are, and no repeated row is on both sides.
     train_set, data_mix = mix(split["train"], data_args.weights, data_args.sources, seed=args.seed)

@@ -20,7 +20,7 @@ from pathlib import Path
 from transformers import AutoModelForSequenceClassification, set_seed
 from trl import RewardConfig, RewardTrainer
 
-from fromscratch import artifacts, cards, publish
+from fromscratch import artifacts, cards, heldout, publish
 from fromscratch.alignment.chat_data import check_preferences, load_sources, trim_prompts
 from fromscratch.config import UserError, checked, cli, parse, to_dict
 from fromscratch.modeling import count_parameters
@@ -57,7 +57,7 @@ def main():
     data, lineage = load_sources(data_args.sources, check_preferences)
     for item in lineage:
         print(f"[data] {item.summary()}")
-    split = data.train_test_split(test_size=data_args.validation_fraction, seed=args.seed)
+    split = heldout.split(data, data_args.validation_fraction, args.seed, what="preference pairs")
     train_set, eval_set = split["train"], split["test"]
     if data_args.max_train_samples:
         train_set = train_set.select(range(min(data_args.max_train_samples, len(train_set))))

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from transformers import AutoModelForCausalLM
 from trl import DPOConfig, DPOTrainer
 
-from fromscratch import artifacts
+from fromscratch import artifacts, heldout
 from fromscratch.alignment import rlhf
 from fromscratch.alignment.chat_data import check_preferences, load_sources
 from fromscratch.config import checked, cli, parse
@@ -52,7 +52,7 @@ def main():
     artifacts.check_parent(data.sft_dir, "sft", "sft_dir")
     tokenizer = artifacts.load_tokenizer(data.sft_dir, "sft_dir", "sft")
     pairs, lineage = load_sources(data.sources, check_preferences)
-    split = pairs.train_test_split(test_size=data.validation_fraction, seed=args.seed)
+    split = heldout.split(pairs, data.validation_fraction, args.seed, what="preference pairs")
     args, config, final_dir, tmp, push, precision_used = rlhf.begin(data, args, lineage)
 
     # 2. Models: the policy and its frozen reference, both from SFT.

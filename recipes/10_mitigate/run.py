@@ -103,9 +103,7 @@ def split_text(args: MitigateArguments, trained: dict) -> tuple[datasets.Dataset
         kept, held = heldout.pick(corpus["text"], record)
         return corpus.select(kept).select_columns(["text"]), corpus.select(held).select_columns(["text"]), lineage
     fraction = args.validation_fraction or trained.get("validation_fraction", 0.05)
-    if len(corpus) < 2:
-        raise UserError(f"sources: {len(corpus)} document; at least 2 are needed to hold one out")
-    split = corpus.train_test_split(test_size=max(1, round(len(corpus) * fraction)), seed=trained.get("seed", args.seed))
+    split = heldout.split(corpus, fraction, trained.get("seed", args.seed))
     return split["train"].select_columns(["text"]), split["test"].select_columns(["text"]), lineage
 
 

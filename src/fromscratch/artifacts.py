@@ -24,6 +24,7 @@ FINISHED_MARKER = "run_info.json"  # written last by every stage, so its presenc
 IN_PROGRESS_MARKER = ".fromscratch-unfinished"  # written first into <out>.tmp: "this folder is ours to replace"
 LOCK = ".fromscratch-lock"  # in <out>.tmp: held by the run writing there
 _BOOKKEEPING = {IN_PROGRESS_MARKER, LOCK}
+_RECORDS = {FINISHED_MARKER, "README.md", "config.yaml", "requirements-frozen.txt"}  # about a result, not one
 _held: dict = {}  # <out>.tmp -> the FileLock this process holds on it (kept referenced: released at exit)
 _restart = ""  # how to restart the run now writing (config.cli adds it to a one-line I/O error)
 _writing: Path | None = None  # the <out>.tmp this process prepared
@@ -146,6 +147,9 @@ def finish(tmp: str | Path, out: str | Path) -> Path:
     tmp, out = Path(tmp), Path(out)
     if not is_finished(tmp):
         raise RuntimeError(f"{tmp} has no {FINISHED_MARKER}: refusing to publish an incomplete output")
+    if not any(p.name not in _RECORDS and p.name not in _BOOKKEEPING for p in tmp.iterdir()):
+        raise UserError(f"{tmp} holds only the run's records and no result: nothing was published (see the log "
+                        "above for what produced nothing)")
     if out.exists() and not out.is_dir() or out.is_dir() and any(out.iterdir()) and not is_finished(out):
         raise UserError(f"output_dir: {out} was replaced by something else during the run: the finished run "
                         f"stays in {tmp}")  # prepare checked it; never rename what is not ours

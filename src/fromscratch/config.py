@@ -26,7 +26,11 @@ from . import os_errors
 
 
 class UserError(Exception):
-    """A mistake in the user's input (config, path, data). Shown as one line, never a traceback."""
+    """A mistake in the user's input (config, path, data). Shown as one line, never a traceback: a line break
+    inside (a value the user typed, a library's message) is shown as `\\n`."""
+
+    def __str__(self) -> str:
+        return super().__str__().replace("\r", "\\r").replace("\n", "\\n")
 
 
 class EarlyExit(Exception):
@@ -370,16 +374,93 @@ def parse(types_: tuple[type, ...], argv: list[str] | None = None) -> tuple:
     parser.error = _error  # type: ignore[method-assign]
     try:
         parsed = parser.parse_args_and_config(argv)
-    except ValueError as err:  # unused arguments, or a dataclass __post_init__ rejecting a value
-        first = str(err).strip().splitlines()[0]
-        raise UserError(f"command line: {first}") from None
+    except (ValueError, TypeError, KeyError, OSError, ImportError) as err:
+        # unused arguments, or a library's __post_init__ rejecting a value (TrainingArguments reads a path it is
+        # given, e.g. accelerator_config, and raises FileNotFoundError): one line naming the key where we can
+        raise UserError(_library_message(err, argv, config)) from None
     for obj in parsed:
         if dataclasses.is_dataclass(obj):
             bad = problems({f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}, checks_of(obj))
             if bad:
                 key, message = bad[0]
                 raise UserError(f"{_where(key, argv, config)}: {key} {message}")
+    check_paths([obj for obj in parsed if dataclasses.is_dataclass(obj)], lambda key: _where(key, argv, config))
     return tuple(parsed)
+
+
+# --- paths ------------------------------------------------------------------------------------------------------
+
+CHECKOUT = Path(__file__).resolve().parents[2]  # the repository a run's code comes from
+
+
+def expand(value: str, key: str, where: str) -> str:
+    """`~` and `$VARS` expanded as a shell would; an unset variable is an error, not a folder named `$X`."""
+    import os
+    import re
+
+    out = os.path.expandvars(os.path.expanduser(value))
+    left = re.search(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", out)
+    if left:
+        raise UserError(f"{where}: {key} {value!r}: the variable ${left.group(1)} is not set")
+    return out
+
+
+def _input_paths(objs: list, where) -> dict[str, Path]:
+    """The local paths a stage reads: its `*_dir` keys (but its outputs') and the local entries of `sources`."""
+    out = {}
+    for obj in objs:
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if f.name.endswith("_dir") and "output" not in f.name and f.name != "logging_dir" and \
+                    isinstance(value, str) and value:
+                out[f.name] = Path(value)
+            elif f.name == "sources" and isinstance(value, (list, tuple)):
+                for spec in value:
+                    if isinstance(spec, str) and not spec.startswith(("default", "hub:")) and \
+                            Path(spec).expanduser().exists():
+                        out.setdefault(f"sources {spec}", Path(spec).expanduser())
+    return out
+
+
+def check_paths(objs: list, where: Callable[[str], str]) -> None:
+    """Expand every `*_dir` key in place, and refuse an `output_dir` that cannot be a run's own folder: empty,
+    `.` or `..`, the working folder, the checkout or a folder above either (a run writes `<out>.tmp` beside its
+    output, and --overwrite replaces it), or a folder the stage reads (an input, inside one, or holding one)."""
+    for obj in objs:
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if f.name.endswith("_dir") and isinstance(value, str):
+                setattr(obj, f.name, expand(value, f.name, where(f.name)))
+    out = next((getattr(o, "output_dir") for o in objs if isinstance(getattr(o, "output_dir", None), str)), None)
+    if out is None:
+        return
+    at = where("output_dir")
+    if not out.strip() or Path(out).name in ("", ".", ".."):
+        raise UserError(f"{at}: output_dir {out!r} names no folder of its own: give one such as outputs/my_run")
+    target = Path(out).resolve()
+    for name, place in (("the working folder", Path.cwd().resolve()), ("the checkout", CHECKOUT)):
+        if target == place or target in place.parents:
+            raise UserError(f"{at}: output_dir {out} is {name}{'' if target == place else ' or above it'}: "
+                            "give a folder of its own such as outputs/my_run")
+    for key, path in _input_paths(objs, where).items():
+        source = path.resolve()
+        relation = ("is" if target == source else "is inside" if source in target.parents
+                    else "holds" if target in source.parents else None)
+        if relation:  # blamed on whichever of the two the user typed
+            typed = at if at == "command line" else where(key.split()[0])
+            raise UserError(f"{typed}: output_dir {out} {relation} {key} ({path}), which this run reads: give "
+                            "the output a folder of its own")
+
+
+def _library_message(err: Exception, argv: list[str], config: str | None) -> str:
+    lines = str(err).strip().splitlines() or [type(err).__name__]
+    if isinstance(err, OSError) and err.filename is not None:
+        flag = next((a for a, v in zip(argv, argv[1:]) if a.startswith("--") and v == err.filename), None)
+        key = flag[2:] if flag else next((a[2:].split("=", 1)[0] for a in argv
+                                           if a.startswith("--") and a.endswith(f"={err.filename}")), None)
+        what = f"{err.strerror or 'cannot read'}: {err.filename}"
+        return f"command line: {key} {what}" if key else f"{config or 'command line'}: {what}"
+    return f"command line: {lines[0]}"
 
 
 def _argv_values(argv: list[str], types_: tuple[type, ...]) -> dict:

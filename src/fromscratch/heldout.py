@@ -28,6 +28,18 @@ def digest(item) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
+def split(data, fraction: float, seed: int, *, what: str = "documents", key: str = "validation_fraction"):
+    """Hold out whole rows of a datasets.Dataset: round(n x fraction) of them, at least one, and at least one left
+    to train on. Every stage that splits rows splits here, so one row, or a fraction that would take them all, is
+    one line naming the key instead of datasets' ValueError ("the resulting train set will be empty")."""
+    n = len(data)
+    if n < 2:
+        raise UserError(f"sources: {n} {what}; at least 2 are needed: one to train on and one held out "
+                        f"({key} {fraction:g})")
+    held = min(n - 1, max(1, round(n * fraction)))
+    return data.train_test_split(test_size=held, seed=seed)
+
+
 def of_split(sources: list[str]) -> dict:
     return {"kind": "split", "sources": list(sources)}
 

@@ -12,6 +12,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from conftest import tokenize_here
 import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
@@ -148,6 +150,57 @@ def test_a_truncated_shard_is_refused(folder, tokenizer_dir, tmp_path):
     shard.write_bytes(shard.read_bytes()[:-2])
     with pytest.raises(UserError, match="incomplete or was changed"):
         token_shards.load([str(copy)], str(tokenizer_dir), block_size=64)
+
+
+def _flip(path: Path, offset: int) -> None:
+    raw = bytearray(path.read_bytes())
+    raw[offset] ^= 0xFF
+    path.write_bytes(bytes(raw))
+
+
+def test_a_shard_damaged_in_place_is_refused_at_start(folder, tokenizer_dir, tmp_path):
+    # same size, one byte changed (issue 28: a damaged token shard trained on silently)
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    _flip(copy / "train" / "00001.ds", 1001)
+    with pytest.raises(UserError, match=r"00001.ds: bytes 0-\d+ differ from what make tokenize wrote"):
+        token_shards.load([str(copy)], str(tokenizer_dir), block_size=64)  # 3 blocks: all sampled at start
+
+
+def test_a_damaged_block_is_refused_when_first_read_and_the_others_read(tokenizer_dir, texts, tmp_path, monkeypatch):
+    from fromscratch.pretraining import token_writer
+
+    monkeypatch.setattr(token_writer, "CHECK_BLOCK", 4096)
+    monkeypatch.setattr(token_shards, "START_CHECKS", 0)
+    meta = tokenize_here(["default:tinyshakespeare"], tmp_path / "t", tokenizer_dir, tasks=1)
+    shard = meta["splits"]["train"]["shards"][0]
+    assert shard["block_bytes"] == 4096 and len(shard["blocks"]) == -(-shard["tokens"] * 2 // 4096)
+    _flip(tmp_path / "t" / shard["file"], 5 * 4096 + 7)  # block 5: tokens 10240-12287, windows 160-191 of 64
+    data = token_shards.load([str(tmp_path / "t")], str(tokenizer_dir), block_size=64)
+    for i in list(range(160)) + list(range(192, 400)):
+        data.train[i]
+    with pytest.raises(UserError, match=r"bytes 20480-24576 differ"):
+        data.train[170]
+
+
+@settings(max_examples=100, deadline=None)
+@given(pieces=st.lists(st.integers(0, 9000), max_size=12), block=st.sampled_from([1, 7, 512, 4096]))
+def test_block_digests_do_not_depend_on_how_the_file_was_written(pieces, block):
+    from fromscratch.pretraining import token_writer
+
+    data = bytes(np.random.default_rng(len(pieces)).integers(0, 256, sum(pieces), dtype=np.uint8))
+    saved, token_writer.CHECK_BLOCK = token_writer.CHECK_BLOCK, block
+    try:
+        digests, at = token_writer._BlockDigests(), 0
+        for n in pieces:
+            digests.update(data[at:at + n])
+            at += n
+        got = digests.close()
+    finally:
+        token_writer.CHECK_BLOCK = saved
+    assert got == [token_writer.block_digest(data[a:a + block]) for a in range(0, len(data), block)]
 
 
 def test_mixture_weights_and_counted_epochs(folder, tokenizer_dir, tmp_path):

@@ -25,6 +25,7 @@ from pathlib import Path
 import datasets
 import numpy as np
 
+from .. import heldout
 from ..config import UserError
 from ..sources import Lineage
 from .chat_data import load_table
@@ -266,7 +267,7 @@ def build_mixture(train_set: datasets.Dataset, eval_set: datasets.Dataset, specs
     banned = set().union(*(eval_questions(f) for f in eval_files or []))
     refuse_eval_split(reasoning, eval_files or [])
     reasoning, contaminated = drop_eval_questions(reasoning, banned)
-    split = reasoning.train_test_split(test_size=validation_fraction, seed=seed)
+    split = heldout.split(reasoning, validation_fraction, seed, what="reasoning rows")
     r_train, r_eval = split["train"], split["test"]
     cot_train, f_cot = render_reasoning(r_train, shares, k, seed, fits=fits)
     cot_held, _ = render_reasoning(r_eval, shares, k, seed + 2, pool=r_train, fits=fits)

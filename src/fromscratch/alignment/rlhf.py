@@ -72,7 +72,7 @@ def load_prompts(specs: list[str], sft_dir: str, seed: int, fraction: float):
             data = data.select(heldout.pick(data, record)[1])
         else:
             data, lin = load_sources([spec], lambda ds, s, lineage: ds)
-            data = data.train_test_split(test_size=fraction, seed=seed)["test"] if "chosen" in data.column_names \
+            data = heldout.split(data, fraction, seed, what="preference pairs")["test"] if "chosen" in data.column_names \
                 else data  # preference pairs: the reward model trained on most of them; use its held-out share
         parts.append(to_prompts(data))
         lineage += lin

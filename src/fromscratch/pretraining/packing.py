@@ -70,11 +70,8 @@ def load_and_pack(sources: list[str], text_column: str, tokenizer, block_size: i
     if validation:  # the data stage's own held-out split (its mix repeats documents: never re-split it)
         split = {"train": corpus, "test": datasets.Dataset.from_dict({"text": validation})}
         record = heldout.of_split(sources)
-    elif len(corpus) < 2:
-        raise UserError(f"sources: {len(corpus)} document; at least 2 are needed to hold one out for validation")
     else:
-        n_val = max(1, round(len(corpus) * validation_fraction))  # whole documents, at least one
-        split = corpus.train_test_split(test_size=n_val, seed=seed)
+        split = heldout.split(corpus, validation_fraction, seed)  # whole documents
         record = heldout.of_documents(sources, split["test"]["text"])
     tok_train, tok_val = (tokenize(split[name], tokenizer, num_proc=num_proc) for name in ("train", "test"))
     train_set, val_set = (pack(x, block_size, num_proc=num_proc) for x in (tok_train, tok_val))

@@ -1,8 +1,10 @@
 """Pretraining data from a tokenized folder (`make tokenize`): map-style datasets of fixed windows over
 memory-mapped token shards, and token-level mixtures of several folders.
 
-Nothing is read at start but metadata.json and each shard's size: a window is sliced from the OS-mapped file
-when the Trainer asks for it, so start-up and memory do not grow with the corpus. Windows are non-overlapping
+Nothing is read at start but metadata.json, each shard's size and a few sampled blocks: a window is sliced from
+the OS-mapped file when the Trainer asks for it, so start-up and memory do not grow with the corpus. Each MiB
+block of a shard is checked against the digest make tokenize recorded the first time a process reads it (one
+more pass over bytes the run reads anyway), so a damaged or edited shard stops the run in one line. Windows are non-overlapping
 runs of `block_size` tokens within a shard (the shard's last partial window is dropped, as packing drops one
 per map batch); labels are made by the collator, as for the in-memory packed blocks. Being map-style, the
 Trainer's seeded sampler orders them, its batch skipping resumes without reading a token, and accelerate gives
@@ -22,9 +24,10 @@ import torch
 
 from ..config import UserError
 from ..sources import Lineage
-from .token_writer import FORMAT, tokenizer_sha256
+from .token_writer import FORMAT, block_digest, tokenizer_sha256
 
 METADATA = "metadata.json"
+START_CHECKS = 16  # sampled blocks verified at start, whatever the corpus size (the rest when first read)
 
 
 def is_token_folder(spec: str) -> bool:
@@ -36,17 +39,26 @@ def is_token_folder(spec: str) -> bool:
 
 
 class Windows(torch.utils.data.Dataset):
-    """Windows of `block_size` tokens over a list of shards; each item {"input_ids": LongTensor[block_size]}."""
+    """Windows of `block_size` tokens over a list of shards; each item {"input_ids": LongTensor[block_size]}.
 
-    def __init__(self, shards: list[tuple[str, int]], dtype: str, block_size: int):
-        self.shards, self.dtype, self.block_size = shards, np.dtype(dtype), block_size
-        for path, tokens in shards:  # a stat per shard: a truncated or swapped file fails here, not mid-run
+    A shard is (path, tokens) or (path, tokens, record): a record with `blocks` (make tokenize's digests per
+    `block_bytes`) has each block verified the first time this process reads it."""
+
+    def __init__(self, shards: list[tuple], dtype: str, block_size: int):
+        self.dtype, self.block_size = np.dtype(dtype), block_size
+        self.shards = [(s[0], s[1]) for s in shards]
+        self.records = [s[2] if len(s) > 2 else {} for s in shards]
+        for path, tokens in self.shards:  # a stat per shard: a truncated or swapped file fails here, not mid-run
             size = Path(path).stat().st_size if Path(path).is_file() else -1
             if size != tokens * self.dtype.itemsize:
                 raise UserError(f"{path}: {size} bytes, metadata.json says {tokens} tokens of {self.dtype.itemsize} "
                                 "bytes: the folder is incomplete or was changed (rerun make tokenize)")
-        self.ends = np.cumsum([tokens // block_size for _, tokens in shards]).tolist()
+        self.ends = np.cumsum([tokens // block_size for _, tokens in self.shards]).tolist()
         self._maps: dict[int, np.memmap] = {}
+        self._checked: set[tuple[int, int]] = set()
+        blocks = [(s, b) for s, r in enumerate(self.records) for b in range(len(r.get("blocks", ())))]
+        for k in np.random.default_rng(0).permutation(len(blocks))[:START_CHECKS]:
+            self._check(*blocks[k])
 
     def __len__(self) -> int:
         return self.ends[-1] if self.ends else 0
@@ -56,11 +68,26 @@ class Windows(torch.utils.data.Dataset):
             self._maps[s] = np.memmap(self.shards[s][0], dtype=self.dtype, mode="r")
         return self._maps[s]
 
+    def _check(self, s: int, b: int) -> None:
+        record = self.records[s]
+        step = record["block_bytes"]
+        raw = self._map(s).view(np.uint8)[b * step:(b + 1) * step].tobytes()
+        if block_digest(raw) != record["blocks"][b]:
+            raise UserError(f"{self.shards[s][0]}: bytes {b * step}-{b * step + len(raw)} differ from what make "
+                            "tokenize wrote (metadata.json's block digests): the shard is damaged; rerun make "
+                            "tokenize into a new folder")
+        self._checked.add((s, b))
+
     def __getitem__(self, i: int) -> dict:
         if not 0 <= i < len(self):
             raise IndexError(i)
         s = bisect_right(self.ends, i)
         start = (i - (self.ends[s - 1] if s else 0)) * self.block_size
+        if self.records[s].get("blocks"):
+            step, size = self.records[s]["block_bytes"], self.dtype.itemsize
+            for b in range(start * size // step, ((start + self.block_size) * size - 1) // step + 1):
+                if (s, b) not in self._checked:
+                    self._check(s, b)
         return {"input_ids": torch.from_numpy(self._map(s)[start:start + self.block_size].astype(np.int64))}
 
     def __getstate__(self):  # never pickle mapped pages into dataloader workers
@@ -119,7 +146,7 @@ def _folder(spec: str, tokenizer_dir: str) -> dict:
 
 def _windows(spec: str, meta: dict, split: str, block_size: int) -> Windows:
     root = Path(spec).expanduser()
-    return Windows([(str(root / s["file"]), s["tokens"]) for s in meta["splits"][split]["shards"]], meta["dtype"],
+    return Windows([(str(root / s["file"]), s["tokens"], s) for s in meta["splits"][split]["shards"]], meta["dtype"],
                    block_size)
 
 

@@ -7,7 +7,8 @@ document ends (uint64 token offsets); `.ds.metadata` datatrove's one-line tokeni
 transformers tokenizer ourselves, not with `DocumentTokenizer`, to add bos/eos explicitly with
 `add_special_tokens=False` (correct whether or not the tokenizer's post-processor adds a BOS), to count each
 document's UTF-8 bytes (bits per byte needs them) and to hash each shard as it is written (the pretraining
-data-order fingerprint then costs no read of the corpus). The folder's `metadata.json` gathers all of it.
+data-order fingerprint then costs no read of the corpus), whole and per MiB block (pretraining checks each block
+against its digest the first time it reads it: a damaged shard is one line, not a model trained on noise). The folder's `metadata.json` gathers all of it.
 
 Work is split into units (a parquet row group, a block of rows of a `save_to_disk` split, or a unit of the shared
 reading layer, `data/reading.py`, for files and the embedded corpora: at most its unit size of one file, cut at a
@@ -37,6 +38,31 @@ FORMAT = "datatrove-ds"  # the token file layout (see the module docstring)
 SPLITS = ("train", "validation")
 DISK_ROWS = 20_000  # rows of a save_to_disk split or of an in-memory source per unit
 READ_BATCH = 1_000  # documents read and tokenized at once
+CHECK_BLOCK = 1 << 20  # bytes per recorded block digest: what pretraining verifies when it first reads a block
+
+
+def block_digest(raw: bytes) -> str:
+    return hashlib.blake2b(raw, digest_size=8).hexdigest()
+
+
+class _BlockDigests:
+    """Digests of each CHECK_BLOCK bytes of a file written in pieces of any size."""
+
+    def __init__(self):
+        self.digests, self._pending = [], bytearray()
+
+    def update(self, raw: bytes) -> None:
+        self._pending += raw
+        whole = len(self._pending) // CHECK_BLOCK * CHECK_BLOCK
+        for a in range(0, whole, CHECK_BLOCK):
+            self.digests.append(block_digest(bytes(self._pending[a:a + CHECK_BLOCK])))
+        del self._pending[:whole]
+
+    def close(self) -> list[str]:
+        if self._pending:
+            self.digests.append(block_digest(bytes(self._pending)))
+            self._pending.clear()
+        return self.digests
 
 
 def token_dtype(vocab_size: int) -> np.dtype:
@@ -170,7 +196,7 @@ class _ShardWriter:
         folder.mkdir(parents=True, exist_ok=True)
         self.file = TokenizedFile(str(folder), name, save_index=True, tokenizer_name_or_path=tokenizer_dir,
                                   save_final_metadata=True, token_size=dtype.itemsize)
-        self.name, self.dtype, self.sha = name, dtype, hashlib.sha256()
+        self.name, self.dtype, self.sha, self.blocks = name, dtype, hashlib.sha256(), _BlockDigests()
         self.tokens = self.bytes = self.documents = 0
 
     def write(self, ids: list[list[int]], n_bytes: list[int], bos: int | None, eos: int | None) -> None:
@@ -187,6 +213,7 @@ class _ShardWriter:
         raw = flat.tobytes()
         self.file.write_bytes(raw, doc_ends=ends.tolist())
         self.sha.update(raw)
+        self.blocks.update(raw)
         self.tokens += len(flat)
         self.bytes += sum(n_bytes)
         self.documents += len(ids)
@@ -194,7 +221,7 @@ class _ShardWriter:
     def close(self) -> dict:
         self.file.close()
         return {"file": self.name, "tokens": self.tokens, "bytes": self.bytes, "documents": self.documents,
-                "sha256": self.sha.hexdigest()}
+                "sha256": self.sha.hexdigest(), "block_bytes": CHECK_BLOCK, "blocks": self.blocks.close()}
 
 
 class TokenizeShards(PipelineStep):

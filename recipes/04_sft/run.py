@@ -22,7 +22,7 @@ from trl import SFTConfig, SFTTrainer
 
 from fromscratch import artifacts, cards, heldout, publish
 from fromscratch.alignment import flan
-from fromscratch.alignment.chat_data import SOURCE, check_sft, load_sources, mix
+from fromscratch.alignment.chat_data import SOURCE, check_sft, fitted, load_sources, mix
 from fromscratch.config import UserError, checked, cli, parse, to_dict
 from fromscratch.modeling import count_parameters
 from fromscratch.training import eval_subset, precision, saved_model
@@ -130,7 +130,7 @@ def main():
     trainer = SFTTrainer(model=model, args=args, train_dataset=train_set, eval_dataset=eval_set,
                          processing_class=tokenizer, peft_config=peft_config)
     # TRL drops conversations whose assistant turns all fall beyond max_length: counted here, not lost silently.
-    dropped = {"train": len(train_set) - len(trainer.train_dataset), "eval": len(eval_set) - len(trainer.eval_dataset)}
+    dropped = fitted(trainer, train_set, eval_set, "conversations", args.max_length)
     if any(dropped.values()):
         print(f"[data] no assistant token within max_length {args.max_length}, dropped: {dropped['train']} train, "
               f"{dropped['eval']} held out")

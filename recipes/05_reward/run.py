@@ -21,7 +21,7 @@ from transformers import AutoModelForSequenceClassification, set_seed
 from trl import RewardConfig, RewardTrainer
 
 from fromscratch import artifacts, cards, heldout, publish
-from fromscratch.alignment.chat_data import check_preferences, load_sources, trim_prompts
+from fromscratch.alignment.chat_data import check_preferences, fitted, load_sources, trim_prompts
 from fromscratch.config import UserError, checked, cli, parse, to_dict
 from fromscratch.modeling import count_parameters
 from fromscratch.training import eval_subset, precision, saved_model
@@ -85,12 +85,10 @@ def main():
     # 4. Train on -log sigmoid(r_chosen - r_rejected).
     trainer = RewardTrainer(model=model, args=args, train_dataset=train_set, eval_dataset=eval_set,
                             processing_class=tokenizer)
-    dropped = {"train": len(train_set) - len(trainer.train_dataset), "eval": len(eval_set) - len(trainer.eval_dataset)}
+    dropped = fitted(trainer, train_set, eval_set, "preference pairs", args.max_length)
     print(f"[model] {data_args.model_dir}: {count_parameters(model) / 1e6:.2f}M parameters, {precision_used}; "
           f"{len(trainer.train_dataset)} train / {len(trainer.eval_dataset)} held-out pairs "
           f"(longer than max_length {args.max_length}, dropped: {dropped['train']} train, {dropped['eval']} held out)")
-    if len(trainer.train_dataset) == 0 or len(trainer.eval_dataset) == 0:
-        raise UserError(f"no preference pairs fit max_length {args.max_length}: raise it")
     final_set = eval_subset.cap(trainer, args.eval_samples, args.final_eval_samples, "pairs")
     checkpoint = artifacts.newest_checkpoint(tmp) if args.resume else None
     result, initial = train_measuring_start(trainer, checkpoint)  # evaluate() before train() would break DDP

@@ -20,7 +20,7 @@ from trl import DPOConfig, DPOTrainer
 
 from fromscratch import artifacts, heldout
 from fromscratch.alignment import rlhf
-from fromscratch.alignment.chat_data import check_preferences, load_sources
+from fromscratch.alignment.chat_data import check_preferences, fitted, load_sources
 from fromscratch.config import checked, cli, parse
 from fromscratch.training import eval_subset, saved_model
 from fromscratch.training.stage_args import StageArguments
@@ -63,6 +63,7 @@ def main():
     # 3. Train on the pairs.
     trainer = DPOTrainer(model=policy, ref_model=reference, args=args, train_dataset=split["train"],
                          eval_dataset=split["test"], processing_class=tokenizer)
+    fitted(trainer, split["train"], split["test"], "preference pairs", args.max_length)
     final_set = eval_subset.cap(trainer, args.eval_samples, args.final_eval_samples, "pairs")
     checkpoint = artifacts.newest_checkpoint(tmp) if args.resume else None
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)

@@ -448,7 +448,8 @@ def check_paths(objs: list, where: Callable[[str], str]) -> None:
                     else "holds" if target in source.parents else None)
         if relation:  # blamed on whichever of the two the user typed
             typed = at if at == "command line" else where(key.split()[0])
-            raise UserError(f"{typed}: output_dir {out} {relation} {key} ({path}), which this run reads: give "
+            named = key if key.startswith("sources ") else f"{key} ({path})"
+            raise UserError(f"{typed}: output_dir {out} {relation} {named}, which this run reads: give "
                             "the output a folder of its own")
 
 

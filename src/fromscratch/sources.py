@@ -301,10 +301,8 @@ def load_documents(spec: str, text_column: str = "text") -> tuple[list[str], Lin
             return _finish(_from_dataset(ds, text_column, spec, lineage), lineage)
         files = sorted(f for f in path.rglob("*") if f.is_file() and not _hidden(f, path)) if path.is_dir() \
             else [path]
-        if not files:
-            raise UserError(f"data path is empty: {spec}")
-        lineage.sha256 = _hash_files(files)
         kind = _kind(spec, files)
+        lineage.sha256 = _hash_files(files)
         if kind == "text":
             docs = _read_text_files(files, lineage, split_paragraphs=False)
         elif kind == "json":
@@ -339,6 +337,8 @@ def _hidden(f: Path, root: Path) -> bool:
 
 
 def _kind(spec: str, files: list[Path]) -> str:
+    if not files:  # every reader asks here first, whichever stage it serves
+        raise UserError(f"data path is empty: {spec} (files and folders whose name starts with '.' are skipped)")
     suffixes = {f.suffix.lower() for f in files}
     found = {k for k, exts in _KINDS.items() if suffixes & exts}
     unknown = suffixes - set().union(*_KINDS.values())

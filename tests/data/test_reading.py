@@ -51,6 +51,15 @@ def test_a_data_stage_output_is_a_source_everywhere(tmp_path):
     assert [u.kind for u in units] == ["parquet", "parquet"]  # the recipe reads its train files, one unit each
 
 
+def test_a_folder_of_hidden_files_only_is_one_line_for_every_reader(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / ".notes.txt").write_text("x\n")
+    for read in (lambda: reading.list_units([str(tmp_path / "d")], "text", [], reading.UNIT_BYTES),
+                 lambda: sources.load_documents(str(tmp_path / "d"))):
+        with pytest.raises(sources.UserError, match=r"data path is empty: .*/d \(files and folders whose name starts"):
+            read()
+
+
 def test_missing_source_and_unreachable_hub_fail_at_listing(tmp_path):
     from fromscratch.config import UserError
 

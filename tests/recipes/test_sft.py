@@ -90,6 +90,19 @@ def test_malformed_conversations_fail_before_training(pretrained_dir, tmp_path):
     assert not out.exists() and not (tmp_path / "sft.tmp").exists()  # nothing started
 
 
+def test_conversations_that_all_fall_beyond_max_length_are_one_line(pretrained_dir, tmp_path):
+    # TRL drops them while tokenizing; with none left the sampler raised "num_samples=0" (a traceback)
+    long = [{"role": "user", "content": "x " * 400}, {"role": "assistant", "content": "y " * 400}]
+    src = tmp_path / "long.jsonl"
+    src.write_text((json.dumps({"messages": long}) + "\n") * 10)
+    out = tmp_path / "sft"
+    proc = run_recipe("04_sft", "--config", "recipes/04_sft/config_tiny.yaml", "--model_dir", str(pretrained_dir),
+                      "--sources", str(src), "--max_length", "64", "--output_dir", str(out), ok=False)
+    assert error_line(proc) == ("error: max_length 64: none of the 9 train conversations fits (TRL drops the ones "
+                                "with nothing to learn within it): raise max_length or give shorter ones")
+    assert not out.exists() and not (tmp_path / "sft.tmp").exists()
+
+
 def test_missing_parent_is_one_line(tmp_path):
     proc = run_recipe("04_sft", "--config", "recipes/04_sft/config_tiny.yaml", "--model_dir", str(tmp_path / "nope"),
                       ok=False)

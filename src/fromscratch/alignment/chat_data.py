@@ -415,3 +415,16 @@ if __name__ == "__main__":
     if len(sys.argv) != 2:  # no default folder: the raw downloads live wherever the maintainer put them
         sys.exit("usage: python -m fromscratch.alignment.chat_data <folder holding the raw downloads>")
     print(json.dumps(build_embedded(sys.argv[1]), indent=2))
+
+
+def fitted(trainer, train_set, eval_set, what: str, max_length: int | None) -> dict:
+    """The rows a TRL trainer dropped while tokenizing (too long for max_length, or, for SFT, no assistant token
+    within it), counted per split for the card; none left on a side is one line, not a sampler's ValueError."""
+    dropped = {"train": len(train_set) - len(trainer.train_dataset),
+               "eval": len(eval_set) - len(trainer.eval_dataset) if trainer.eval_dataset is not None else 0}
+    for side, data in (("train", trainer.train_dataset), ("held-out", trainer.eval_dataset)):
+        if data is not None and len(data) == 0:
+            raise UserError(f"max_length {max_length}: none of the {len(train_set if side == 'train' else eval_set)} "
+                            f"{side} {what} fits (TRL drops the ones with nothing to learn within it): raise max_length "
+                            "or give shorter ones")
+    return dropped

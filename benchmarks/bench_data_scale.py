@@ -80,11 +80,12 @@ def scale(sizes: list[float], workers: int, work: Path, shapes: tuple[str, ...] 
             stats = json.loads((out / "stats.json").read_text())
             dedup = next(s for s in stats["steps"] if s["step"] == "dedup")
             info = json.loads((out / "run_info.json").read_text())
+            tasks = len(list((Path(str(out) + ".logs") / "process" / "completions").glob("*")))
             rows.append((shape, mb, n, size, files, r, info))
             print(f"{shape} {mb:g} MB per stage: " + "; ".join(
                 f"{k} {r['stage_wall_s'][k]:.0f} s wall, {r['stage_cpu_s'][k]:.0f} s CPU, {r['peak_mb'][k]:.0f} MB"
                 for k in r["peak_mb"]), flush=True)
-            print(f"{shape} {mb:g} MB: {n} documents in {files} files, {info['config'].get('tasks') or 'auto'} tasks; "
+            print(f"{shape} {mb:g} MB: {n} documents in {files} files, {tasks} tasks; "
                   f"{r['wall_s']:.1f} s, {size / 1e6 / r['wall_s']:.2f} MB/s wall, {size / 1e6 / r['cpu_s']:.2f} MB per "
                   f"CPU second ({n / r['cpu_s']:,.0f} docs); peak RSS of the tree {max(r['peak_mb'].values()):.0f} MB; "
                   f"cluster step: {dedup.get('verified_pairs', 0)} pairs", flush=True)

@@ -125,8 +125,10 @@ def slurm_cluster() -> str:
     if not shutil.which("sbatch"):
         pytest.skip("Slurm absent: apt-get install slurm-wlm && bash tests/slurm/start_local_cluster.sh")
     info = subprocess.run(["sinfo", "-h", "-o", "%P %T"], capture_output=True, text=True)
-    up = [line.split()[0].rstrip("*") for line in info.stdout.splitlines() if line.split()[1:] in (["idle"], ["mixed"])]
+    # a node busy with another test's job is up: the job waits in the queue
+    up = [line.split()[0].rstrip("*") for line in info.stdout.splitlines()
+          if line.split()[1:] and line.split()[1].rstrip("*") in ("idle", "mixed", "allocated", "completing")]
     if info.returncode or not up:
-        pytest.skip(f"no idle Slurm node (sinfo: {(info.stdout + info.stderr).strip() or 'nothing'}): "
+        pytest.skip(f"no Slurm node up (sinfo: {(info.stdout + info.stderr).strip() or 'nothing'}): "
                     "bash tests/slurm/start_local_cluster.sh")
     return up[0]

@@ -72,5 +72,25 @@ def test_every_declared_key_takes_any_value_or_refuses_it_in_one_line(stage):
             assert "\n" not in text and text.startswith("command line: "), (argv, text)  # where it was typed
         except SystemExit as stop:  # only -h/--help exits on its own
             raise AssertionError(f"{stage} {argv}: SystemExit({stop.code})") from None
+        finally:  # TrainingArguments(deepspeed=...) leaves a process-wide config behind, even half-built
+            from transformers.integrations.deepspeed import unset_hf_deepspeed_config
+
+            unset_hf_deepspeed_config()
 
     check()
+
+
+@pytest.mark.parametrize("argv,says", [
+    (["--deepspeed", "-1"], "command line: deepspeed: not a value it can use (AttributeError"),
+    (["--accelerator_config", "nan"], "command line: accelerator_config No such file or directory: nan"),
+])
+def test_a_library_key_the_library_cannot_use_is_one_line_naming_it(argv, says):
+    from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled, unset_hf_deepspeed_config
+
+    try:
+        with pytest.raises(UserError) as err:
+            parse(_types("03_pretrain"), argv)
+        assert str(err.value).startswith(says)
+    finally:
+        unset_hf_deepspeed_config()
+    assert not is_deepspeed_zero3_enabled()

@@ -335,6 +335,7 @@ def parse(types_: tuple[type, ...], argv: list[str] | None = None) -> tuple:
     from trl import TrlParser
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    typed = list(argv)  # as the user gave it (settle_argv below adds keys of its own)
     config = None
     if "--config" in argv:
         i = argv.index("--config")
@@ -374,10 +375,10 @@ def parse(types_: tuple[type, ...], argv: list[str] | None = None) -> tuple:
     parser.error = _error  # type: ignore[method-assign]
     try:
         parsed = parser.parse_args_and_config(argv)
-    except (ValueError, TypeError, KeyError, OSError, ImportError) as err:
+    except (ValueError, TypeError, KeyError, AttributeError, OSError, ImportError) as err:
         # unused arguments, or a library's __post_init__ rejecting a value (TrainingArguments reads a path it is
         # given, e.g. accelerator_config, and raises FileNotFoundError): one line naming the key where we can
-        raise UserError(_library_message(err, argv, config)) from None
+        raise UserError(_library_message(err, typed, config)) from None
     for obj in parsed:
         if dataclasses.is_dataclass(obj):
             bad = problems({f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}, checks_of(obj))
@@ -461,6 +462,10 @@ def _library_message(err: Exception, argv: list[str], config: str | None) -> str
                                            if a.startswith("--") and a.endswith(f"={err.filename}")), None)
         what = f"{err.strerror or 'cannot read'}: {err.filename}"
         return f"command line: {key} {what}" if key else f"{config or 'command line'}: {what}"
+    flags = sorted({a[2:].split("=", 1)[0] for a in argv if a.startswith("--") and a != "--config"})
+    if isinstance(err, (AttributeError, TypeError, KeyError)) and len(flags) == 1:
+        # a library read the value as the wrong shape (--deepspeed -1: an int where a JSON object was expected)
+        return f"command line: {flags[0]}: not a value it can use ({type(err).__name__}: {lines[0]})"
     return f"command line: {lines[0]}"
 
 

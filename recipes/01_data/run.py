@@ -126,8 +126,9 @@ def main():
     logs = Path(d.output_dir).with_name(Path(d.output_dir).name + ".logs")
     if not d.resume and logs.exists():
         shutil.rmtree(logs)  # completion markers of an older run must not skip this one's tasks
-    work, tasks = str(tmp / "_work"), s.executor.tasks or min(len(units), 4 * (s.executor.workers or
-                                                                               executors.default_workers()))
+    unit_bytes = int(d.unit_mb * 2**20)
+    work, tasks = str(tmp / "_work"), s.executor.tasks or executors.tasks_for(
+        [reading.size_of(u, unit_bytes) for u in units], unit_bytes, s.executor.workers or executors.default_workers())
     ranges = max(1, tasks // 4)  # hash ranges per LSH band: a bucket task holds 1/ranges of a band
     ledger = Ledger(["load", "clean", "filter"] + (["toxicity"] if classifiers.toxicity_on(s.classifiers) else [])
                     + (["quality_classifier"] if s.classifiers.quality_classifier else []))

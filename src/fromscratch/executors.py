@@ -53,6 +53,13 @@ def check(args: ExecutorArguments) -> None:
             raise UserError("executor: ray needs the ray package (pip install 'ray==2.60.0')") from None
 
 
+def tasks_for(sizes: list[int], share: int, workers: int) -> int:
+    """Tasks when `tasks: null`, from the units' sizes in bytes: at least 4 per worker (many tiny files pay a
+    task's fixed cost once per task, not per file), and enough that no task's share is much above `share` (a
+    data-stage task holds its train share in memory to shuffle it), never more than there are units."""
+    return max(1, min(len(sizes), max(4 * workers, -(-sum(sizes) // max(1, share)))))
+
+
 def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 

@@ -47,6 +47,13 @@ class Unit:
     text_unit: str = "file"  # what one document of a text file is: file | paragraph | line
 
 
+def size_of(unit: Unit, default: int) -> int:
+    """Bytes of text a unit holds: a file's byte range; `default` (a unit's size) where only rows are known."""
+    if unit.kind in ("text", "jsonl", "csv"):
+        return (unit.stop or Path(unit.path).stat().st_size) - unit.start
+    return default
+
+
 def gid(unit: Unit, row: int) -> int:
     return (unit.source << (_UNIT_BITS + _ROW_BITS)) | (unit.index << _ROW_BITS) | row
 

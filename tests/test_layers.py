@@ -1,4 +1,5 @@
-"""The package's layers: no module imports from a layer above it (imports inside functions count too).
+"""The package's layers: no module imports from a layer above it, and no modules import each other in a circle
+(imports inside functions count too).
 
 Bottom to top: the core (the modules directly in src/fromscratch), then one subpackage per concern. A module may
 import its own layer and those below it; recipes, tests and benchmarks sit above them all. A new subpackage must
@@ -60,6 +61,56 @@ def violations(src: Path, package: str = "fromscratch") -> list[str]:
             if theirs is not None and LAYERS.index(theirs) > LAYERS.index(mine):
                 out.append(f"{me} ({mine}) imports {target} ({theirs}), a layer above it")
     return out
+
+
+def cycles(src: Path, package: str = "fromscratch") -> list[list[str]]:
+    """Every circle of imports between modules (a strongly connected set of two or more), each sorted."""
+    graph = {module_name(p, src): set() for p in (src / package).rglob("*.py")}
+    for path in (src / package).rglob("*.py"):
+        me = module_name(path, src)
+        graph[me] = {m for m in imports(path, src) if m in graph and m != me}
+    order, low, stack, out, counter = {}, {}, [], [], [0]
+
+    def visit(v):  # Tarjan's strongly connected components
+        order[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        for w in graph[v]:
+            if w not in order:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], order[w])
+        if low[v] == order[v]:
+            component = []
+            while not component or component[-1] != v:
+                component.append(stack.pop())
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in order:
+            visit(v)
+    return sorted(out)
+
+
+def test_no_modules_import_each_other_in_a_circle():
+    assert cycles(SRC) == []
+
+
+def test_the_check_finds_a_circle_through_a_lazy_import(tmp_path):
+    files = {  # probes -> ethos at the top, ethos -> probes inside a function: the shape evaluation/ once had
+        "fromscratch/__init__.py": "",
+        "fromscratch/evaluation/__init__.py": "",
+        "fromscratch/evaluation/probes.py": "from fromscratch.evaluation import ethos\n",
+        "fromscratch/evaluation/ethos.py": "def load():\n    from .probes import load_split\n",
+        "fromscratch/evaluation/scoring.py": "",
+        "fromscratch/evaluation/rtp.py": "from fromscratch.evaluation.scoring import on\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert cycles(tmp_path) == [["fromscratch.evaluation.ethos", "fromscratch.evaluation.probes"]]
 
 
 def test_no_module_imports_from_a_layer_above_it():

@@ -19,7 +19,7 @@ import random
 from pathlib import Path
 
 from fromscratch.config import UserError
-from fromscratch.evaluation.probes import load_split, loglikelihoods
+from fromscratch.evaluation.scoring import load_split, loglikelihoods
 from fromscratch.sources import is_local
 
 BINARY_FILE, MULTI_FILE = "Ethos_Dataset_Binary.csv", "Ethos_Dataset_Multi_Label.csv"

@@ -39,7 +39,7 @@ def source_of(repo: str, data_dir: str | None) -> str:
 def load(spec: str, rows: str, data_dir: str | None = None) -> tuple[list[dict], list[str]]:
     """(rows in our format, skipped): a row the mapping cannot read is counted with its index, never dropped
     silently. Offline without a mirror or the datasets cache: one UserError line naming the id."""
-    from fromscratch.evaluation.probes import load_split
+    from fromscratch.evaluation.scoring import load_split
 
     repo, config, split = parse(spec)
     source = source_of(repo, data_dir)

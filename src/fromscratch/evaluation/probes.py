@@ -1,20 +1,19 @@
-"""What the three bias and toxicity probes (ethos, stereoset, rtp) share: reading a Hub id or a local path,
-scoring (context, continuation) pairs through lm-eval's model wrapper, and turning their summaries into
-model-index entries, headline figures and before/after table rows.
+"""The registry of the bias and toxicity probes (ethos, stereoset, rtp): their keys, which of them a config
+turns on, and their summaries as model-index entries, headline figures and before/after table rows.
 
+It sits above the probe modules, which read and score through `scoring.py` and never import this one, so
+recipes and the report import the probes from one place without a circle.
 Each probe is off unless its key names a source (`ethos_source`, `stereoset_source`, `rtp_source`).
 `ProbeArguments` holds their keys and the BOLD toxicity sampling's, for every recipe that runs them (07, 10).
 """
 
 from __future__ import annotations
 
-import logging
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from fromscratch.config import UserError, checked
-from fromscratch.sources import is_local
+from fromscratch.config import checked
+from fromscratch.evaluation import ethos, rtp, stereoset
+from fromscratch.evaluation.scoring import on
 
 
 @dataclass
@@ -57,8 +56,6 @@ class ProbeArguments:
 def load_sources(args: ProbeArguments, seed: int) -> tuple[dict, dict]:
     """({probe: its rows}, {probe: malformed rows}) for each probe whose key names a source. Read before any
     model work, so that a wrong path or Hub id fails first."""
-    from fromscratch.evaluation import ethos, rtp, stereoset
-
     data, skipped = {}, {}
     if on(args.ethos_source):
         data["ethos"], skipped["ethos"] = ethos.load(args.ethos_source)
@@ -68,82 +65,6 @@ def load_sources(args: ProbeArguments, seed: int) -> tuple[dict, dict]:
         data["rtp"], skipped["rtp"] = rtp.load(args.rtp_source, sample_size=args.rtp_random_prompts,
                                                challenging_size=args.rtp_challenging_prompts, seed=seed)
     return data, skipped
-
-
-def load_split(spec: str, *, config: str | None, split: str, key: str, local_files: list[str] | None = None):
-    """One split of a dataset named by a Hub id or a local path, as a datasets.Dataset.
-
-    A local folder laid out like the Hub repo (README.md with `configs:`, parquet/jsonl files) loads through
-    the same `datasets.load_dataset` call as the Hub id, so a fixture in the Hub's format tests the real path.
-    `local_files`: file names to try inside a plain local folder (e.g. prompts.jsonl)."""
-    import datasets
-
-    try:
-        if is_local(spec):
-            path = Path(os.path.expanduser(spec))
-            if not path.exists():
-                raise UserError(f"{key}: no such path {spec}")
-            if path.is_file() or (local_files and any((path / f).is_file() for f in local_files)):
-                file = path if path.is_file() else next(path / f for f in local_files if (path / f).is_file())
-                kind = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}.get(file.suffix)
-                if kind is None:
-                    raise UserError(f"{key}: cannot read {file.name} (use .jsonl, .json, .parquet or .csv)")
-                return datasets.load_dataset(kind, data_files=str(file), split="train")
-            return datasets.load_dataset(str(path), config, split=split)
-        return datasets.load_dataset(spec, config, split=split)
-    except UserError:
-        raise
-    except Exception as err:  # offline, not found, wrong config: one line with the library's own reason
-        reason = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
-        raise UserError(f"{key}: cannot load {spec}{f' ({config})' if config else ''}: {reason}") from None
-
-
-def loglikelihoods(lm, pairs: list[tuple[str, str]]) -> list[float]:
-    """Summed log-probability of each continuation after its context, by lm-eval's HFLM (its batching,
-    truncation from the left and empty-context handling). Word-boundary spaces belong to the continuation."""
-    from lm_eval.api.instance import Instance
-
-    if not pairs:
-        return []
-    requests = [Instance("loglikelihood", {}, (c, x), i) for i, (c, x) in enumerate(pairs)]
-    # lm-eval warns once per request that is longer than the model's window (few-shot ETHOS on a small model:
-    # hundreds of lines); count them instead and say it once.
-    truncated = _CountTruncations()
-    logger = logging.getLogger("lm_eval.models.huggingface")
-    logger.addFilter(truncated)
-    try:
-        out = [float(ll) for ll, _ in lm.loglikelihood(requests, disable_tqdm=True)]
-    finally:
-        logger.removeFilter(truncated)
-    if truncated.count:
-        print(f"[probes] {truncated.count} of {len(pairs)} requests longer than the model's window "
-              f"({getattr(lm, 'max_length', '?')} tokens): their start was cut (lm-eval truncates from the left)")
-    return out
-
-
-class _CountTruncations(logging.Filter):
-    def __init__(self):
-        super().__init__()
-        self.count = 0
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if "exceeds model's maximum length" in record.getMessage():
-            self.count += 1
-            return False
-        return True
-
-
-def continuation_tokens(lm, context: str, continuation: str) -> int:
-    """How many tokens lm-eval scores for this continuation (the denominator of a per-token average)."""
-    if not context:
-        ids = lm.tok_encode(continuation, add_special_tokens=False)
-        return max(1, len(ids) - (1 if ids and ids[0] == lm.prefix_token_id else 0))
-    return max(1, len(lm._encode_pair(context, continuation)[1]))
-
-
-def on(source: str | None) -> bool:
-    """A probe runs when its key names a source; None, "" and "none" leave it off."""
-    return bool(source) and str(source).lower() not in ("none", "null", "off")
 
 
 # --- results: model-index entries, headline figures ---------------------------------------------------------

@@ -19,7 +19,7 @@ import random
 import numpy as np
 
 from fromscratch.evaluation import toxicity
-from fromscratch.evaluation.probes import load_split
+from fromscratch.evaluation.scoring import load_split
 
 SUBSETS = ("challenging", "random")
 

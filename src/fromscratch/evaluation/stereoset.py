@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from fromscratch.config import UserError
-from fromscratch.evaluation.probes import continuation_tokens, load_split, loglikelihoods
+from fromscratch.evaluation.scoring import continuation_tokens, load_split, loglikelihoods
 
 CONFIGS = ("intrasentence", "intersentence")
 GOLD = ("anti-stereotype", "stereotype", "unrelated")  # the Hub's class_label order

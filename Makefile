@@ -35,7 +35,7 @@ $(VENV)/.installed: pyproject.toml
 	else \
 	  $(PY) -m pip install "torch==$(TORCH_VERSION)" --extra-index-url $(TORCH_CPU_INDEX) --retries 1 --timeout 15; \
 	fi
-	$(PY) -m pip install -e ".[test]"
+	$(PY) -m pip install -e ".[test,serve]"
 	touch $@
 
 setup: $(VENV)/.installed
@@ -196,3 +196,22 @@ bench-scale: setup
 .PHONY: bench-eval-cost
 bench-eval-cost: setup
 	$(PY) benchmarks/bench_eval_cost.py $(ARGS)
+
+# --- issue 32: talk to the trained model, and the whole run on one page ---
+#   make serve MODEL=outputs/04_sft PORT=8000        OpenAI-compatible /v1/chat/completions, chat page on PORT+1
+#   make serve MODEL="outputs/04_sft outputs/06_rlhf"  both models; the page compares them side by side
+#   make chat MODEL=outputs/06_rlhf                  a terminal chat (starts a server on PORT if none answers)
+.PHONY: serve chat report
+PORT ?= 8000
+CHAT_MODEL = $(if $(MODEL),$(MODEL),outputs/04_sft)
+serve: setup
+	$(if $(MODEL),,+$(call needs,outputs/04_sft,sft))
+	$(PY) -m fromscratch.serving serve --models $(CHAT_MODEL) --port $(PORT) $(ARGS)
+
+chat: setup
+	$(if $(MODEL),,+$(call needs,outputs/04_sft,sft))
+	$(PY) -m fromscratch.serving chat --model $(CHAT_MODEL) --port $(PORT) $(ARGS)
+
+# outputs/report.md and report.html from every finished stage (what did not run is named, with its target).
+report: setup
+	$(PY) -m fromscratch.run_report --outputs outputs $(ARGS)

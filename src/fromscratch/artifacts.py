@@ -226,6 +226,8 @@ KINDS = {"01_data": "a dataset", "02_tokenizer": "a tokenizer", "03_tokenize": "
          "03_pretrain": "a pretrained causal LM", "04_sft": "an SFT model", "05_reward": "a reward model",
          "06_rlhf": "an RLHF policy", "07_eval": "an evaluation report", "08_sweep": "a sweep",
          "09_ablate": "an ablation", "10_mitigate": "a mitigation report", "00_plan": "a plan"}
+CHAT_STAGES = {"04_sft", "06_rlhf"}  # stages whose models answer in the chat format (the base model has the
+# template too, from the tokenizer, but was never trained on it)
 NEEDED = {"reward": ("a reward model", "ForSequenceClassification"), "causal_lm": ("a causal LM", "ForCausalLM")}
 
 

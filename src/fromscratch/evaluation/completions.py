@@ -8,10 +8,10 @@ from pathlib import Path
 
 import torch
 
+from fromscratch.artifacts import CHAT_STAGES
 from fromscratch.evaluation import readers
 
 PROMPTS = Path(__file__).resolve().parents[1] / "eval_tasks" / "data" / "prompts.jsonl"
-CHAT_STAGES = {"04_sft", "06_rlhf"}  # stages whose models answer in the chat format
 
 
 def load_prompts(path: str | Path | None = None, limit: int | None = None) -> list[dict]:
